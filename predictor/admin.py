@@ -1,0 +1,63 @@
+from django.contrib import admin
+
+from .models import ModelVersion, Prediction
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is a record, not editable data: staff can look, not add, change or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "height_cm", "weight_kg", "species", "probability_display", "model_version", "source"]
+    list_filter = ["species", "model_version", "created_at", "source"]
+    list_select_related = ["model_version"]
+    date_hierarchy = "created_at"
+    search_fields = ["species", "=id"]
+    search_help_text = "Search by species, or by prediction id."
+    show_full_result_count = False
+    fields = [
+        "created_at",
+        "height_cm",
+        "weight_kg",
+        "species",
+        "probability",
+        "probabilities",
+        "model_version",
+        "source",
+    ]
+
+    @admin.display(description="probability", ordering="probability")
+    def probability_display(self, prediction: Prediction) -> str:
+        return prediction.probability_percent
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "version",
+        "is_active",
+        "algorithm",
+        "training_rows",
+        "class_counts",
+        "accuracy_percent",
+        "cv_folds",
+        "sklearn_version",
+        "created_at",
+    ]
+    list_filter = ["is_active", "algorithm"]
+    search_fields = ["=version", "artifact_name", "training_data_sha256"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="cross-validated accuracy", ordering="cv_accuracy")
+    def accuracy_percent(self, version: ModelVersion) -> str:
+        return f"{version.cv_accuracy:.1%}"

@@ -1,0 +1,88 @@
+"""The artifact format: how a trained model is written to storage and read back.
+
+Unpickling runs code, so bytes are unpickled only after their sha256 matches the one the app
+recorded when it wrote them. Each version gets its own file, written completely before the
+database row that points at it is committed, so a reader never meets a half-written artifact.
+"""
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import sklearn
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.utils import timezone
+
+STORAGE_ALIAS = "ml_artifacts"
+ARTIFACT_FORMAT = 1
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, altered or not one this app wrote."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    estimator: Any  # a fitted scikit-learn Pipeline
+    feature_columns: tuple[str, ...]
+    sklearn_version: str
+
+
+def artifact_storage() -> Storage:
+    return storages[STORAGE_ALIAS]
+
+
+def sha256_hex(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def serialize(estimator: Any, *, feature_columns: tuple[str, ...]) -> bytes:
+    payload = {
+        "format": ARTIFACT_FORMAT,
+        "estimator": estimator,
+        "feature_columns": list(feature_columns),
+        "sklearn_version": sklearn.__version__,
+    }
+    buffer = io.BytesIO()
+    joblib.dump(payload, buffer)
+    return buffer.getvalue()
+
+
+def save(content: bytes) -> tuple[str, str]:
+    """Write ``content`` to a new file in artifact storage; return its name and sha256."""
+    digest = sha256_hex(content)
+    name = f"model-{timezone.now():%Y%m%dT%H%M%S}-{digest[:16]}.joblib"
+    stored_name = artifact_storage().save(name, ContentFile(content))
+    return stored_name, digest
+
+
+def delete(name: str) -> None:
+    artifact_storage().delete(name)
+
+
+def load(name: str, *, expected_sha256: str) -> Artifact:
+    """Read, verify and unpickle an artifact; raise ArtifactError rather than load anything doubtful."""
+    try:
+        with artifact_storage().open(name, "rb") as artifact_file:
+            content = artifact_file.read()
+    except FileNotFoundError:
+        raise ArtifactError(f"artifact {name} is missing from the artifact storage") from None
+    except OSError as error:
+        raise ArtifactError(f"artifact {name} cannot be read: {error}") from None
+    actual_sha256 = sha256_hex(content)
+    if actual_sha256 != expected_sha256:
+        raise ArtifactError(
+            f"artifact {name} has sha256 {actual_sha256[:12]}…, not the recorded {expected_sha256[:12]}…: "
+            "it was truncated or altered, so it was not unpickled"
+        )
+    payload = joblib.load(io.BytesIO(content))
+    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(f"artifact {name} is not in artifact format {ARTIFACT_FORMAT}")
+    return Artifact(
+        estimator=payload["estimator"],
+        feature_columns=tuple(payload["feature_columns"]),
+        sklearn_version=payload["sklearn_version"],
+    )

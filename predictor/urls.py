@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "predictor"
+
+urlpatterns = [
+    path("", views.predict, name="predict"),
+    path("result/<str:token>/", views.result, name="result"),
+    path("predictions/", views.prediction_history, name="history"),
+]
