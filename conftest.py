@@ -1,0 +1,34 @@
+import pytest
+from django.core.files.storage import storages
+
+from predictor import model_service, training
+
+
+@pytest.fixture(autouse=True)
+def artifact_storage(tmp_path, settings):
+    """Every test trains into, and loads from, its own temporary artifact storage."""
+    location = tmp_path / "ml_artifacts"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "ml_artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location, "base_url": None},
+        },
+    }
+    storage = storages["ml_artifacts"]
+    assert storage.location == str(location)
+    return storage
+
+
+@pytest.fixture(autouse=True)
+def fresh_model_cache():
+    """The service keeps its model per process; without this, one test's model leaks into the next."""
+    model_service.clear_cache()
+    yield
+    model_service.clear_cache()
+
+
+@pytest.fixture
+def trained_version(db):
+    """The shipped data set trained into the temporary storage, active."""
+    return training.train().version
