@@ -1,0 +1,78 @@
+import pytest
+from django.urls import reverse
+
+from predictor import model_service
+from predictor.history import record_prediction
+from predictor.models import Prediction
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:predictor_prediction_changelist")
+
+
+@pytest.fixture
+def predictions(trained_version):
+    return [
+        record_prediction(result=model_service.predict(height_cm=h, weight_kg=w), height_cm=h, weight_kg=w)
+        for h, w in [(90, 50), (70, 40), (88, 47)]
+    ]
+
+
+def test_anonymous_visitors_are_sent_to_the_admin_login(client):
+    response = client.get(CHANGELIST)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+def test_prediction_list_shows_inputs_outputs_and_version(admin_client, predictions):
+    response = admin_client.get(CHANGELIST)
+    assert response.status_code == 200
+    rows = list(response.context["cl"].result_list)
+    assert rows == sorted(predictions, key=lambda p: (p.created_at, p.pk), reverse=True)
+    html = response.content.decode()
+    for heading in ["Created at", "Height (cm)", "Weight (kg)", "Predicted species", "Probability", "Model version"]:
+        assert heading in html
+    assert f"{predictions[0].probability:.1%}" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [({"species": "Cat"}, {"Cat"}), ({"species": "Dog"}, {"Dog"}), ({"q": "Cat"}, {"Cat"})],
+)
+def test_prediction_list_filters_and_search(admin_client, predictions, query, expected):
+    response = admin_client.get(CHANGELIST, query)
+    assert response.status_code == 200
+    assert {row.species for row in response.context["cl"].result_list} == expected
+
+
+def test_prediction_list_filters_by_version_and_date(admin_client, predictions, trained_version):
+    by_version = admin_client.get(CHANGELIST, {"model_version__id__exact": trained_version.pk})
+    assert len(by_version.context["cl"].result_list) == 3
+    today = predictions[0].created_at
+    by_day = admin_client.get(
+        CHANGELIST, {"created_at__year": today.year, "created_at__month": today.month, "created_at__day": today.day}
+    )
+    assert len(by_day.context["cl"].result_list) == 3
+
+
+def test_prediction_is_read_only_in_admin(admin_client, predictions):
+    prediction = predictions[0]
+    url = reverse("admin:predictor_prediction_change", args=[prediction.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    admin_client.post(url, {"species": "Cat", "height_cm": "1", "weight_kg": "1"})
+    prediction.refresh_from_db()
+    assert (prediction.species, prediction.height_cm) == ("Dog", 90)
+    assert admin_client.get(reverse("admin:predictor_prediction_add")).status_code == 403
+    assert admin_client.get(reverse("admin:predictor_prediction_delete", args=[prediction.pk])).status_code == 403
+    assert Prediction.objects.count() == 3
+
+
+def test_model_versions_list_shows_metrics_and_the_active_one(admin_client, trained_version):
+    response = admin_client.get(reverse("admin:predictor_modelversion_changelist"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"{trained_version.cv_accuracy:.1%}" in html
+    assert "GaussianNB" in html
+    assert 'alt="True"' in html  # the active flag's icon

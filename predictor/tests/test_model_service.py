@@ -1,0 +1,124 @@
+import logging
+import time
+from pathlib import Path
+
+import joblib
+import pytest
+
+from predictor import model_service, training
+from predictor.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+# Predicts Cat for tall heavy animals: the opposite of the shipped data, so a switch is visible.
+INVERTED_DATA = (
+    "Height,Weight,Species\n88.9,48.3,Cat\n90.2,47.4,Cat\n82.7,44.8,Cat\n76.4,35.4,Dog\n70.3,30.4,Dog\n71.1,33.9,Dog\n"
+)
+
+
+def wait_for_next_check(settings):
+    time.sleep(settings.ML_MODEL_CHECK_SECONDS + 0.05)
+
+
+def train_inverted(tmp_path: Path, activate: bool = True) -> ModelVersion:
+    path = tmp_path / "inverted.csv"
+    path.write_text(INVERTED_DATA)
+    return training.train(data_path=path, activate=activate).version
+
+
+def test_reference_predictions_of_the_original_tutorial(trained_version):
+    assert model_service.predict(height_cm=90, weight_kg=50).species == "Dog"
+    assert model_service.predict(height_cm=70, weight_kg=40).species == "Cat"
+
+
+def test_result_has_every_class_probability_and_the_version(trained_version):
+    result = model_service.predict(height_cm=90, weight_kg=50)
+    assert set(result.probabilities) == {"Cat", "Dog"}
+    assert sum(result.probabilities.values()) == pytest.approx(1)
+    assert result.probability == result.probabilities["Dog"] == max(result.probabilities.values())
+    assert result.model.version == trained_version.version == 1
+
+
+def test_not_ready_without_any_trained_model():
+    with pytest.raises(model_service.ModelNotReady, match="train_model"):
+        model_service.predict(height_cm=90, weight_kg=50)
+
+
+def test_model_is_kept_in_memory_not_reread_per_request(trained_version, artifact_storage):
+    model_service.predict(height_cm=90, weight_kg=50)
+    artifact_storage.delete(trained_version.artifact_name)
+    assert model_service.predict(height_cm=90, weight_kg=50).species == "Dog"
+
+
+def test_at_most_one_database_check_per_interval(trained_version, django_assert_num_queries):
+    model_service.predict(height_cm=90, weight_kg=50)
+    with django_assert_num_queries(0):
+        for _ in range(50):
+            model_service.predict(height_cm=70, weight_kg=40)
+
+
+def test_newly_activated_version_is_served_within_one_check(trained_version, tmp_path, settings):
+    assert settings.ML_MODEL_CHECK_SECONDS == 1
+    assert model_service.predict(height_cm=90, weight_kg=50).species == "Dog"
+    train_inverted(tmp_path)
+
+    # Still inside the interval: the loaded model keeps answering without asking the database.
+    assert model_service.predict(height_cm=90, weight_kg=50).model.version == 1
+    wait_for_next_check(settings)
+    result = model_service.predict(height_cm=90, weight_kg=50)
+    assert (result.model.version, result.species) == (2, "Cat")
+
+
+def test_rollback_is_served_within_one_check(trained_version, tmp_path, settings):
+    train_inverted(tmp_path)
+    assert model_service.predict(height_cm=90, weight_kg=50).model.version == 2
+    training.activate_version(1)
+    wait_for_next_check(settings)
+    assert model_service.predict(height_cm=90, weight_kg=50).model.version == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data + b"extra", id="appended"),
+        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
+        pytest.param(lambda data: data[:100] + bytes([data[100] ^ 1]) + data[101:], id="one-bit-flipped"),
+    ],
+)
+def test_altered_new_artifact_is_refused_and_the_last_good_model_keeps_serving(
+    damage, trained_version, tmp_path, settings, artifact_storage, caplog
+):
+    assert model_service.predict(height_cm=90, weight_kg=50).model.version == 1
+    broken = train_inverted(tmp_path)
+    path = Path(artifact_storage.path(broken.artifact_name))
+    path.write_bytes(damage(path.read_bytes()))
+
+    wait_for_next_check(settings)
+    with caplog.at_level(logging.ERROR, logger="predictor.model_service"):
+        result = model_service.predict(height_cm=90, weight_kg=50)
+    assert (result.model.version, result.species) == (1, "Dog")
+    assert "Refusing model v2" in caplog.text
+    assert "still serving v1" in caplog.text
+
+
+def test_missing_artifact_without_a_loaded_model_is_not_ready(trained_version, artifact_storage):
+    artifact_storage.delete(trained_version.artifact_name)
+    with pytest.raises(model_service.ModelNotReady, match="missing"):
+        model_service.predict(height_cm=90, weight_kg=50)
+
+
+def test_a_tampered_artifact_is_never_unpickled(trained_version, artifact_storage, tmp_path):
+    # A pickle that would create a file when loaded: proof that the sha256 check runs first.
+    marker = tmp_path / "unpickled"
+    joblib.dump(PickleBomb(str(marker)), artifact_storage.path(trained_version.artifact_name))
+    with pytest.raises(model_service.ModelNotReady, match="altered"):
+        model_service.predict(height_cm=90, weight_kg=50)
+    assert not marker.exists()
+
+
+class PickleBomb:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))

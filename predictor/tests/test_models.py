@@ -1,0 +1,62 @@
+import math
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from predictor.models import ModelVersion, Prediction
+
+pytestmark = pytest.mark.django_db
+
+
+def make_prediction(version: ModelVersion, **overrides) -> Prediction:
+    fields = {
+        "height_cm": 90,
+        "weight_kg": 50,
+        "species": "Dog",
+        "probability": 0.9,
+        "probabilities": {"Cat": 0.1, "Dog": 0.9},
+        "model_version": version,
+    }
+    return Prediction.objects.create(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"height_cm": 0},
+        {"height_cm": -1},
+        {"height_cm": 300.01},
+        {"weight_kg": 500.5},
+        {"height_cm": math.inf},
+        {"weight_kg": -math.inf},
+        {"height_cm": math.nan},
+    ],
+    ids=repr,
+)
+def test_database_keeps_out_of_bounds_and_non_finite_measurements_out(trained_version, bad):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_prediction(trained_version, **bad)
+    assert Prediction.objects.count() == 0
+
+
+def test_a_version_with_predictions_cannot_be_deleted(trained_version):
+    make_prediction(trained_version)
+    with pytest.raises(Exception, match="protected"), transaction.atomic():
+        trained_version.delete()
+    assert ModelVersion.objects.filter(pk=trained_version.pk).exists()
+
+
+def test_only_one_version_can_be_active(trained_version):
+    other = ModelVersion.objects.get(pk=trained_version.pk)
+    other.pk = None
+    other.version = 2
+    other.artifact_name = "other.joblib"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        other.save()
+
+
+def test_prediction_reads_well(trained_version):
+    prediction = make_prediction(trained_version)
+    assert str(prediction) == "Dog (90%) for 90 cm, 50 kg"
+    assert prediction.sorted_probabilities == [("Dog", "90.0%"), ("Cat", "10.0%")]
+    assert str(trained_version) == "v1"

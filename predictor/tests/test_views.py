@@ -1,0 +1,204 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from predictor.models import Prediction
+
+pytestmark = pytest.mark.django_db
+
+PREDICT_URL = reverse("predictor:predict")
+HISTORY_URL = reverse("predictor:history")
+
+
+def submit(client, height="90", weight="50"):
+    return client.post(PREDICT_URL, {"height": height, "weight": weight})
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def test_form_page_has_labelled_height_and_weight_inputs(client, trained_version):
+    response = client.get(PREDICT_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="height"' in html and 'name="weight"' in html
+    assert "Height (cm)" in html and "Weight (kg)" in html
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+@pytest.mark.parametrize(("height", "weight", "species"), [("90", "50", "Dog"), ("70", "40", "Cat")])
+def test_valid_submission_stores_one_row_and_shows_the_result(client, trained_version, height, weight, species):
+    response = submit(client, height, weight)
+    assert response.status_code == 302
+    prediction = Prediction.objects.get()
+    assert (prediction.height_cm, prediction.weight_kg) == (float(height), float(weight))
+    assert prediction.species == species
+    assert prediction.model_version == trained_version
+    assert prediction.source == "form"
+    assert prediction.probability == prediction.probabilities[species]
+
+    page = client.get(response.url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'<span class="species">{species}</span>' in html
+    assert prediction.probability_percent in html
+    assert "Model v1" in html
+
+
+def test_reloading_the_result_page_does_not_store_again(client, trained_version):
+    result_url = submit(client).url
+    for _ in range(3):
+        assert client.get(result_url).status_code == 200
+    assert Prediction.objects.count() == 1
+
+
+def test_each_submission_stores_exactly_one_row(client, trained_version):
+    for _ in range(3):
+        submit(client)
+    assert Prediction.objects.count() == 3
+
+
+def test_result_page_with_a_forged_token_is_not_found(client, trained_version):
+    submit(client)
+    prediction = Prediction.objects.get()
+    assert client.get(reverse("predictor:result", args=[f"{prediction.pk}:forged"])).status_code == 404
+
+
+BAD_INPUTS = {
+    "empty": ("", "Enter the height in cm."),
+    "text": ("tall", "Height must be a number in cm"),
+    "nan": ("nan", "Height must be a number in cm"),
+    "inf": ("inf", "Height must be a number in cm"),
+    "overflow": ("1e309", "Height must be a number in cm"),
+    "negative": ("-3", "Height must be greater than 0 cm."),
+    "zero": ("0", "Height must be greater than 0 cm."),
+    "above the bounds": ("300.5", "Height must be at most 300 cm."),
+    "10 kB of digits": ("9" * 10_240, "Height must be a number in cm"),
+    "10 kB of text": ("x" * 10_240, "Height must be a number in cm"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_height_rerenders_the_form_with_the_field_error_and_stores_nothing(client, trained_version, case):
+    value, message = BAD_INPUTS[case]
+    response = submit(client, height=value)
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["height"]
+    assert message in response.context["form"].errors["height"][0]
+    assert message in response.content.decode()
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "Enter the weight in kg."),
+        ("-1", "Weight must be greater than 0 kg."),
+        ("500.1", "Weight must be at most 500 kg."),
+    ],
+)
+def test_bad_weight_is_reported_on_the_weight_field(client, trained_version, value, message):
+    response = submit(client, weight=value)
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["weight"]
+    assert message in response.content.decode()
+    assert Prediction.objects.count() == 0
+
+
+def test_missing_fields_are_reported(client, trained_version):
+    response = client.post(PREDICT_URL, {})
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"height", "weight"}
+    assert Prediction.objects.count() == 0
+
+
+def test_bounds_are_inclusive_at_the_top(client, trained_version):
+    assert submit(client, height="300", weight="500").status_code == 302
+    assert Prediction.objects.count() == 1
+
+
+def test_without_a_model_the_form_renders_and_says_so(client):
+    response = client.get(PREDICT_URL)
+    assert response.status_code == 200
+    assert "the model is not ready yet" in response.content.decode()
+
+
+def test_without_a_model_submitting_answers_503_and_stores_nothing(client):
+    response = submit(client)
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "No prediction was made" in html
+    assert "Traceback" not in html
+    assert Prediction.objects.count() == 0
+
+
+def test_staff_see_why_the_model_is_not_ready(staff_client):
+    assert "python manage.py train_model" in staff_client.get(PREDICT_URL).content.decode()
+
+
+def test_csrf_protection_is_on(trained_version):
+    client = Client(enforce_csrf_checks=True)
+    response = submit(client)
+    assert response.status_code == 403
+    assert Prediction.objects.count() == 0
+
+
+def test_get_with_the_csrf_token_then_post_succeeds(trained_version):
+    client = Client(enforce_csrf_checks=True)
+    client.get(PREDICT_URL)
+    token = client.cookies["csrftoken"].value
+    response = client.post(PREDICT_URL, {"height": "90", "weight": "50", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert Prediction.objects.count() == 1
+
+
+def test_history_sends_anonymous_visitors_to_login_and_back(client, trained_version, django_user_model):
+    response = client.get(HISTORY_URL)
+    assert response.status_code == 302
+    assert response.url == f"{reverse('login')}?next={HISTORY_URL}"
+
+    django_user_model.objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    login = client.post(response.url, {"username": "staff", "password": "pw-for-tests-only", "next": HISTORY_URL})
+    assert login.status_code == 302
+    assert login.url == HISTORY_URL
+    assert client.get(HISTORY_URL).status_code == 200
+
+
+def test_history_is_refused_to_logged_in_non_staff(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("visitor", password="pw-for-tests-only"))
+    assert client.get(HISTORY_URL).status_code == 403
+
+
+def test_history_lists_predictions_newest_first_for_staff(staff_client, trained_version):
+    submit(staff_client, "90", "50")
+    submit(staff_client, "70", "40")
+    response = staff_client.get(HISTORY_URL)
+    assert response.status_code == 200
+    rows = list(response.context["page"])
+    assert [row.species for row in rows] == ["Cat", "Dog"]
+    html = response.content.decode()
+    assert "v1" in html and "web form" in html
+
+
+def test_history_is_paginated(staff_client, trained_version):
+    for _ in range(51):
+        submit(staff_client)
+    first = staff_client.get(HISTORY_URL)
+    assert len(first.context["page"]) == 50
+    assert 'rel="next"' in first.content.decode()
+    assert len(staff_client.get(HISTORY_URL, {"page": 2}).context["page"]) == 1
+
+
+def test_form_page_links_staff_to_the_history_and_hides_it_from_visitors(staff_client, trained_version):
+    assert f'href="{HISTORY_URL}"' in staff_client.get(PREDICT_URL).content.decode()
+    assert f'href="{HISTORY_URL}"' not in Client().get(PREDICT_URL).content.decode()
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
