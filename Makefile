@@ -33,6 +33,20 @@ model: migrate
 run: model
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# Production mode on this machine: gunicorn, several workers, WhiteNoise, DEBUG off. Plain HTTP on
+# loopback, so the HTTPS redirect, secure cookies and HSTS are switched off explicitly here.
+SERVE_ENV = DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat .local-secret-key)}" \
+	DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SESSION_COOKIE_SECURE=0 DJANGO_CSRF_COOKIE_SECURE=0 DJANGO_SECURE_HSTS_SECONDS=0
+
+serve: model .local-secret-key
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
+	$(SERVE_ENV) $(BIN)/gunicorn mlsite.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) \
+		--access-logfile - --error-logfile -
+
+# A random key kept on this machine, so that `make serve` needs no set-up (never committed).
+.local-secret-key:
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -41,4 +55,4 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .local-secret-key

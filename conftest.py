@@ -10,6 +10,8 @@ def artifact_storage(tmp_path, settings):
     location = tmp_path / "ml_artifacts"
     settings.STORAGES = {
         **settings.STORAGES,
+        # The hashed-name manifest exists only after collectstatic; tests render without it.
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
         "ml_artifacts": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": location, "base_url": None},

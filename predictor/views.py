@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from . import history, model_service
 from .forms import PredictionForm
@@ -37,7 +37,7 @@ def _model_status(request) -> dict:
         return {"not_ready_reason": str(error)}
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def predict(request):
     if request.method == "GET":
         return render(request, "predictor/predict.html", {"form": PredictionForm(), **_model_status(request)})
@@ -56,7 +56,7 @@ def predict(request):
     return redirect("predictor:result", token=signing.dumps(prediction.pk, salt=RESULT_SALT))
 
 
-@require_GET
+@require_safe
 def result(request, token: str):
     try:
         prediction_id = signing.loads(token, salt=RESULT_SALT)
@@ -66,7 +66,7 @@ def result(request, token: str):
     return render(request, "predictor/result.html", {"prediction": prediction, "form": PredictionForm()})
 
 
-@require_GET
+@require_safe
 @staff_required
 def prediction_history(request):
     page = Paginator(Prediction.objects.recent(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
