@@ -3,7 +3,8 @@
 Each process keeps the active model in memory and asks the database which version is active at
 most once every ML_MODEL_CHECK_SECONDS (one indexed query). When another process activates a new
 version, the next check loads it, after verifying the artifact's sha256; if that artifact is
-missing or altered, the service logs why and keeps serving the model it already has.
+missing or altered, the service logs why and keeps serving the model it already has (a process
+that has none falls back to the most recently active version that still verifies).
 """
 
 import logging
@@ -113,7 +114,9 @@ def _refresh(cache: _ProcessCache) -> None:
     try:
         cache.model = _load(version)
     except artifacts.ArtifactError as error:
-        fallback = f"still serving v{cache.model.version}" if cache.model else "no model is ready"
+        if cache.model is None:
+            cache.model = _load_last_good(excluding=version)
+        fallback = f"serving v{cache.model.version} instead" if cache.model else "no model is ready"
         if cache.refused_version_id != version.pk:
             logger.error("Refusing model v%s: %s; %s.", version.version, error, fallback)
             cache.refused_version_id = version.pk
@@ -124,6 +127,17 @@ def _refresh(cache: _ProcessCache) -> None:
         return
     cache.refused_version_id = None
     logger.info("Serving model v%s.", version.version)
+
+
+def _load_last_good(*, excluding: ModelVersion) -> "LoadedModel | None":
+    """The most recently active version whose artifact still verifies, for a process that has none."""
+    candidates = ModelVersion.objects.exclude(pk=excluding.pk).filter(activated_at__isnull=False)
+    for version in candidates.order_by("-activated_at")[:5]:
+        try:
+            return _load(version)
+        except artifacts.ArtifactError:
+            continue
+    return None
 
 
 def _load(version: ModelVersion) -> LoadedModel:

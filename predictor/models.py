@@ -27,6 +27,9 @@ class ModelVersion(models.Model):
     artifact_sha256 = models.CharField("artifact sha256", max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     is_active = models.BooleanField("active", default=False)
+    # When it last became active: the service falls back to the most recently active version
+    # whose artifact still verifies when the active one cannot be loaded.
+    activated_at = models.DateTimeField(null=True, blank=True)
 
     objects = ModelVersionQuerySet.as_manager()
 

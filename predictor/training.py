@@ -14,6 +14,7 @@ import pandas as pd
 import sklearn
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
@@ -151,7 +152,8 @@ def activate_version(version_number: int) -> ModelVersion:
         ModelVersion.objects.active().exclude(pk=version.pk).update(is_active=False)
         if not version.is_active:
             version.is_active = True
-            version.save(update_fields=["is_active"])
+            version.activated_at = timezone.now()
+            version.save(update_fields=["is_active", "activated_at"])
     return version
 
 
@@ -165,7 +167,9 @@ def _record_version(*, activate: bool, **fields: Any) -> ModelVersion:
                 latest = ModelVersion.objects.aggregate(latest=Max("version"))["latest"] or 0
                 if activate:
                     ModelVersion.objects.active().update(is_active=False)
-                return ModelVersion.objects.create(version=latest + 1, is_active=activate, **fields)
+                return ModelVersion.objects.create(
+                    version=latest + 1, is_active=activate, activated_at=timezone.now() if activate else None, **fields
+                )
         except IntegrityError:
             if attempt == attempts - 1:
                 raise

@@ -98,7 +98,22 @@ def test_altered_new_artifact_is_refused_and_the_last_good_model_keeps_serving(
         result = model_service.predict(height_cm=90, weight_kg=50)
     assert (result.model.version, result.species) == (1, "Dog")
     assert "Refusing model v2" in caplog.text
-    assert "still serving v1" in caplog.text
+    assert "serving v1 instead" in caplog.text
+
+
+def test_a_fresh_process_falls_back_to_the_last_good_version(trained_version, tmp_path, artifact_storage):
+    broken = train_inverted(tmp_path)
+    artifact_storage.delete(broken.artifact_name)
+    model_service.clear_cache()  # a worker that starts after the broken version was published
+    result = model_service.predict(height_cm=90, weight_kg=50)
+    assert (result.model.version, result.species) == (1, "Dog")
+
+
+def test_a_never_activated_version_is_not_a_fallback(trained_version, tmp_path, artifact_storage):
+    train_inverted(tmp_path, activate=False)
+    artifact_storage.delete(trained_version.artifact_name)
+    with pytest.raises(model_service.ModelNotReady, match="missing"):
+        model_service.predict(height_cm=90, weight_kg=50)
 
 
 def test_missing_artifact_without_a_loaded_model_is_not_ready(trained_version, artifact_storage):
