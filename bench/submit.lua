@@ -1,0 +1,51 @@
+-- wrk script: each prediction is a form POST followed by a GET of its result page (as a browser
+-- that follows the redirect). CSRF cookie and token come from the environment.
+local token = os.getenv("CSRF_TOKEN")
+local cookie = "csrftoken=" .. os.getenv("CSRF_COOKIE")
+local threads = {}
+local pending = {}
+posted, results, failures, counter = 0, 0, 0, 0
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function request()
+  local path = table.remove(pending)
+  if path then
+    return wrk.format("GET", path, { Cookie = cookie })
+  end
+  counter = counter + 1
+  local height = string.format("%.2f", 20 + (counter % 20000) * 0.01 + id * 0.001)
+  local weight = string.format("%.1f", 5 + (counter % 4000) * 0.1)
+  local body = "csrfmiddlewaretoken=" .. token .. "&height=" .. height .. "&weight=" .. weight
+  return wrk.format("POST", "/", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Cookie"] = cookie,
+    ["Referer"] = "http://127.0.0.1/",
+  }, body)
+end
+
+function response(status, headers, body)
+  if status == 302 then
+    posted = posted + 1
+    table.insert(pending, headers["Location"])
+  elseif status == 200 then
+    results = results + 1
+  else
+    failures = failures + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local p, r, f = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    p = p + thread:get("posted")
+    r = r + thread:get("results")
+    f = f + thread:get("failures")
+  end
+  local seconds = summary.duration / 1e6
+  io.write(string.format("RESULT posted=%d results=%d failures=%d seconds=%.2f\n", p, r, f, seconds))
+  io.write(string.format("LATENCY p50_ms=%.2f p99_ms=%.2f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
