@@ -3,6 +3,7 @@ import time
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 
 from predictor import model_service, training
@@ -137,3 +138,13 @@ class PickleBomb:
 
     def __reduce__(self):
         return (Path.touch, (Path(self.path),))
+
+
+def test_fast_single_row_scoring_matches_scikit_learn(trained_version):
+    model = model_service.active_model()
+    rng = np.random.default_rng(7)
+    rows = np.column_stack([rng.uniform(0.1, 300, 500), rng.uniform(0.1, 500, 500)])
+    rows = np.vstack([rows, [[90, 50], [70, 40], [82.4, 45.7], [0.01, 0.01], [300, 500]]])
+    expected = model.estimator.predict_proba(rows)
+    for row, probabilities in zip(rows.tolist(), expected, strict=True):
+        assert model.probabilities_of(row) == pytest.approx(probabilities.tolist(), rel=1e-9, abs=1e-12)
