@@ -78,6 +78,18 @@ class Prediction(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "prediction"
         constraints = [_bounds_constraint(feature) for feature in FEATURES]
+        # The results page sorts by each of these columns with `id` as tie-breaker (keyset pages),
+        # and filters by species or model version in time order: one index per such read.
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="prediction_time_idx"),
+            models.Index(fields=["height_cm", "id"], name="prediction_height_idx"),
+            models.Index(fields=["weight_kg", "id"], name="prediction_weight_idx"),
+            models.Index(fields=["probability", "id"], name="prediction_probability_idx"),
+            models.Index(fields=["species", "id"], name="prediction_species_idx"),
+            models.Index(fields=["model_version", "id"], name="prediction_version_idx"),
+            models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
+            models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.species} ({self.probability:.0%}) for {self.height_cm:g} cm, {self.weight_kg:g} kg"

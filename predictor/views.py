@@ -1,15 +1,17 @@
+import csv
+from collections.abc import Iterator
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import history, model_service
-from .forms import PredictionForm
+from . import history, model_service, selectors
+from .forms import HistoryFilterForm, PredictionForm
 from .models import Prediction
 
 RESULT_SALT = "predictor.result"
@@ -66,8 +68,89 @@ def result(request, token: str):
     return render(request, "predictor/result.html", {"prediction": prediction, "form": PredictionForm()})
 
 
+# Column headings of the results table: (label, sort key or None when not sortable, numeric).
+HISTORY_COLUMNS = [
+    ("Time", "time", False),
+    ("Height (cm)", "height", True),
+    ("Weight (kg)", "weight", True),
+    ("Species", "species", False),
+    ("Probability", "probability", True),
+    ("Model", "model", False),
+    ("Source", None, False),
+]
+
+
+def _sort_headings(current: str) -> list[dict]:
+    """Each column's heading: the sort a click asks for, and aria-sort for the current one."""
+    headings = []
+    for label, key, numeric in HISTORY_COLUMNS:
+        state, next_sort = "none", None
+        if key is not None:
+            # A first click sorts times and numbers largest first, names A to Z; a second click flips.
+            first = key if key in {"species", "model"} else f"-{key}"
+            if current.removeprefix("-") == key:
+                state = "descending" if current.startswith("-") else "ascending"
+                next_sort = key if current.startswith("-") else f"-{key}"
+            else:
+                next_sort = first
+        headings.append({"label": label, "sort": next_sort, "state": state, "numeric": numeric})
+    return headings
+
+
 @require_GET
 @staff_required
 def prediction_history(request):
-    page = Paginator(Prediction.objects.recent(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "predictor/history.html", {"page": page})
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "predictor/history.html", {"form": form}, status=400)
+    query = form.query()
+    predictions = selectors.filter_predictions(query)
+    page = selectors.keyset_page(
+        selectors.sort_predictions(predictions, query.sort),
+        sort=query.sort,
+        size=HISTORY_PAGE_SIZE,
+        **form.cursors(),
+    )
+    first_day, last_day = selectors.chart_window(query)
+    context = {
+        "form": form,
+        "page": page,
+        "headings": _sort_headings(query.sort),
+        "filtered": any(form.cleaned_data.get(name) for name in ("species", "version", "date_from", "date_to"))
+        or form.cleaned_data.get("labelled") is not None,
+        "daily": selectors.daily_counts(predictions, first=first_day, last=last_day),
+        "chart_first_day": first_day,
+        "chart_last_day": last_day,
+        "scatter": selectors.scatter_sample(predictions),
+        "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
+    }
+    return render(request, "predictor/history.html", context)
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, so each row can be streamed."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(predictions) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(selectors.export_header())
+    for row in selectors.export_rows(predictions):
+        yield writer.writerow(row)
+
+
+@require_GET
+@staff_required
+def prediction_history_csv(request):
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponse(f"Bad filter, nothing exported.\n{problems}\n", status=400, content_type="text/plain")
+    query = form.query()
+    predictions = selectors.sort_predictions(selectors.filter_predictions(query), query.sort)
+    response = StreamingHttpResponse(_csv_lines(predictions), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="predictions-{stamp}.csv"'
+    return response
