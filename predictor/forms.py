@@ -11,7 +11,7 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
         if message := feature.bounds_error(value):
             raise ValidationError(message, code="out_of_bounds")
 
-    return forms.FloatField(
+    field = forms.FloatField(
         label=f"{feature.label} ({feature.unit})",
         help_text=f"More than 0 and at most {feature.max_value:g} {feature.unit}.",
         validators=[validate_bounds],
@@ -19,8 +19,12 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
             "required": f"Enter the {feature.label.lower()} in {feature.unit}.",
             "invalid": f"{feature.label} must be a number in {feature.unit}, such as 42.5.",
         },
-        widget=forms.NumberInput(attrs={"step": "any", "min": "0", "max": f"{feature.max_value:g}"}),
+        widget=forms.NumberInput(
+            attrs={"step": "any", "min": "0", "max": f"{feature.max_value:g}", "inputmode": "decimal"}
+        ),
     )
+    field.unit = feature.unit  # shown beside the input
+    return field
 
 
 class PredictionForm(forms.Form):

@@ -207,10 +207,13 @@ def daily_counts(predictions: QuerySet[Prediction], *, first: dt.date, last: dt.
     counts: dict[str, list[int]] = {}
     for day, species, count in rows:
         counts.setdefault(species, [0] * len(days))[index[day]] = count
+    names = sorted(counts)
     return {
         "days": [day.isoformat() for day in days],
-        "species": {name: counts[name] for name in sorted(counts)},
+        "species": {name: counts[name] for name in names},
         "total": sum(sum(values) for values in counts.values()),
+        # The same numbers as table rows, for readers without JavaScript or without sight of the chart.
+        "rows": [(day, [counts[name][position] for name in names]) for position, day in enumerate(days)],
     }
 
 

@@ -112,17 +112,26 @@ def prediction_history(request):
         **form.cursors(),
     )
     first_day, last_day = selectors.chart_window(query)
+    daily = selectors.daily_counts(predictions, first=first_day, last=last_day)
+    scatter = selectors.scatter_sample(predictions)
     context = {
         "form": form,
         "page": page,
         "headings": _sort_headings(query.sort),
         "filtered": any(form.cleaned_data.get(name) for name in ("species", "version", "date_from", "date_to"))
         or form.cleaned_data.get("labelled") is not None,
-        "daily": selectors.daily_counts(predictions, first=first_day, last=last_day),
+        "daily": daily,
         "chart_first_day": first_day,
         "chart_last_day": last_day,
-        "scatter": selectors.scatter_sample(predictions),
+        "scatter": scatter,
         "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
+        # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
+        "chart_data": {
+            "species": selectors.known_species(),
+            "days": daily["days"],
+            "daily": daily["species"],
+            "scatter": scatter,
+        },
     }
     return render(request, "predictor/history.html", context)
 
