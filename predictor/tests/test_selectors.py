@@ -157,3 +157,14 @@ def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(versions):
 
 def test_known_species_come_from_the_model_versions(versions):
     assert selectors.known_species() == ["Cat", "Dog"]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Pacific/Chatham"])
+def test_daily_counts_put_each_prediction_on_its_local_day(versions, settings, zone):
+    settings.TIME_ZONE = zone
+    # Just before and just after local midnight starting 2 March, wherever the zone's offset falls.
+    midnight = timezone.make_aware(dt.datetime(2026, 3, 2))
+    for minutes in (-50, -1, 0, 1, 59, 61):
+        add_prediction(versions[0], at=midnight + dt.timedelta(minutes=minutes))
+    daily = selectors.daily_counts(Prediction.objects.all(), first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2))
+    assert daily["species"] == {"Cat": [2, 4]}
