@@ -28,8 +28,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="keep the database in this folder and reuse it on the next run")
     args = parser.parse_args()
 
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(args, args.keep)
+        return
     with tempfile.TemporaryDirectory(prefix="history-bench-") as folder:
         run(args, Path(folder))
 
@@ -58,33 +63,36 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     from predictor.models import Prediction
 
     call_command("migrate", verbosity=0)
-    version = training.train().version
-    started = time.perf_counter()
-    now = timezone.now().timestamp()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Generated inside SQLite: pseudo-random but repeatable heights, weights and times over a year.
-        cursor.execute(
-            """
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
-            INSERT INTO predictor_prediction
-                (created_at, height_cm, weight_kg, species, probability, probabilities, model_version_id, source)
-            SELECT
-                datetime(%s - (i * 31536000 / %s), 'unixepoch'),
-                40 + (i * 7919 % 600) / 10.0,
-                10 + (i * 104729 % 400) / 10.0,
-                CASE WHEN i % 3 = 0 THEN 'Dog' ELSE 'Cat' END,
-                0.5 + (i % 50) / 100.0,
-                '{"Cat": 0.5, "Dog": 0.5}',
-                %s,
-                'form'
-            FROM n
-            """,
-            [args.rows, now, args.rows, version.pk],
-        )
-        cursor.execute("ANALYZE")
-    print(f"{Prediction.objects.count():,} predictions stored in {time.perf_counter() - started:.1f} s")
+    if not Prediction.objects.exists():  # with --keep, the second run reuses the rows
+        version = training.train().version
+        started = time.perf_counter()
+        now = timezone.now().timestamp()
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Generated inside SQLite: pseudo-random but repeatable heights, weights and times over a year.
+            cursor.execute(
+                """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
+                INSERT INTO predictor_prediction
+                    (created_at, height_cm, weight_kg, species, probability, probabilities, model_version_id, source)
+                SELECT
+                    datetime(%s - (i * 31536000 / %s), 'unixepoch'),
+                    40 + (i * 7919 % 600) / 10.0,
+                    10 + (i * 104729 % 400) / 10.0,
+                    CASE WHEN i % 3 = 0 THEN 'Dog' ELSE 'Cat' END,
+                    0.5 + (i % 50) / 100.0,
+                    '{"Cat": 0.5, "Dog": 0.5}',
+                    %s,
+                    'form'
+                FROM n
+                """,
+                [args.rows, now, args.rows, version.pk],
+            )
+            cursor.execute("ANALYZE")
+        print(f"{Prediction.objects.count():,} predictions stored in {time.perf_counter() - started:.1f} s")
 
-    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-0123")
+    user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
+        "bench", "bench@example.com", "bench-password-0123"
+    )
     client = Client()
     client.force_login(user)
 

@@ -145,6 +145,20 @@ def test_submitting_the_form_shows_the_result_card(page, live_server, trained_ve
     screenshot(page, "result")
 
 
+def test_keyboard_focus_is_visible_from_the_skip_link_to_the_inputs(page, live_server, trained_version):
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.get_by_label("Height (cm)").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Weight (kg)")).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+
+
 def test_bad_input_shows_the_field_error_and_keeps_the_values(page, live_server, trained_version):
     predict(page, live_server, height="-3", weight="")
 
