@@ -26,6 +26,9 @@
   function show(name) {
     var box = document.querySelector('[data-chart="' + name + '"]');
     box.hidden = false;
+    // With the chart drawn, its table of numbers folds away (it stays one click from view).
+    var numbers = box.parentNode.querySelector(".chart-data");
+    if (numbers) numbers.open = false;
     return box.querySelector("canvas");
   }
 
