@@ -233,6 +233,24 @@ def test_bad_history_filters_show_errors_not_a_crash(page, live_server, staff, h
     assert_accessible(page)
 
 
+def test_error_pages_are_designed_and_accessible(page, live_server, django_user_model):
+    page.goto(f"{live_server.url}/no-such-page/")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.get_by_role("link", name="Back to the prediction form")).to_be_visible()
+    assert_accessible(page)
+
+    visitor = django_user_model.objects.create_user("visitor", password=STAFF_PASSWORD)
+    page.goto(f"{live_server.url}/accounts/login/?next=/predictions/")
+    page.get_by_label("Username").fill(visitor.username)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_text("The prediction history is for staff only.")).to_be_visible()
+    expect(page.get_by_role("link", name="History")).to_have_count(0)  # not offered to non-staff
+    assert_accessible(page)
+    screenshot(page, "not-allowed")
+
+
 def test_history_filters_and_table_work_without_javascript(browser, live_server, staff, history_rows):
     page = new_page(browser, javascript=False)
     log_in(page, live_server, staff)

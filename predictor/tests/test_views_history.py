@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from predictor import training
+from predictor import selectors, training
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -136,3 +136,20 @@ def test_navigation_hides_staff_links_from_visitors(client, admin_client, traine
     staff = admin_client.get(reverse("predictor:predict")).content.decode()
     for url in (reverse("predictor:history"), reverse("admin:predictor_modelversion_changelist"), "/admin/"):
         assert f'href="{url}"' in staff
+
+
+@pytest.mark.skipif(
+    not selectors.labels_available(), reason="Prediction has no actual_species field yet (the labelling issue adds it)"
+)
+def test_labelled_filter_splits_rows_with_and_without_a_true_species(admin_client, rows):
+    labelled = list(rows[:5])
+    Prediction.objects.filter(pk__in=[p.pk for p in labelled]).update(actual_species="Cat")
+    shown = admin_client.get(HISTORY, {"labelled": "yes"}).context["page"].rows
+    assert {p.pk for p in shown} == {p.pk for p in labelled}
+    unlabelled = admin_client.get(HISTORY, {"labelled": "no"}).context["page"].rows
+    assert not {p.pk for p in unlabelled} & {p.pk for p in labelled}
+
+
+def test_the_labelled_filter_is_offered_only_when_predictions_have_labels(admin_client, rows):
+    html = admin_client.get(HISTORY).content.decode()
+    assert ('name="labelled"' in html) == selectors.labels_available()
