@@ -1,7 +1,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from . import selectors
 from .features import FEATURES, HEIGHT, WEIGHT, Feature
+from .models import ModelVersion
 
 
 def _measurement_field(feature: Feature) -> forms.FloatField:
@@ -9,15 +11,20 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
         if message := feature.bounds_error(value):
             raise ValidationError(message, code="out_of_bounds")
 
-    return forms.FloatField(
+    field = forms.FloatField(
         label=f"{feature.label} ({feature.unit})",
+        help_text=f"More than 0 and at most {feature.max_value:g} {feature.unit}.",
         validators=[validate_bounds],
         error_messages={
             "required": f"Enter the {feature.label.lower()} in {feature.unit}.",
             "invalid": f"{feature.label} must be a number in {feature.unit}, such as 42.5.",
         },
-        widget=forms.NumberInput(attrs={"step": "any", "min": "0", "max": f"{feature.max_value:g}"}),
+        widget=forms.NumberInput(
+            attrs={"step": "any", "min": "0", "max": f"{feature.max_value:g}", "inputmode": "decimal"}
+        ),
     )
+    field.unit = feature.unit  # shown beside the input
+    return field
 
 
 class PredictionForm(forms.Form):
@@ -29,3 +36,84 @@ class PredictionForm(forms.Form):
     def measurements(self) -> dict[str, float]:
         """The cleaned inputs keyed by model field, as the service and the history expect them."""
         return {feature.field: self.cleaned_data[feature.form_name] for feature in FEATURES}
+
+
+class HistoryFilterForm(forms.Form):
+    """The results page's filters, sort order and page cursor, all from the query string."""
+
+    species = forms.ChoiceField(
+        required=False,
+        error_messages={"invalid_choice": "No model predicts the species “%(value)s”."},
+    )
+    version = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.all(),
+        to_field_name="version",
+        required=False,
+        label="Model version",
+        empty_label="All versions",
+        error_messages={"invalid_choice": "There is no model version “%(value)s”."},
+    )
+    date_from = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the first day as YYYY-MM-DD."},
+    )
+    date_to = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the last day as YYYY-MM-DD."},
+    )
+    labelled = forms.TypedChoiceField(
+        required=False,
+        label="True species",
+        choices=[("", "Labelled or not"), ("yes", "Labelled"), ("no", "Not labelled")],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(choice, choice) for choice in selectors.SORT_CHOICES],
+        error_messages={"invalid_choice": "Cannot sort by “%(value)s”."},
+    )
+    after = forms.CharField(required=False, widget=forms.HiddenInput)
+    before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["species"].choices = [("", "All species")] + [(name, name) for name in selectors.known_species()]
+        if not selectors.labels_available():
+            del self.fields["labelled"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "The last day must not be before the first day.")
+        if cleaned.get("after") and cleaned.get("before"):
+            raise ValidationError("Ask for the page after a row or before it, not both.")
+        sort = cleaned.get("sort") or selectors.DEFAULT_SORT
+        for name in ("after", "before"):
+            if cleaned.get(name):
+                try:
+                    cleaned[f"{name}_cursor"] = selectors.decode_cursor(cleaned[name], sort)
+                except ValueError:
+                    self.add_error(name, f"“{cleaned[name]}” is not a page position; start again from the first page.")
+        return cleaned
+
+    def query(self) -> selectors.HistoryQuery:
+        """The validated filters; call after is_valid()."""
+        data = self.cleaned_data
+        return selectors.HistoryQuery(
+            species=data["species"],
+            model_version=data["version"],
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            labelled=data.get("labelled"),
+            sort=data["sort"] or selectors.DEFAULT_SORT,
+        )
+
+    def cursors(self) -> dict:
+        """``after``/``before`` as decoded cursors, for selectors.keyset_page."""
+        return {"after": self.cleaned_data.get("after_cursor"), "before": self.cleaned_data.get("before_cursor")}

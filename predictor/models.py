@@ -66,7 +66,7 @@ class Prediction(models.Model):
         API = "api", "JSON API"
         BATCH = "batch", "batch upload"
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)  # indexed with id, see Meta.indexes
     height_cm = models.FloatField(f"{HEIGHT.label.lower()} ({HEIGHT.unit})")
     weight_kg = models.FloatField(f"{WEIGHT.label.lower()} ({WEIGHT.unit})")
     species = models.CharField("predicted species", max_length=50)
@@ -86,11 +86,19 @@ class Prediction(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "prediction"
         constraints = [_bounds_constraint(feature) for feature in FEATURES]
-        # Each filter of the history, newest first, answered from an index even at millions of rows.
+        # Each filter and sort of the history reads from an index, even at millions of rows: the
+        # results page sorts by these columns with `id` as tie-breaker (keyset pages), and the
+        # results page and admin filter by species, version or source in time order.
         indexes = [
-            models.Index(fields=["species", "-created_at", "-id"], name="prediction_species_recent"),
-            models.Index(fields=["model_version", "-created_at", "-id"], name="prediction_version_recent"),
-            models.Index(fields=["source", "-created_at", "-id"], name="prediction_source_recent"),
+            models.Index(fields=["created_at", "id"], name="prediction_time_idx"),
+            models.Index(fields=["height_cm", "id"], name="prediction_height_idx"),
+            models.Index(fields=["weight_kg", "id"], name="prediction_weight_idx"),
+            models.Index(fields=["probability", "id"], name="prediction_probability_idx"),
+            models.Index(fields=["species", "id"], name="prediction_species_idx"),
+            models.Index(fields=["model_version", "id"], name="prediction_version_idx"),
+            models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
+            models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),
+            models.Index(fields=["source", "created_at", "id"], name="prediction_source_time_idx"),
         ]
 
     def __str__(self) -> str:

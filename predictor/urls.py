@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.predict, name="predict"),
     path("result/<str:token>/", views.result, name="result"),
     path("predictions/", views.prediction_history, name="history"),
+    path("predictions.csv", views.prediction_history_csv, name="history_csv"),
 ]

@@ -3,13 +3,12 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from . import history, model_service
-from .forms import PredictionForm
+from . import exports, history, model_service, selectors
+from .forms import HistoryFilterForm, PredictionForm
 from .models import Prediction
 
 RESULT_SALT = "predictor.result"
@@ -66,8 +65,80 @@ def result(request, token: str):
     return render(request, "predictor/result.html", {"prediction": prediction, "form": PredictionForm()})
 
 
+# Column headings of the results table: (label, sort key or None when not sortable, numeric).
+HISTORY_COLUMNS = [
+    ("Time", "time", False),
+    ("Height (cm)", "height", True),
+    ("Weight (kg)", "weight", True),
+    ("Species", "species", False),
+    ("Probability", "probability", True),
+    ("Model", "model", False),
+    ("Source", None, False),
+]
+
+
+def _sort_headings(current: str) -> list[dict]:
+    """Each column's heading: the sort a click asks for, and aria-sort for the current one."""
+    headings = []
+    for label, key, numeric in HISTORY_COLUMNS:
+        state, next_sort = "none", None
+        if key is not None:
+            # A first click sorts times and numbers largest first, names A to Z; a second click flips.
+            first = key if key in {"species", "model"} else f"-{key}"
+            if current.removeprefix("-") == key:
+                state = "descending" if current.startswith("-") else "ascending"
+                next_sort = key if current.startswith("-") else f"-{key}"
+            else:
+                next_sort = first
+        headings.append({"label": label, "sort": next_sort, "state": state, "numeric": numeric})
+    return headings
+
+
 @require_safe
 @staff_required
 def prediction_history(request):
-    page = Paginator(Prediction.objects.recent(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "predictor/history.html", {"page": page})
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "predictor/history.html", {"form": form}, status=400)
+    query = form.query()
+    predictions = selectors.filter_predictions(query)
+    page = selectors.keyset_page(
+        selectors.sort_predictions(predictions, query.sort),
+        sort=query.sort,
+        size=HISTORY_PAGE_SIZE,
+        **form.cursors(),
+    )
+    first_day, last_day = selectors.chart_window(query)
+    daily = selectors.daily_counts(predictions, first=first_day, last=last_day)
+    scatter = selectors.scatter_sample(predictions)
+    context = {
+        "form": form,
+        "page": page,
+        "headings": _sort_headings(query.sort),
+        "filtered": any(form.cleaned_data.get(name) for name in ("species", "version", "date_from", "date_to"))
+        or form.cleaned_data.get("labelled") is not None,
+        "daily": daily,
+        "chart_first_day": first_day,
+        "chart_last_day": last_day,
+        "scatter": scatter,
+        "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
+        # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
+        "chart_data": {
+            "species": selectors.known_species(),
+            "days": daily["days"],
+            "daily": daily["species"],
+            "scatter": scatter,
+        },
+    }
+    return render(request, "predictor/history.html", context)
+
+
+@require_safe
+@staff_required
+def prediction_history_csv(request):
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponse(f"Bad filter, nothing exported.\n{problems}\n", status=400, content_type="text/plain")
+    query = form.query()
+    return exports.csv_response(selectors.sort_predictions(selectors.filter_predictions(query), query.sort))

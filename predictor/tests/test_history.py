@@ -57,7 +57,7 @@ def test_admin_exports_the_selected_predictions_as_csv(admin_client, trained_ver
     assert sorted(int(row["id"]) for row in rows) == chosen
     first = Prediction.objects.get(pk=rows[0]["id"])
     assert float(rows[0]["height_cm"]) == first.height_cm
-    assert rows[0]["species"] == first.species
+    assert rows[0]["predicted_species"] == first.species
     assert rows[0]["model_version"] == "1"
 
 

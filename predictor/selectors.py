@@ -1,0 +1,279 @@
+"""Reads behind the results page: filters, sort orders, pages, charts and the CSV export.
+
+They must stay fast with a million predictions, so nothing here counts all rows: pages are keyset
+pages (each sort order has an index ending in ``id``), the per-day chart is one GROUP BY over a
+bounded date window, and the scatter plots a sample of the newest rows.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Substr, TruncDate
+from django.utils import timezone
+
+from .models import ModelVersion, Prediction
+
+# URL value -> model field. Every field here has an index (field, id): see Prediction.Meta.indexes.
+SORT_FIELDS: dict[str, str] = {
+    "time": "created_at",
+    "height": "height_cm",
+    "weight": "weight_kg",
+    "species": "species",
+    "probability": "probability",
+    "model": "model_version_id",
+}
+DEFAULT_SORT = "-time"
+SORT_CHOICES: list[str] = [f"{sign}{key}" for key in SORT_FIELDS for sign in ("", "-")]
+
+CHART_DEFAULT_DAYS = 30
+CHART_MAX_DAYS = 366
+SCATTER_SAMPLE_SIZE = 2000
+EXPORT_CHUNK_SIZE = 2000
+
+
+def labels_available() -> bool:
+    """Whether predictions carry the true species (a later feature); the labelled filter needs it."""
+    return any(field.name == "actual_species" for field in Prediction._meta.get_fields())
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What the results page shows: filters and sort order, as validated by HistoryFilterForm."""
+
+    species: str = ""
+    model_version: ModelVersion | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    labelled: bool | None = None
+    sort: str = DEFAULT_SORT
+
+
+def known_species() -> list[str]:
+    """Every species a model version can predict, from the small versions table (not the history)."""
+    names: set[str] = set()
+    for class_counts in ModelVersion.objects.values_list("class_counts", flat=True):
+        names.update(class_counts)
+    return sorted(names)
+
+
+def _start_of_day(day: dt.date) -> dt.datetime:
+    # Days are days in the site's time zone, as the page shows them.
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def filter_predictions(query: HistoryQuery) -> QuerySet[Prediction]:
+    """The predictions matching the filters, in no particular order."""
+    predictions = Prediction.objects.all()
+    if query.species:
+        predictions = predictions.filter(species=query.species)
+    if query.model_version is not None:
+        predictions = predictions.filter(model_version=query.model_version)
+    if query.date_from is not None:
+        predictions = predictions.filter(created_at__gte=_start_of_day(query.date_from))
+    if query.date_to is not None:
+        predictions = predictions.filter(created_at__lt=_start_of_day(query.date_to + dt.timedelta(days=1)))
+    if query.labelled is not None and labels_available():
+        has_label = Q(actual_species__isnull=False) & ~Q(actual_species="")
+        predictions = predictions.filter(has_label if query.labelled else ~has_label)
+    return predictions
+
+
+def _sort_field(sort: str) -> tuple[str, bool]:
+    """The model field and whether the order is descending."""
+    descending = sort.startswith("-")
+    return SORT_FIELDS[sort.removeprefix("-")], descending
+
+
+def sort_predictions(predictions: QuerySet[Prediction], sort: str) -> QuerySet[Prediction]:
+    field, descending = _sort_field(sort)
+    sign = "-" if descending else ""
+    # `id` breaks ties, so the order is total and keyset pages neither skip nor repeat rows.
+    return predictions.order_by(f"{sign}{field}", f"{sign}id")
+
+
+# Cursors: "<id>~<sort value>", the position of a row in one sort order.
+
+
+def encode_cursor(prediction: Prediction, sort: str) -> str:
+    field, _ = _sort_field(sort)
+    value = getattr(prediction, field)
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    elif isinstance(value, float):
+        value = repr(value)
+    return f"{prediction.pk}~{value}"
+
+
+def decode_cursor(raw: str, sort: str) -> tuple[Any, int]:
+    """The (sort value, id) a cursor points at; ValueError when it is not a cursor for this sort."""
+    pk_text, separator, value_text = raw.partition("~")
+    if not separator:
+        raise ValueError("no '~' separator")
+    pk = int(pk_text)
+    field, _ = _sort_field(sort)
+    value: Any
+    if field == "created_at":
+        value = dt.datetime.fromisoformat(value_text)
+        if timezone.is_naive(value):
+            raise ValueError("the time has no UTC offset")
+    elif field in {"height_cm", "weight_kg", "probability"}:
+        value = float(value_text)
+    elif field == "model_version_id":
+        value = int(value_text)
+    else:
+        value = value_text
+    return value, pk
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    rows: list[Prediction]
+    next_cursor: str | None  # pass as `after` for the next page
+    previous_cursor: str | None  # pass as `before` for the previous page
+
+    @property
+    def is_first(self) -> bool:
+        return self.previous_cursor is None
+
+
+def keyset_page(
+    predictions: QuerySet[Prediction],
+    *,
+    sort: str,
+    size: int,
+    after: tuple[Any, int] | None = None,
+    before: tuple[Any, int] | None = None,
+) -> KeysetPage:
+    """One page of ``predictions`` in ``sort`` order, starting after or ending before a cursor.
+
+    Reads ``size + 1`` rows through the sort's index whatever the page's depth: no OFFSET, no COUNT.
+    """
+    field, descending = _sort_field(sort)
+    backwards = before is not None
+    cursor = before if backwards else after
+    # Walking backwards is walking forwards in the opposite order, then reversing the rows.
+    ascending = descending == backwards
+    if cursor is not None:
+        value, pk = cursor
+        bound, strict = ("gte", "gt") if ascending else ("lte", "lt")
+        # The non-strict bound on the field alone lets the database start the index scan at the cursor.
+        predictions = predictions.filter(
+            Q(**{f"{field}__{bound}": value}) & (Q(**{f"{field}__{strict}": value}) | Q(**{f"pk__{strict}": pk}))
+        )
+    sign = "" if ascending else "-"
+    rows = list(predictions.select_related("model_version").order_by(f"{sign}{field}", f"{sign}id")[: size + 1])
+    has_more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return KeysetPage(rows=[], next_cursor=None, previous_cursor=None)
+    more_after = has_more if not backwards else True
+    more_before = has_more if backwards else cursor is not None
+    return KeysetPage(
+        rows=rows,
+        next_cursor=encode_cursor(rows[-1], sort) if more_after else None,
+        previous_cursor=encode_cursor(rows[0], sort) if more_before else None,
+    )
+
+
+# Charts
+
+
+def chart_window(query: HistoryQuery, *, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The days the per-day chart covers: the filtered range, or the last 30 days; at most 366 days."""
+    last = query.date_to or today or timezone.localdate()
+    first = query.date_from or last - dt.timedelta(days=CHART_DEFAULT_DAYS - 1)
+    first = max(first, last - dt.timedelta(days=CHART_MAX_DAYS - 1))
+    return first, last
+
+
+def daily_counts(predictions: QuerySet[Prediction], *, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """Predictions per day and species, every day of the window present (zero when none)."""
+    start, end = _start_of_day(first), _start_of_day(last + dt.timedelta(days=1))
+    window = predictions.filter(created_at__gte=start, created_at__lt=end).order_by()
+    days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+    index = {day: position for position, day in enumerate(days)}
+    counts: dict[str, list[int]] = {}
+    for day, species, count in _counts_per_local_day(window, start=start, end=end):
+        counts.setdefault(species, [0] * len(days))[index[day]] += count
+    names = sorted(counts)
+    return {
+        "days": [day.isoformat() for day in days],
+        "species": {name: counts[name] for name in names},
+        "total": sum(sum(values) for values in counts.values()),
+        # The same numbers as table rows, for readers without JavaScript or without sight of the chart.
+        "rows": [(day, [counts[name][position] for name in names]) for position, day in enumerate(days)],
+    }
+
+
+def _counts_per_local_day(
+    window: QuerySet[Prediction], *, start: dt.datetime, end: dt.datetime
+) -> Iterator[tuple[dt.date, str, int]]:
+    whole_hour_offsets = all(moment.utcoffset().total_seconds() % 3600 == 0 for moment in (start, end))
+    if connections[window.db].vendor == "sqlite" and whole_hour_offsets:
+        # Django runs TruncDate on SQLite as a Python function per row: seconds for a million rows.
+        # SQLite stores times as UTC text starting "YYYY-MM-DD HH", so group by that hour natively
+        # and move each hour to its local day here (exact for zones whose offsets are whole hours).
+        zone = timezone.get_current_timezone()
+        hours = window.annotate(hour=Substr("created_at", 1, 13)).values_list("hour", "species")
+        for hour, species, count in hours.annotate(count=Count("id")):
+            utc = dt.datetime.fromisoformat(f"{hour}:00+00:00")
+            yield utc.astimezone(zone).date(), species, count
+    else:
+        yield from window.annotate(day=TruncDate("created_at")).values_list("day", "species").annotate(n=Count("id"))
+
+
+def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAMPLE_SIZE) -> list[list[Any]]:
+    """[height, weight, species] of the newest ``size`` matching predictions."""
+    newest = predictions.order_by("-created_at", "-id").values_list("height_cm", "weight_kg", "species")[:size]
+    return [list(row) for row in newest]
+
+
+# CSV export
+
+
+def export_header() -> list[str]:
+    header = [
+        "id",
+        "created_at",
+        "height_cm",
+        "weight_kg",
+        "predicted_species",
+        "probability",
+        "model_version",
+        "source",
+    ]
+    if labels_available():
+        header.append("actual_species")
+    return header
+
+
+def export_rows(predictions: QuerySet[Prediction]) -> Iterator[tuple[Any, ...]]:
+    """Every row of ``predictions`` in its order, read in chunks so memory stays flat."""
+    columns = [
+        "id",
+        "created_at",
+        "height_cm",
+        "weight_kg",
+        "species",
+        "probability",
+        "model_version__version",
+        "source",
+    ]
+    if labels_available():
+        columns.append("actual_species")
+    zone = timezone.get_current_timezone()
+    for row in predictions.values_list(*columns).iterator(chunk_size=EXPORT_CHUNK_SIZE):
+        yield (*row[:1], row[1].astimezone(zone).isoformat(), *row[2:4], _spreadsheet_safe(row[4]), *row[5:])
+
+
+def _spreadsheet_safe(text: str) -> str:
+    # Species names come from training files; a spreadsheet would run one starting "=" as a formula.
+    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + text
+    return text

@@ -1,0 +1,291 @@
+"""End-to-end tests in a real Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
+
+Each test saves screenshots under test-artifacts/browser/ so a person can look at what it saw.
+"""
+
+import csv
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from predictor.models import Prediction
+
+CHROMIUM = Path("/usr/bin/chromium")
+SKIP_REASON = f"Chromium not installed at {CHROMIUM}: apt-get install chromium chromium-driver"
+
+if not CHROMIUM.exists():
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        # CI sets this: there, skipped browser tests would be a silent hole in the suite.
+        pytest.fail(f"REQUIRE_BROWSER=1 but {SKIP_REASON}", pytrace=False)
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "browser"
+STAFF_PASSWORD = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls from a
+    # thread with a running loop; the tests only use the ORM between browser steps, never inside one.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            # launch() gives every run a fresh temporary profile directory, removed on close.
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+
+def new_page(browser: Browser, *, width: int = 1280, scheme: str = "light", javascript: bool = True) -> Page:
+    context = browser.new_context(
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,
+        java_script_enabled=javascript,
+        accept_downloads=True,
+    )
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+@pytest.fixture
+def page(browser):
+    page = new_page(browser)
+    yield page
+    page.context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core, from the repository (never a CDN), finds no serious or critical violation."""
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    serious = [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(str(node["target"]) for node in violation["nodes"][:3])
+        for violation in results["violations"]
+        if violation["impact"] in {"serious", "critical"}
+    ]
+    assert not serious, f"accessibility violations on {page.url}:\n" + "\n".join(serious)
+
+
+def log_in(page: Page, live_server, user) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Prediction history")).to_be_visible()
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_superuser("staff", "staff@example.com", STAFF_PASSWORD)
+
+
+@pytest.fixture
+def history_rows(trained_version):
+    now = timezone.now()
+    Prediction.objects.bulk_create(
+        Prediction(
+            created_at=now - dt.timedelta(hours=7 * n),
+            # Cats small and light, dogs larger, with some spread: the scatter looks like real use.
+            height_cm=(60 + n * 7 % 25) if n % 3 else (80 + n * 11 % 30),
+            weight_kg=(25 + n * 13 % 20) if n % 3 else (38 + n * 17 % 25),
+            species="Cat" if n % 3 else "Dog",
+            probability=0.6 + (n % 4) / 10,
+            probabilities={"Cat": 0.7, "Dog": 0.3} if n % 3 else {"Cat": 0.3, "Dog": 0.7},
+            model_version=trained_version,
+        )
+        for n in range(80)
+    )
+
+
+def predict(page: Page, live_server, *, height: str, weight: str) -> None:
+    page.goto(live_server.url + "/")
+    page.get_by_label("Height (cm)").fill(height)
+    page.get_by_label("Weight (kg)").fill(weight)
+    page.get_by_role("button", name="Predict species").click()
+
+
+def test_submitting_the_form_shows_the_result_card(page, live_server, trained_version):
+    page.goto(live_server.url + "/")
+    assert_accessible(page)
+    predict(page, live_server, height="77", weight="36")
+
+    expect(page.get_by_role("heading", name="It's a Cat")).to_be_visible()
+    card = page.locator(".result")
+    expect(card).to_contain_text("Model v1")
+    expect(card.locator(".bar-row")).to_have_count(2)
+    expect(card.locator(".bar-row").first).to_contain_text("most likely")
+    stored = Prediction.objects.get()
+    assert (stored.height_cm, stored.weight_kg, stored.species) == (77, 36, "Cat")
+    assert_accessible(page)
+    screenshot(page, "result")
+
+
+def test_keyboard_focus_is_visible_from_the_skip_link_to_the_inputs(page, live_server, trained_version):
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.get_by_label("Height (cm)").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Weight (kg)")).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+
+
+def test_bad_input_shows_the_field_error_and_keeps_the_values(page, live_server, trained_version):
+    predict(page, live_server, height="-3", weight="")
+
+    height = page.get_by_label("Height (cm)")
+    expect(page.locator("#id_height_error")).to_have_text("⚠ Height must be greater than 0 cm.")
+    expect(page.locator("#id_weight_error")).to_contain_text("Enter the weight in kg.")
+    expect(height).to_have_value("-3")
+    expect(height).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("alert")).to_contain_text("Please fix 2 problems")
+    assert not Prediction.objects.exists()
+    assert_accessible(page)
+    screenshot(page, "bad-input")
+
+
+def test_staff_log_in_filter_the_history_and_export_the_filtered_rows(page, live_server, staff, history_rows, tmp_path):
+    page.goto(f"{live_server.url}/predictions/")
+    expect(page.get_by_role("heading", name="Staff log in")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("heading", name="Prediction history")).to_be_visible()
+    expect(page.locator('[data-chart="daily"] canvas')).to_be_visible()  # Chart.js drew the charts
+    expect(page.locator(".chart-data table")).to_be_hidden()  # so its numbers fold away
+    expect(page.locator('[data-chart="scatter"] canvas')).to_be_visible()
+    expect(page.locator("#results tbody tr")).to_have_count(50)  # the first of two pages
+    assert_accessible(page)
+
+    page.get_by_label("Species", exact=True).select_option("Dog")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"/predictions/\?species=Dog&"))
+    species_cells = page.locator("#results tbody td:nth-child(4)")
+    expect(species_cells).to_have_count(27)
+    assert set(species_cells.all_inner_texts()) == {"Dog"}
+
+    page.get_by_role("link", name="Height (cm)").click()
+    expect(page).to_have_url(re.compile(r"\?species=Dog&.*sort=-height$"))
+    heights = [float(text) for text in page.locator("#results tbody td:nth-child(2)").all_inner_texts()]
+    assert heights == sorted(heights, reverse=True)
+    screenshot(page, "history-filtered")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export filtered rows as CSV").click()
+    path = tmp_path / "export.csv"
+    download_info.value.save_as(path)
+    with path.open(newline="") as file:
+        header, *rows = list(csv.reader(file))
+    expected = Prediction.objects.filter(species="Dog").order_by("-height_cm", "-id")
+    assert header[4] == "predicted_species"
+    assert [int(row[0]) for row in rows] == [p.pk for p in expected]
+    assert len(rows) == 27
+
+
+def test_open_a_prediction_in_admin_from_the_history(page, live_server, staff, history_rows):
+    log_in(page, live_server, staff)
+    newest = Prediction.objects.order_by("-created_at", "-id").first()
+    page.locator("#results tbody tr").first.get_by_role("link").first.click()
+
+    expect(page).to_have_url(f"{live_server.url}/admin/predictor/prediction/{newest.pk}/change/")
+    expect(page.locator("#content")).to_contain_text(newest.species)
+    expect(page.locator(".field-height_cm")).to_contain_text(f"{newest.height_cm:g}")
+    screenshot(page, "admin-prediction")
+
+
+def test_bad_history_filters_show_errors_not_a_crash(page, live_server, staff, history_rows):
+    log_in(page, live_server, staff)
+    page.goto(f"{live_server.url}/predictions/?date_from=2026-05-05&date_to=2026-05-01&species=Horse")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The last day must not be before the first day.")
+    expect(alert).to_contain_text("No model predicts the species “Horse”.")
+    assert_accessible(page)
+
+
+def test_error_pages_are_designed_and_accessible(page, live_server, django_user_model):
+    page.goto(f"{live_server.url}/no-such-page/")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.get_by_role("link", name="Back to the prediction form")).to_be_visible()
+    assert_accessible(page)
+
+    visitor = django_user_model.objects.create_user("visitor", password=STAFF_PASSWORD)
+    page.goto(f"{live_server.url}/accounts/login/?next=/predictions/")
+    page.get_by_label("Username").fill(visitor.username)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_text("The prediction history is for staff only.")).to_be_visible()
+    expect(page.get_by_role("link", name="History")).to_have_count(0)  # not offered to non-staff
+    assert_accessible(page)
+    screenshot(page, "not-allowed")
+
+
+def test_history_filters_and_table_work_without_javascript(browser, live_server, staff, history_rows):
+    page = new_page(browser, javascript=False)
+    log_in(page, live_server, staff)
+    expect(page.locator('[data-chart="daily"]')).to_be_hidden()
+    expect(page.locator(".chart-data table")).to_be_visible()  # the chart's numbers, as a table
+    page.get_by_label("Species", exact=True).select_option("Cat")
+    page.get_by_role("button", name="Apply filters").click()
+    assert set(page.locator("#results tbody td:nth-child(4)").all_inner_texts()) == {"Cat"}
+    page.get_by_role("link", name="Next ›").click()
+    expect(page.get_by_role("link", name="« First page")).to_be_visible()
+    screenshot(page, "history-no-javascript")
+    page.context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_fit_phone_and_desktop_in_light_and_dark(browser, live_server, staff, history_rows, scheme):
+    for width in (390, 1280):
+        page = new_page(browser, width=width, scheme=scheme)
+        predict(page, live_server, height="88", weight="47")
+        expect(page.get_by_role("heading", name="It's a Dog")).to_be_visible()
+        shots = {"result": page.url, "form": live_server.url + "/", "login": f"{live_server.url}/accounts/login/"}
+        for name, url in shots.items():
+            page.goto(url)
+            assert_fits(page, width)
+            assert_accessible(page)
+            screenshot(page, f"{name}-{width}-{scheme}")
+        log_in(page, live_server, staff)
+        expect(page.locator('[data-chart="scatter"] canvas')).to_be_visible()
+        assert_fits(page, width)
+        assert_accessible(page)
+        screenshot(page, f"history-{width}-{scheme}")
+        page.context.close()
+
+
+def assert_fits(page: Page, width: int) -> None:
+    """Nothing makes the page scroll sideways (wide tables scroll inside their own box)."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{page.url} is {scroll_width}px wide in a {width}px window"

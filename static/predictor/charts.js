@@ -1,0 +1,84 @@
+// Draws the results page's charts from the JSON the page embeds. Without JavaScript the page
+// still has its table of numbers per day and the full results table; this only adds pictures.
+(function () {
+  "use strict";
+  var source = document.getElementById("chart-data");
+  if (!source || typeof Chart === "undefined") return;
+  var data = JSON.parse(source.textContent);
+
+  var styles = getComputedStyle(document.documentElement);
+  function css(name) { return styles.getPropertyValue(name).trim(); }
+  var palette = [css("--series-1"), css("--series-2"), css("--series-3"), css("--series-4")];
+  // A shape per species as well as a colour, so colour is never the only signal.
+  var shapes = ["circle", "triangle", "rect", "crossRot"];
+  function look(name) {
+    var index = Math.max(0, data.species.indexOf(name)) % palette.length;
+    return { color: palette[index], shape: shapes[index] };
+  }
+
+  Chart.defaults.color = css("--muted");
+  Chart.defaults.borderColor = css("--border");
+  Chart.defaults.font.family = css("--font");
+  var reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  if (reducedMotion) Chart.defaults.animation = false;
+  var legend = { position: "bottom", labels: { usePointStyle: true, boxHeight: 8 } };
+
+  function show(name) {
+    var box = document.querySelector('[data-chart="' + name + '"]');
+    box.hidden = false;
+    // With the chart drawn, its table of numbers folds away (it stays one click from view).
+    var numbers = box.parentNode.querySelector(".chart-data");
+    if (numbers) numbers.open = false;
+    return box.querySelector("canvas");
+  }
+
+  var names = Object.keys(data.daily);
+  new Chart(show("daily"), {
+    type: "bar",
+    data: {
+      labels: data.days,
+      datasets: names.map(function (name) {
+        var style = look(name);
+        return { label: name, data: data.daily[name], backgroundColor: style.color, pointStyle: style.shape, borderRadius: 2 };
+      }),
+    },
+    options: {
+      maintainAspectRatio: false,
+      interaction: { mode: "index", intersect: false },
+      plugins: { legend: legend },
+      scales: {
+        x: { stacked: true, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12,
+          callback: function (value) { return this.getLabelForValue(value).slice(5); } } },
+        y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "predictions" } },
+      },
+    },
+  });
+
+  var bySpecies = {};
+  data.scatter.forEach(function (row) {
+    (bySpecies[row[2]] = bySpecies[row[2]] || []).push({ x: row[1], y: row[0] });
+  });
+  new Chart(show("scatter"), {
+    type: "scatter",
+    data: {
+      datasets: data.species.filter(function (name) { return bySpecies[name]; }).map(function (name) {
+        var style = look(name);
+        return { label: name, data: bySpecies[name], backgroundColor: style.color, borderColor: style.color,
+          pointStyle: style.shape, pointRadius: 3.5, pointHoverRadius: 5 };
+      }),
+    },
+    options: {
+      maintainAspectRatio: false,
+      plugins: {
+        legend: legend,
+        tooltip: { callbacks: { label: function (item) {
+          return item.dataset.label + ": " + item.parsed.y + " cm, " + item.parsed.x + " kg";
+        } } },
+      },
+      scales: {
+        x: { title: { display: true, text: "weight (kg)" } },
+        y: { title: { display: true, text: "height (cm)" } },
+      },
+    },
+  });
+})();
