@@ -21,6 +21,22 @@ def artifact_storage(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def batch_results_storage(tmp_path, settings):
+    """Results files of batch uploads go to a temporary directory, never to batch_results/."""
+    location = tmp_path / "batch_results"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batch_results": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location, "base_url": None},
+        },
+    }
+    storage = storages["batch_results"]
+    assert storage.location == str(location)
+    return storage
+
+
+@pytest.fixture(autouse=True)
 def fresh_model_cache():
     """The service keeps its model per process; without this, one test's model leaks into the next."""
     model_service.clear_cache()

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs' Swagger UI from static files instead of a CDN
     "predictor",
 ]
 
@@ -154,6 +155,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "staticfiles")
 
 ML_ARTIFACTS_DIR = Path(os.environ.get("ML_ARTIFACTS_DIR", "") or BASE_DIR / "ml_artifacts")
+BATCH_RESULTS_DIR = Path(os.environ.get("BATCH_RESULTS_DIR", "") or BASE_DIR / "batch_results")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -163,10 +165,23 @@ STORAGES = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": ML_ARTIFACTS_DIR, "base_url": None},
     },
+    # Results CSVs of batch uploads, served to staff by a view (never as public media).
+    "batch_results": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": BATCH_RESULTS_DIR, "base_url": None},
+    },
 }
 
 # How often (seconds) each server process asks the database which model version is active.
 ML_MODEL_CHECK_SECONDS = float(os.environ.get("ML_MODEL_CHECK_SECONDS", "") or 1.0)
+
+# Request bodies other than file uploads (the JSON API): the largest API batch, 10,000 items, is
+# well under 1 MB, so the default 2.5 MB refuses only bodies nobody needs to send.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+# CSV batch uploads: larger files are refused with a message. Uploads over 2.5 MB are spooled to a
+# temporary file, not held in memory; put the same cap on the proxy in front (client_max_body_size).
+BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
 
 LOGGING = {
     "version": 1,

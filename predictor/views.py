@@ -1,15 +1,16 @@
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import history, model_service
-from .forms import PredictionForm
+from . import batch, history, model_service
+from .forms import BatchUploadForm, PredictionForm
 from .models import Prediction
 
 RESULT_SALT = "predictor.result"
@@ -71,3 +72,45 @@ def result(request, token: str):
 def prediction_history(request):
     page = Paginator(Prediction.objects.recent(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "predictor/history.html", {"page": page})
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def batch_upload(request):
+    template = "predictor/batch_upload.html"
+    limits = {"max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}"}
+    if request.method == "GET":
+        return render(request, template, {"form": BatchUploadForm(), **limits, **_model_status(request)})
+
+    form = BatchUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, template, {"form": form, **limits}, status=400)
+    try:
+        batch_id = batch.predict_file(form.cleaned_data["file"].read())
+    except batch.BatchFileError as error:
+        form.add_error("file", str(error))
+        return render(request, template, {"form": form, **limits}, status=400)
+    except model_service.ModelNotReady as error:
+        return render(request, template, {"form": form, **limits, "not_ready_reason": str(error)}, status=503)
+    return redirect("predictor:batch_result", batch_id=batch_id)
+
+
+@require_GET
+@staff_required
+def batch_result(request, batch_id):
+    summary = batch.batch_summary(batch_id)
+    if summary is None:
+        raise Http404("No such batch.")
+    return render(request, "predictor/batch_result.html", {"summary": summary})
+
+
+@require_GET
+@staff_required
+def batch_download(request, batch_id):
+    try:
+        results = batch.open_results(batch_id)
+    except FileNotFoundError:
+        raise Http404("No results file for this batch.") from None
+    return FileResponse(
+        results, as_attachment=True, filename=f"predictions-{batch_id}.csv", content_type="text/csv; charset=utf-8"
+    )

@@ -1,0 +1,165 @@
+"""Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
+
+All or nothing: a bad row refuses the whole file before anything is stored, and the rows are
+stored in one transaction. The results CSV is written when the batch is stored, so it is ready
+to download as soon as the upload answers.
+"""
+
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import Count
+
+from . import history, model_service
+from .features import FEATURES, Feature
+from .models import Prediction
+
+RESULTS_STORAGE = "batch_results"
+SPECIES_COLUMN = "predicted_species"
+VERSION_COLUMN = "model_version"
+PROBABILITY_PREFIX = "probability_"
+
+
+class BatchFileError(ValueError):
+    """The uploaded file cannot be used; the message names the line or column at fault."""
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    table: pd.DataFrame  # every column as written, wholly blank lines dropped
+    features: np.ndarray  # (rows, features), columns in FEATURES order
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch_id: uuid.UUID
+    rows: int
+    species_counts: dict[str, int]
+    model_version: int
+    created_at: datetime
+
+
+def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
+    """Read and check an uploaded CSV with Height and Weight columns; raise BatchFileError on the first problem."""
+    if not content.strip():
+        raise BatchFileError("The file is empty.")
+    try:
+        # Strings first, so that each bad cell can be reported as written and every other column
+        # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
+        table = pd.read_csv(
+            io.BytesIO(content), dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise BatchFileError(f"This is not a readable CSV file ({reason}).") from None
+    table.columns = [str(column).strip() for column in table.columns]
+    required = [feature.column for feature in FEATURES]
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise BatchFileError(
+            f"Line 1: missing column {', '.join(missing)} (the header must name {', '.join(required)}; "
+            f"it names {', '.join(table.columns) or 'nothing'})."
+        )
+    reserved = [column for column in table.columns if _is_result_column(column)]
+    if reserved:
+        raise BatchFileError(f"Line 1: column {reserved[0]} would be overwritten by the results; rename it.")
+    table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
+    if table.empty:
+        raise BatchFileError("There are no data rows below the header.")
+    if len(table) > max_rows:
+        raise BatchFileError(f"The file has {len(table):,} rows; at most {max_rows:,} are accepted in one upload.")
+    features = np.column_stack([_numeric_column(table[feature.column], feature) for feature in FEATURES])
+    return BatchFile(table=table.reset_index(drop=True), features=features)
+
+
+def predict_file(content: bytes) -> uuid.UUID:
+    """Check, predict and store every row of an uploaded CSV, write its results file; return the batch id."""
+    batch_file = read_batch_csv(content, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
+    result = model_service.predict_many(batch_file.features)
+    results_csv = _results_csv(batch_file.table, result)
+    storage = storages[RESULTS_STORAGE]
+    batch_id = uuid.uuid4()
+    saved_name = None
+    try:
+        with transaction.atomic():
+            history.record_predictions(
+                result=result, features=batch_file.features, source=Prediction.Source.BATCH, batch_id=batch_id
+            )
+            # Inside the transaction: if the file cannot be written, no rows are stored either.
+            saved_name = storage.save(results_name(batch_id), ContentFile(results_csv))
+    except BaseException:
+        if saved_name is not None:
+            storage.delete(saved_name)  # the rows it describes were rolled back
+        raise
+    return batch_id
+
+
+def results_name(batch_id: uuid.UUID) -> str:
+    return f"{batch_id}.csv"
+
+
+def open_results(batch_id: uuid.UUID) -> File:
+    """The results CSV of a stored batch; raises FileNotFoundError when there is none."""
+    storage = storages[RESULTS_STORAGE]
+    name = results_name(batch_id)
+    if not storage.exists(name):
+        raise FileNotFoundError(name)
+    return storage.open(name, "rb")
+
+
+def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
+    """What a stored CSV batch holds, read back from the history; None for an unknown batch."""
+    rows = Prediction.objects.filter(batch_id=batch_id, source=Prediction.Source.BATCH)
+    counts = dict(rows.order_by().values_list("species").annotate(rows=Count("id")))
+    first = rows.order_by().select_related("model_version").first()
+    if first is None:
+        return None
+    return BatchSummary(
+        batch_id=batch_id,
+        rows=sum(counts.values()),
+        species_counts=dict(sorted(counts.items())),
+        model_version=first.model_version.version,
+        created_at=first.created_at,
+    )
+
+
+def _results_csv(table: pd.DataFrame, result: model_service.BatchResult) -> bytes:
+    output = table.copy()
+    output[SPECIES_COLUMN] = result.species
+    for index, label in enumerate(result.model.classes):
+        output[f"{PROBABILITY_PREFIX}{label}"] = result.probabilities[:, index]
+    output[VERSION_COLUMN] = result.model.version
+    return output.to_csv(index=False).encode()
+
+
+def _is_result_column(column: str) -> bool:
+    return column in {SPECIES_COLUMN, VERSION_COLUMN} or column.startswith(PROBABILITY_PREFIX)
+
+
+def _numeric_column(raw: pd.Series, feature: Feature) -> np.ndarray:
+    text = raw.str.strip()
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0) | (values > feature.max_value))
+    if len(bad):
+        position = bad[0]
+        where = f"Line {_line(raw.index[position])}, column {feature.column}"
+        cell = text.iloc[position]
+        if cell == "":
+            raise BatchFileError(f"{where}: empty value.")
+        if np.isnan(values[position]) and cell.lower() not in {"nan", "+nan", "-nan"}:
+            raise BatchFileError(f"{where}: {cell[:40]!r} is not a number.")
+        raise BatchFileError(f"{where}: {cell[:40]!r} is not allowed: {feature.bounds_error(values[position])}")
+    return values
+
+
+def _line(index: int) -> int:
+    return int(index) + 2  # line 1 is the header
