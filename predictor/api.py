@@ -8,7 +8,6 @@ import logging
 
 import numpy as np
 from django.core.exceptions import RequestDataTooBig
-from django.utils import timezone
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
@@ -110,9 +109,9 @@ def predictions(request, filters: Query[PredictionFilters]):
     if filters.version is not None:
         rows = rows.filter(model_version__version=filters.version)
     if filters.created_after is not None:
-        rows = rows.filter(created_at__gte=_aware(filters.created_after))
+        rows = rows.filter(created_at__gte=filters.created_after)
     if filters.created_before is not None:
-        rows = rows.filter(created_at__lt=_aware(filters.created_before))
+        rows = rows.filter(created_at__lt=filters.created_before)
     offset = (filters.page - 1) * filters.page_size
     page = rows[offset : offset + filters.page_size]
     return {
@@ -153,11 +152,6 @@ def _prediction_record(prediction: Prediction) -> dict:
         "source": prediction.source,
         "batch_id": prediction.batch_id,
     }
-
-
-def _aware(moment):
-    # A time without a zone is read in the site's zone, as Django would for a form field.
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 
 def _invalid(loc: list, message: str) -> ValidationError:

@@ -1,11 +1,12 @@
 """The JSON API's request and response shapes; measurement bounds come from predictor.features."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, field_validator
 from pydantic_core import PydanticCustomError
 
 from .features import HEIGHT, WEIGHT, Feature
@@ -68,12 +69,26 @@ class PredictionPage(Schema):
 
 
 class PredictionFilters(Schema):
-    species: str | None = Field(None, max_length=50, description="Only this predicted species.")
+    # No NUL: PostgreSQL cannot compare text containing one.
+    species: str | None = Field(None, max_length=50, pattern=r"^[^\x00]*$", description="Only this predicted species.")
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="Only predictions by this model version.")
     created_after: datetime | None = Field(None, description="Only predictions made at or after this time.")
     created_before: datetime | None = Field(None, description="Only predictions made before this time.")
     page: int = Field(1, ge=1, le=1_000_000)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def comparable_time(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is read in the site's zone; one the database cannot hold is refused."""
+        if value is None:
+            return None
+        try:
+            aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+            aware.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise PydanticCustomError("datetime_range", "This time is out of the supported range.") from None
+        return aware
 
 
 class ModelVersionOut(Schema):

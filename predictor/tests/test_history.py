@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from predictor import history, model_service
+from predictor.models import Prediction
+
+pytestmark = pytest.mark.django_db
+
+ROWS = np.array([[77.0, 36.0], [90.0, 48.0], [81.5, 42.25]])
+
+
+def test_predict_many_agrees_with_predict_row_by_row(trained_version):
+    batch = model_service.predict_many(ROWS)
+    assert len(batch) == 3
+    for (height, weight), species, probability, probabilities in zip(
+        ROWS, batch.species, batch.probability, batch.probabilities, strict=True
+    ):
+        single = model_service.predict(height_cm=height, weight_kg=weight)
+        assert species == single.species
+        assert probability == pytest.approx(single.probability)
+        assert dict(zip(batch.model.classes, probabilities, strict=True)) == pytest.approx(single.probabilities)
+
+
+def test_record_predictions_stores_rows_like_record_prediction(trained_version):
+    batch = model_service.predict_many(ROWS)
+    batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
+    single = model_service.predict(height_cm=77.0, weight_kg=36.0)
+    one = history.record_prediction(result=single, height_cm=77.0, weight_kg=36.0)
+
+    stored = list(Prediction.objects.filter(batch_id=batch_id).order_by("id"))
+    assert [[row.height_cm, row.weight_kg] for row in stored] == ROWS.tolist()
+    assert {row.source for row in stored} == {"batch"}
+    assert {row.model_version_id for row in stored} == {trained_version.pk}
+    first = stored[0]
+    first.refresh_from_db()
+    assert first.species == one.species
+    assert first.probability == pytest.approx(one.probability)
+    assert first.probabilities == pytest.approx(one.probabilities)
+    assert str(first) == str(one)
+    assert first.created_at.tzinfo is not None
+
+
+def test_record_predictions_stores_large_batches_in_chunks(trained_version, monkeypatch):
+    monkeypatch.setattr(history, "BULK_INSERT_ROWS", 2)
+    features = np.tile(ROWS, (5, 1))
+    batch_id = history.record_predictions(
+        result=model_service.predict_many(features), features=features, source=Prediction.Source.API
+    )
+    assert Prediction.objects.filter(batch_id=batch_id).count() == 15
+
+
+def test_record_predictions_is_all_or_nothing(trained_version):
+    features = np.array([[77.0, 36.0], [77.0, 9999.0]])  # the database's bounds constraint refuses row 2
+    with pytest.raises(Exception, match="CHECK constraint|violates check constraint"):
+        history.record_predictions(
+            result=model_service.predict_many(features), features=features, source=Prediction.Source.BATCH
+        )
+    assert not Prediction.objects.exists()
