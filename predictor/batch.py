@@ -1,32 +1,37 @@
 """Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
 
 All or nothing: a bad row refuses the whole file before anything is stored, and the rows are
-stored in one transaction. The results CSV is written when the batch is stored, so it is ready
-to download as soon as the upload answers.
+stored in one transaction. The uploaded file is kept beside the stored rows; the results CSV
+is built from both when it is downloaded.
 """
 
 import io
+import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, FloatField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from . import history, model_service
 from .features import FEATURES, Feature
 from .models import Prediction
 
-RESULTS_STORAGE = "batch_results"
+RESULTS_STORAGE = "batch_results"  # the kept uploads
 SPECIES_COLUMN = "predicted_species"
 VERSION_COLUMN = "model_version"
 PROBABILITY_PREFIX = "probability_"
+RESULTS_CHUNK_ROWS = 20_000
 
 
 class BatchFileError(ValueError):
@@ -82,10 +87,9 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
 
 
 def predict_file(content: bytes) -> uuid.UUID:
-    """Check, predict and store every row of an uploaded CSV, write its results file; return the batch id."""
+    """Check, predict and store every row of an uploaded CSV, and keep the file; return the batch id."""
     batch_file = read_batch_csv(content, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     result = model_service.predict_many(batch_file.features)
-    results_csv = _results_csv(batch_file.table, result)
     storage = storages[RESULTS_STORAGE]
     batch_id = uuid.uuid4()
     saved_name = None
@@ -94,26 +98,34 @@ def predict_file(content: bytes) -> uuid.UUID:
             history.record_predictions(
                 result=result, features=batch_file.features, source=Prediction.Source.BATCH, batch_id=batch_id
             )
-            # Inside the transaction: if the file cannot be written, no rows are stored either.
-            saved_name = storage.save(results_name(batch_id), ContentFile(results_csv))
+            # Inside the transaction: if the file cannot be kept, no rows are stored either.
+            saved_name = storage.save(_upload_name(batch_id), ContentFile(content))
     except BaseException:
         if saved_name is not None:
-            storage.delete(saved_name)  # the rows it describes were rolled back
+            storage.delete(saved_name)  # the rows it belongs to were rolled back
         raise
     return batch_id
 
 
-def results_name(batch_id: uuid.UUID) -> str:
-    return f"{batch_id}.csv"
+def results_csv(batch_id: uuid.UUID) -> Iterator[bytes]:
+    """The uploaded file's columns plus each row's stored prediction, as CSV chunks.
 
-
-def open_results(batch_id: uuid.UUID) -> File:
-    """The results CSV of a stored batch; raises FileNotFoundError when there is none."""
+    Built when downloaded, from the kept upload and the stored rows (the record, not a copy), so
+    an upload is ready as soon as it is stored. Raises FileNotFoundError for an unknown batch.
+    """
     storage = storages[RESULTS_STORAGE]
-    name = results_name(batch_id)
+    name = _upload_name(batch_id)
     if not storage.exists(name):
         raise FileNotFoundError(name)
-    return storage.open(name, "rb")
+    with storage.open(name, "rb") as upload:
+        table = read_batch_csv(upload.read(), max_rows=sys.maxsize).table
+    rows = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    classes = sorted(rows.values_list("probabilities", flat=True).first() or {})
+    # Each probability read by the database as a number: decoding a JSON object per row in Python
+    # took most of the download's time.
+    probabilities = [Cast(KeyTextTransform(label, "probabilities"), FloatField()) for label in classes]
+    stored = rows.values_list("species", *probabilities, "model_version__version")
+    return _results_chunks(table, classes, stored.iterator(chunk_size=RESULTS_CHUNK_ROWS))
 
 
 def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
@@ -132,13 +144,15 @@ def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
     )
 
 
-def _results_csv(table: pd.DataFrame, result: model_service.BatchResult) -> bytes:
-    output = table.copy()
-    output[SPECIES_COLUMN] = result.species
-    for index, label in enumerate(result.model.classes):
-        output[f"{PROBABILITY_PREFIX}{label}"] = result.probabilities[:, index]
-    output[VERSION_COLUMN] = result.model.version
-    return output.to_csv(index=False).encode()
+def _results_chunks(table: pd.DataFrame, classes: list[str], stored: Iterator[tuple]) -> Iterator[bytes]:
+    columns = [SPECIES_COLUMN, *(f"{PROBABILITY_PREFIX}{label}" for label in classes), VERSION_COLUMN]
+    for start in range(0, len(table), RESULTS_CHUNK_ROWS):
+        chunk = table.iloc[start : start + RESULTS_CHUNK_ROWS]
+        rows = list(islice(stored, len(chunk)))
+        if len(rows) != len(chunk):
+            raise RuntimeError(f"batch file has {len(table)} rows but fewer predictions are stored")
+        results = pd.DataFrame(rows, columns=columns, index=chunk.index)
+        yield pd.concat([chunk, results], axis=1).to_csv(index=False, header=start == 0).encode()
 
 
 def _is_result_column(column: str) -> bool:
@@ -163,3 +177,7 @@ def _numeric_column(raw: pd.Series, feature: Feature) -> np.ndarray:
 
 def _line(index: int) -> int:
     return int(index) + 2  # line 1 is the header
+
+
+def _upload_name(batch_id: uuid.UUID) -> str:
+    return f"{batch_id}.csv"

@@ -14,6 +14,11 @@ from .models import Prediction
 
 BULK_INSERT_ROWS = 10_000  # rows sent per round trip; bounds memory for million-row uploads
 
+# SQL that builds a JSON object from (key, value) parameter pairs, by database vendor; others get
+# the JSON text from Python.
+JSON_OBJECT_SQL = {"sqlite": "json_object({pairs})", "postgresql": "jsonb_build_object({pairs})"}
+JSON_PAIR_SQL = {"sqlite": "%s, %s", "postgresql": "%s::text, %s::float8"}
+
 
 def record_prediction(
     *, result: PredictionResult, height_cm: float, weight_kg: float, source: str = Prediction.Source.FORM
@@ -35,7 +40,7 @@ def record_predictions(
     """Store every row of a batch in one transaction, all or nothing; return the batch id they share.
 
     One parameterised INSERT run with executemany: building a model instance per row costs more
-    than the database itself (about 6x slower for 100,000 rows with bulk_create on SQLite).
+    than the database itself (bulk_create took about 6x as long for 100,000 rows on SQLite).
     """
     batch_id = batch_id or uuid.uuid4()
     constant = {
@@ -44,29 +49,31 @@ def record_predictions(
         "batch_id": batch_id,
         "created_at": timezone.now(),
     }
-    varying = [feature.field for feature in FEATURES] + ["species", "probability", "probabilities"]
-    fields = [Prediction._meta.get_field(name) for name in [*varying, *constant]]
-    constant_values = [
-        Prediction._meta.get_field(name).get_db_prep_save(value, connection) for name, value in constant.items()
-    ]
+    classes = result.model.classes
+    json_object = JSON_OBJECT_SQL.get(connection.vendor)
+    values = [features[:, index].tolist() for index in range(len(FEATURES))]
+    values += [result.species.tolist(), result.probability.tolist()]
+    if json_object:
+        # The database writes each row's {"species": probability} JSON; formatting it in Python
+        # was the slowest step of a large batch.
+        probabilities_sql = json_object.format(pairs=", ".join([JSON_PAIR_SQL[connection.vendor]] * len(classes)))
+        for index, label in enumerate(classes):
+            values += [repeat(label), result.probabilities[:, index].tolist()]
+    else:
+        probabilities_sql = "%s"
+        values.append(json.dumps(dict(zip(classes, row, strict=True))) for row in result.probabilities.tolist())
+    values += [repeat(Prediction._meta.get_field(name).get_db_prep_save(v, connection)) for name, v in constant.items()]
+
+    names = [*(feature.field for feature in FEATURES), "species", "probability", "probabilities", *constant]
+    placeholders = ["%s"] * len(names)
+    placeholders[names.index("probabilities")] = probabilities_sql
     sql = "INSERT INTO {table} ({columns}) VALUES ({placeholders})".format(
         table=connection.ops.quote_name(Prediction._meta.db_table),
-        columns=", ".join(connection.ops.quote_name(field.column) for field in fields),
-        placeholders=", ".join(["%s"] * len(fields)),
+        columns=", ".join(connection.ops.quote_name(Prediction._meta.get_field(name).column) for name in names),
+        placeholders=", ".join(placeholders),
     )
-    # The text Prediction.probabilities (a JSONField) would store, formatted without a dict and a
-    # json.dumps per row (the slowest step otherwise); repr of a finite float is valid JSON.
-    keys = [json.dumps(label).replace("{", "{{").replace("}", "}}") for label in result.model.classes]
-    template = "{{" + ", ".join(f"{key}: {{!r}}" for key in keys) + "}}"
-    probabilities_json = (template.format(*row) for row in result.probabilities.tolist())
-    rows = zip(
-        *(features[:, index].tolist() for index in range(len(FEATURES))),
-        result.species.tolist(),
-        result.probability.tolist(),
-        probabilities_json,
-        *(repeat(value) for value in constant_values),
-        strict=False,  # the repeated constants never run out; the other columns are equally long
-    )
+    # strict=False: the repeated constants never run out; every other column has one value per row.
+    rows = zip(*values, strict=False)
     with transaction.atomic(), connection.cursor() as cursor:
         while chunk := list(islice(rows, BULK_INSERT_ROWS)):
             cursor.executemany(sql, chunk)

@@ -5,7 +5,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -108,9 +108,9 @@ def batch_result(request, batch_id):
 @staff_required
 def batch_download(request, batch_id):
     try:
-        results = batch.open_results(batch_id)
+        chunks = batch.results_csv(batch_id)
     except FileNotFoundError:
-        raise Http404("No results file for this batch.") from None
-    return FileResponse(
-        results, as_attachment=True, filename=f"predictions-{batch_id}.csv", content_type="text/csv; charset=utf-8"
-    )
+        raise Http404("No such batch.") from None
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="predictions-{batch_id}.csv"'
+    return response

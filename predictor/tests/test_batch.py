@@ -174,7 +174,7 @@ def test_upload_without_a_model_answers_503_and_stores_nothing(admin_client, db)
     assert not Prediction.objects.exists()
 
 
-def test_when_the_results_file_cannot_be_written_nothing_is_stored(trained_version, settings, tmp_path):
+def test_when_the_upload_cannot_be_kept_nothing_is_stored(trained_version, settings, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the results folder should be")
     settings.STORAGES = {
