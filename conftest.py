@@ -21,17 +21,17 @@ def artifact_storage(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
-def batch_results_storage(tmp_path, settings):
-    """Results files of batch uploads go to a temporary directory, never to batch_results/."""
-    location = tmp_path / "batch_results"
+def batch_uploads_storage(tmp_path, settings):
+    """Uploaded batch CSVs are kept in a temporary directory, never in batch_uploads/."""
+    location = tmp_path / "batch_uploads"
     settings.STORAGES = {
         **settings.STORAGES,
-        "batch_results": {
+        "batch_uploads": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": location, "base_url": None},
         },
     }
-    storage = storages["batch_results"]
+    storage = storages["batch_uploads"]
     assert storage.location == str(location)
     return storage
 

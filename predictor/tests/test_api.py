@@ -2,6 +2,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.utils import timezone
 from openapi_spec_validator import validate
 
@@ -352,6 +353,8 @@ def test_docs_page_loads_its_assets_from_this_site(client, db):
     html = response.content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "http://" not in html and "https://" not in html
+    for asset in ["ninja/swagger-ui-bundle.js", "ninja/swagger-ui.css", "ninja/swagger-ui-init.js"]:
+        assert finders.find(asset), asset
 
 
 def test_unknown_api_path_answers_404_json(client, db):

@@ -179,7 +179,7 @@ def test_when_the_upload_cannot_be_kept_nothing_is_stored(trained_version, setti
     blocker.write_text("a file where the results folder should be")
     settings.STORAGES = {
         **settings.STORAGES,
-        "batch_results": {
+        "batch_uploads": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": blocker / "results"},
         },

@@ -56,3 +56,12 @@ def test_record_predictions_is_all_or_nothing(trained_version):
             result=model_service.predict_many(features), features=features, source=Prediction.Source.BATCH
         )
     assert not Prediction.objects.exists()
+
+
+def test_record_predictions_formats_the_json_itself_on_other_databases(trained_version, monkeypatch):
+    monkeypatch.setattr(history, "JSON_OBJECT_SQL", {})
+    batch = model_service.predict_many(ROWS)
+    batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
+    stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    for row, probabilities in zip(stored, batch.probabilities, strict=True):
+        assert row.probabilities == dict(zip(batch.model.classes, probabilities.tolist(), strict=True))
