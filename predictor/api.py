@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 from django.core.exceptions import RequestDataTooBig
-from ninja import NinjaAPI, Query
+from ninja import Body, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
 
@@ -54,6 +54,8 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 
+# The whole request body is the list (a bare JSON array), limited in the schema and in validation.
+BATCH_BODY = Body(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 NOT_READY = {503: Error}
 INVALID = {400: Error, 413: Error, 422: Error}
 
@@ -81,9 +83,7 @@ def predict(request, measurements: MeasurementsIn):
     ),
     tags=["predictions"],
 )
-def predict_batch(request, items: list[MeasurementsIn]):
-    if not items or len(items) > MAX_BATCH_ITEMS:
-        raise _invalid(["body"], f"Send between 1 and {MAX_BATCH_ITEMS:,} items; this batch has {len(items):,}.")
+def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     features = np.array([[getattr(item, feature.field) for feature in FEATURES] for item in items], dtype=float)
     result = model_service.predict_many(features)
     batch_id = history.record_predictions(result=result, features=features, source=Prediction.Source.API)
@@ -152,10 +152,6 @@ def _prediction_record(prediction: Prediction) -> dict:
         "source": prediction.source,
         "batch_id": prediction.batch_id,
     }
-
-
-def _invalid(loc: list, message: str) -> ValidationError:
-    return ValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
 
 
 def _error(request, status: int, detail: str, errors: list | None = None):

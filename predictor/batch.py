@@ -66,6 +66,9 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
         raise BatchFileError(f"This is not a readable CSV file ({reason}).") from None
+    if not isinstance(table.index, pd.RangeIndex):
+        # pandas turns the extra leading values into an index when line 2 is longer than the header.
+        raise BatchFileError("Line 2 has more values than the header has column names.")
     table.columns = [str(column).strip() for column in table.columns]
     required = [feature.column for feature in FEATURES]
     missing = [column for column in required if column not in table.columns]

@@ -185,7 +185,7 @@ def test_batch_accepts_the_maximum_and_refuses_one_more(client, trained_version)
 
     response = post_json(client, "/api/predict/batch", [*items, items[0]])
     assert response.status_code == 422
-    assert f"{MAX_BATCH_ITEMS:,}" in response.json()["errors"][0]["message"]
+    assert f"at most {MAX_BATCH_ITEMS} items" in response.json()["errors"][0]["message"]
     assert Prediction.objects.count() == MAX_BATCH_ITEMS
 
 
@@ -343,6 +343,8 @@ def test_openapi_schema_is_valid_and_documents_every_endpoint(client, db):
     measurements = schema["components"]["schemas"]["MeasurementsIn"]
     assert list(measurements["properties"]) == [feature.field for feature in FEATURES]
     assert measurements["properties"]["height_cm"]["maximum"] == 300
+    batch_body = schema["paths"]["/api/predict/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert (batch_body["type"], batch_body["minItems"], batch_body["maxItems"]) == ("array", 1, MAX_BATCH_ITEMS)
     security = schema["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in security.values()} >= {"http", "apiKey"}
 

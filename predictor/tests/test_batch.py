@@ -4,8 +4,11 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from predictor import batch
+from predictor.features import FEATURES
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +133,7 @@ BAD_FILES = {
     "header only": ("Height,Weight\n", "There are no data rows below the header."),
     "empty file": ("", "The file is empty."),
     "ragged row": ("Height,Weight\n77,36\n78,37,1,2\n", "This is not a readable CSV file"),
+    "long first row": ("Height,Weight\n1,77,36\n", "Line 2 has more values than the header has column names."),
     "not text": (b"PK\x03\x04\x00\x00\xff\xfe\x00binary", "This is not a readable CSV file"),
     "reserved column": ("Height,Weight,predicted_species\n77,36,Cat\n", "column predicted_species would be"),
 }
@@ -150,7 +154,7 @@ def test_upload_without_a_file_is_refused(admin_client, trained_version):
     assert response.context["form"].errors["file"] == ["Choose a CSV file to upload."]
 
 
-def test_file_over_the_size_limit_is_refused(admin_client, trained_version, settings):
+def test_file_over_the_size_limit_is_refused(admin_client, trained_version, settings):  # noqa: F811
     settings.BATCH_UPLOAD_MAX_BYTES = 1_000_000
     response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 200_000)
     assert response.status_code == 400
@@ -193,3 +197,27 @@ def test_read_batch_csv_returns_features_in_feature_order():
     parsed = batch.read_batch_csv(b"Weight,Height\n36,77\n48,90\n", max_rows=10)
     assert parsed.features.tolist() == [[77, 36], [90, 48]]
     assert list(parsed.table.columns) == ["Weight", "Height"]
+
+
+cells = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8) | st.floats().map(str)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    content=st.binary(max_size=200)
+    | st.lists(st.lists(cells, min_size=1, max_size=4), max_size=6).map(
+        lambda rows: "\n".join(",".join(row) for row in [["Height", "Weight"], *rows]).encode()
+    )
+)
+def test_any_file_is_either_read_or_refused_with_a_reason(content):
+    try:
+        parsed = batch.read_batch_csv(content, max_rows=1000)
+    except batch.BatchFileError as error:
+        assert str(error)
+    else:
+        assert parsed.features.shape == (len(parsed.table), 2)
+        assert all(
+            feature.bounds_error(value) is None
+            for row in parsed.features
+            for feature, value in zip(FEATURES, row, strict=True)
+        )
