@@ -23,6 +23,22 @@ def artifact_storage(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def batch_uploads_storage(tmp_path, settings):
+    """Uploaded batch CSVs are kept in a temporary directory, never in batch_uploads/."""
+    location = tmp_path / "batch_uploads"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batch_uploads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location, "base_url": None},
+        },
+    }
+    storage = storages["batch_uploads"]
+    assert storage.location == str(location)
+    return storage
+
+
+@pytest.fixture(autouse=True)
 def fresh_model_cache():
     """The service keeps its model per process; without this, one test's model leaks into the next."""
     model_service.clear_cache()

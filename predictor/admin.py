@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from . import api_keys
 from .exports import csv_response
-from .models import ModelVersion, Prediction
+from .models import ApiKey, ModelVersion, Prediction
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -56,6 +57,7 @@ class PredictionAdmin(ReadOnlyAdmin):
         "probabilities",
         "model_version",
         "source",
+        "batch_id",
     ]
 
     @admin.action(description="Export selected predictions as CSV", permissions=["view"])
@@ -87,3 +89,40 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="cross-validated accuracy", ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:
         return f"{version.cv_accuracy:.1%}"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff add a key by name and see its secret once; keys are revoked, never edited or deleted."""
+
+    list_display = ["name", "prefix", "is_active", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_keys"]
+
+    def get_fields(self, request, obj=None):
+        return ["name"] if obj is None else ["name", *self.readonly_fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoking keeps the record of who had access
+
+    @admin.display(boolean=True, description="active")
+    def is_active(self, api_key: ApiKey) -> bool:
+        return api_key.is_active
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        secret = api_keys.issue(obj, created_by=request.user)
+        messages.warning(
+            request,
+            f"The new API key is {secret} — copy it now: it is stored only as a hash and cannot be shown again.",
+        )
+
+    @admin.action(description="Revoke the selected API keys")
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_keys.revoke(api_key)
+        self.message_user(request, "Revoked. Programs using these keys are refused from now on.")

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from . import selectors
@@ -117,3 +118,23 @@ class HistoryFilterForm(forms.Form):
     def cursors(self) -> dict:
         """``after``/``before`` as decoded cursors, for selectors.keyset_page."""
         return {"after": self.cleaned_data.get("after_cursor"), "before": self.cleaned_data.get("before_cursor")}
+
+
+class BatchUploadForm(forms.Form):
+    """A CSV of measurements to predict in one go; the file's content is checked by predictor.batch."""
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text="A header line naming Height and Weight; other columns are kept in the results.",
+        error_messages={"required": "Choose a CSV file to upload.", "empty": "The file is empty."},
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.BATCH_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise ValidationError(
+                f"The file is {upload.size / 1e6:.1f} MB; at most {limit / 1e6:.0f} MB can be uploaded.",
+                code="too_large",
+            )
+        return upload

@@ -51,6 +51,19 @@ class PredictionResult:
     model: LoadedModel
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """Answers for many rows at once: row i of ``probabilities`` follows the order of ``model.classes``."""
+
+    species: np.ndarray  # the predicted label of each row
+    probability: np.ndarray  # the probability of that label
+    probabilities: np.ndarray  # shape (rows, classes)
+    model: LoadedModel
+
+    def __len__(self) -> int:
+        return len(self.species)
+
+
 class _ProcessCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -99,6 +112,19 @@ def predict(*, height_cm: float, weight_kg: float) -> PredictionResult:
         species=model.classes[best],
         probability=probabilities[best],
         probabilities=dict(zip(model.classes, probabilities, strict=True)),
+        model=model,
+    )
+
+
+def predict_many(features: np.ndarray) -> BatchResult:
+    """Predict every row of a (rows, features) array, columns in FEATURES order, in one call."""
+    model = active_model()
+    probabilities = model.estimator.predict_proba(np.asarray(features, dtype=float))
+    best = np.argmax(probabilities, axis=1)
+    return BatchResult(
+        species=np.asarray(model.classes, dtype=object)[best],
+        probability=probabilities[np.arange(len(best)), best],
+        probabilities=probabilities,
         model=model,
     )
 

@@ -1,3 +1,7 @@
+import hashlib
+import secrets
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -79,6 +83,8 @@ class Prediction(models.Model):
         db_index=False,  # covered by the (model_version, created_at) index below
     )
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
+    # Groups the rows stored together by one API batch request or one CSV upload.
+    batch_id = models.UUIDField("batch", null=True, blank=True, db_index=True, editable=False)
 
     objects = PredictionQuerySet.as_manager()
 
@@ -113,3 +119,49 @@ class Prediction(models.Model):
         """Every species with its probability as a percentage, most likely first."""
         ranked = sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)
         return [(label, f"{probability:.1%}") for label, probability in ranked]
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A secret that lets a program read the history over the API; only its sha256 is stored."""
+
+    PREFIX_LENGTH = 8
+
+    name = models.CharField(max_length=100, help_text="Who or what uses this key, for example “nightly report”.")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The key's first characters.")
+    # The key is 256 random bits, so a fast hash is enough: nobody can guess their way to it.
+    key_sha256 = models.CharField("key sha256", max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def set_new_key(self) -> str:
+        """Give this key a fresh secret and return it: the only time it can be seen."""
+        key = secrets.token_urlsafe(32)
+        self.prefix = key[: self.PREFIX_LENGTH]
+        self.key_sha256 = self.hash(key)
+        return key

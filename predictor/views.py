@@ -1,14 +1,15 @@
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from . import exports, history, model_service, selectors
-from .forms import HistoryFilterForm, PredictionForm
+from . import batch, exports, history, model_service, selectors
+from .forms import BatchUploadForm, HistoryFilterForm, PredictionForm
 from .models import Prediction
 
 RESULT_SALT = "predictor.result"
@@ -142,3 +143,45 @@ def prediction_history_csv(request):
         return HttpResponse(f"Bad filter, nothing exported.\n{problems}\n", status=400, content_type="text/plain")
     query = form.query()
     return exports.csv_response(selectors.sort_predictions(selectors.filter_predictions(query), query.sort))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@staff_required
+def batch_upload(request):
+    template = "predictor/batch_upload.html"
+    limits = {"max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}"}
+    if request.method == "GET":
+        return render(request, template, {"form": BatchUploadForm(), **limits, **_model_status(request)})
+
+    form = BatchUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, template, {"form": form, **limits}, status=400)
+    try:
+        batch_id = batch.predict_file(form.cleaned_data["file"].read())
+    except batch.BatchFileError as error:
+        form.add_error("file", str(error))
+        return render(request, template, {"form": form, **limits}, status=400)
+    except model_service.ModelNotReady as error:
+        return render(request, template, {"form": form, **limits, "not_ready_reason": str(error)}, status=503)
+    return redirect("predictor:batch_result", batch_id=batch_id)
+
+
+@require_safe
+@staff_required
+def batch_result(request, batch_id):
+    summary = batch.batch_summary(batch_id)
+    if summary is None:
+        raise Http404("No such batch.")
+    return render(request, "predictor/batch_result.html", {"summary": summary})
+
+
+@require_safe
+@staff_required
+def batch_download(request, batch_id):
+    try:
+        chunks = batch.results_csv(batch_id)
+    except FileNotFoundError:
+        raise Http404("No such batch.") from None
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="predictions-{batch_id}.csv"'
+    return response

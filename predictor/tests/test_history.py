@@ -1,72 +1,67 @@
-import csv
-import io
-from datetime import timedelta
-from io import StringIO
-
+import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
-from django.urls import reverse
-from django.utils import timezone
 
-from predictor import model_service
-from predictor.features import FEATURES
+from predictor import history, model_service
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
 
-
-def test_populate_history_adds_real_predictions_of_the_active_model(trained_version):
-    out = StringIO()
-    call_command("populate_history", "--count", "1500", "--days", "3", stdout=out)
-    assert "Added 1,500 predictions" in out.getvalue()
-    assert Prediction.objects.count() == 1500
-    oldest = timezone.now() - timedelta(days=3, minutes=1)
-    for prediction in Prediction.objects.all()[:50]:
-        assert prediction.created_at >= oldest
-        assert prediction.model_version == trained_version
-        for feature in FEATURES:
-            assert feature.bounds_error(getattr(prediction, feature.field)) is None
-        expected = model_service.predict(height_cm=prediction.height_cm, weight_kg=prediction.weight_kg)
-        assert prediction.species == expected.species
-        assert prediction.probabilities == pytest.approx(expected.probabilities)
-    assert set(Prediction.objects.values_list("species", flat=True)) == {"Cat", "Dog"}
+ROWS = np.array([[77.0, 36.0], [90.0, 48.0], [81.5, 42.25]])
 
 
-def test_populate_history_without_a_model_says_what_to_do():
-    with pytest.raises(CommandError, match="train_model"):
-        call_command("populate_history", "--count", "10", stdout=StringIO())
-    assert Prediction.objects.count() == 0
+def test_predict_many_agrees_with_predict_row_by_row(trained_version):
+    batch = model_service.predict_many(ROWS)
+    assert len(batch) == 3
+    for (height, weight), species, probability, probabilities in zip(
+        ROWS, batch.species, batch.probability, batch.probabilities, strict=True
+    ):
+        single = model_service.predict(height_cm=height, weight_kg=weight)
+        assert species == single.species
+        assert probability == pytest.approx(single.probability)
+        assert dict(zip(batch.model.classes, probabilities, strict=True)) == pytest.approx(single.probabilities)
 
 
-def read_csv(response) -> list[dict]:
-    assert response.streaming
-    text = b"".join(response.streaming_content).decode()
-    return list(csv.DictReader(io.StringIO(text)))
+def test_record_predictions_stores_rows_like_record_prediction(trained_version):
+    batch = model_service.predict_many(ROWS)
+    batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
+    single = model_service.predict(height_cm=77.0, weight_kg=36.0)
+    one = history.record_prediction(result=single, height_cm=77.0, weight_kg=36.0)
+
+    stored = list(Prediction.objects.filter(batch_id=batch_id).order_by("id"))
+    assert [[row.height_cm, row.weight_kg] for row in stored] == ROWS.tolist()
+    assert {row.source for row in stored} == {"batch"}
+    assert {row.model_version_id for row in stored} == {trained_version.pk}
+    first = stored[0]
+    first.refresh_from_db()
+    assert first.species == one.species
+    assert first.probability == pytest.approx(one.probability)
+    assert first.probabilities == pytest.approx(one.probabilities)
+    assert str(first) == str(one)
+    assert first.created_at.tzinfo is not None
 
 
-def test_admin_exports_the_selected_predictions_as_csv(admin_client, trained_version):
-    call_command("populate_history", "--count", "30", stdout=StringIO())
-    chosen = list(Prediction.objects.order_by("id").values_list("id", flat=True)[:3])
-    response = admin_client.post(
-        reverse("admin:predictor_prediction_changelist"),
-        {"action": "export_csv", "_selected_action": chosen},
+def test_record_predictions_stores_large_batches_in_chunks(trained_version, monkeypatch):
+    monkeypatch.setattr(history, "BULK_INSERT_ROWS", 2)
+    features = np.tile(ROWS, (5, 1))
+    batch_id = history.record_predictions(
+        result=model_service.predict_many(features), features=features, source=Prediction.Source.API
     )
-    assert response["Content-Type"].startswith("text/csv")
-    assert response["Content-Disposition"].startswith('attachment; filename="predictions-')
-    rows = read_csv(response)
-    assert sorted(int(row["id"]) for row in rows) == chosen
-    first = Prediction.objects.get(pk=rows[0]["id"])
-    assert float(rows[0]["height_cm"]) == first.height_cm
-    assert rows[0]["predicted_species"] == first.species
-    assert rows[0]["model_version"] == "1"
+    assert Prediction.objects.filter(batch_id=batch_id).count() == 15
 
 
-def test_admin_export_of_everything_streams_all_rows(admin_client, trained_version):
-    call_command("populate_history", "--count", "2500", stdout=StringIO())
-    response = admin_client.post(
-        reverse("admin:predictor_prediction_changelist"),
-        {"action": "export_csv", "select_across": "1", "_selected_action": ["1"], "index": "0"},
-    )
-    rows = read_csv(response)
-    assert len(rows) == 2500
-    assert rows[0]["created_at"] >= rows[-1]["created_at"]  # newest first
+def test_record_predictions_is_all_or_nothing(trained_version):
+    features = np.array([[77.0, 36.0], [77.0, 9999.0]])  # the database's bounds constraint refuses row 2
+    with pytest.raises(Exception, match="CHECK constraint|violates check constraint"):
+        history.record_predictions(
+            result=model_service.predict_many(features), features=features, source=Prediction.Source.BATCH
+        )
+    assert not Prediction.objects.exists()
+
+
+def test_record_predictions_formats_the_json_itself_on_other_databases(trained_version, monkeypatch):
+    monkeypatch.setattr(history, "JSON_OBJECT_SQL", {})
+    batch = model_service.predict_many(ROWS)
+    batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
+    stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    for row, probabilities in zip(stored, batch.probabilities, strict=True):
+        assert row.probabilities == dict(zip(batch.model.classes, probabilities.tolist(), strict=True))

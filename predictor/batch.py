@@ -1,0 +1,185 @@
+"""Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
+
+All or nothing: a bad row refuses the whole file before anything is stored, and the rows are
+stored in one transaction. The uploaded file is kept beside the stored rows; the results CSV
+is built from both when it is downloaded.
+"""
+
+import io
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import Count, FloatField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+from . import history, model_service
+from .features import FEATURES, Feature
+from .models import Prediction
+
+UPLOADS_STORAGE = "batch_uploads"
+SPECIES_COLUMN = "predicted_species"
+VERSION_COLUMN = "model_version"
+PROBABILITY_PREFIX = "probability_"
+RESULTS_CHUNK_ROWS = 20_000
+
+
+class BatchFileError(ValueError):
+    """The uploaded file cannot be used; the message names the line or column at fault."""
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    table: pd.DataFrame  # every column as written, wholly blank lines dropped
+    features: np.ndarray  # (rows, features), columns in FEATURES order
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch_id: uuid.UUID
+    rows: int
+    species_counts: dict[str, int]
+    model_version: int
+    created_at: datetime
+
+
+def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
+    """Read and check an uploaded CSV with Height and Weight columns; raise BatchFileError on the first problem."""
+    if not content.strip():
+        raise BatchFileError("The file is empty.")
+    try:
+        # Strings first, so that each bad cell can be reported as written and every other column
+        # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
+        table = pd.read_csv(
+            io.BytesIO(content), dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise BatchFileError(f"This is not a readable CSV file ({reason}).") from None
+    if not isinstance(table.index, pd.RangeIndex):
+        # pandas turns the extra leading values into an index when line 2 is longer than the header.
+        raise BatchFileError("Line 2 has more values than the header has column names.")
+    table.columns = [str(column).strip() for column in table.columns]
+    required = [feature.column for feature in FEATURES]
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise BatchFileError(
+            f"Line 1: missing column {', '.join(missing)} (the header must name {', '.join(required)}; "
+            f"it names {', '.join(table.columns) or 'nothing'})."
+        )
+    reserved = [column for column in table.columns if _is_result_column(column)]
+    if reserved:
+        raise BatchFileError(f"Line 1: column {reserved[0]} would be overwritten by the results; rename it.")
+    table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
+    if table.empty:
+        raise BatchFileError("There are no data rows below the header.")
+    if len(table) > max_rows:
+        raise BatchFileError(f"The file has {len(table):,} rows; at most {max_rows:,} are accepted in one upload.")
+    features = np.column_stack([_numeric_column(table[feature.column], feature) for feature in FEATURES])
+    return BatchFile(table=table.reset_index(drop=True), features=features)
+
+
+def predict_file(content: bytes) -> uuid.UUID:
+    """Check, predict and store every row of an uploaded CSV, and keep the file; return the batch id."""
+    batch_file = read_batch_csv(content, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
+    result = model_service.predict_many(batch_file.features)
+    storage = storages[UPLOADS_STORAGE]
+    batch_id = uuid.uuid4()
+    saved_name = None
+    try:
+        with transaction.atomic():
+            history.record_predictions(
+                result=result, features=batch_file.features, source=Prediction.Source.BATCH, batch_id=batch_id
+            )
+            # Inside the transaction: if the file cannot be kept, no rows are stored either.
+            saved_name = storage.save(_upload_name(batch_id), ContentFile(content))
+    except BaseException:
+        if saved_name is not None:
+            storage.delete(saved_name)  # the rows it belongs to were rolled back
+        raise
+    return batch_id
+
+
+def results_csv(batch_id: uuid.UUID) -> Iterator[bytes]:
+    """The uploaded file's columns plus each row's stored prediction, as CSV chunks.
+
+    Built when downloaded, from the kept upload and the stored rows (the record, not a copy), so
+    an upload is ready as soon as it is stored. Raises FileNotFoundError for an unknown batch.
+    """
+    storage = storages[UPLOADS_STORAGE]
+    name = _upload_name(batch_id)
+    if not storage.exists(name):
+        raise FileNotFoundError(name)
+    with storage.open(name, "rb") as upload:
+        table = read_batch_csv(upload.read(), max_rows=sys.maxsize).table
+    rows = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    classes = sorted(rows.values_list("probabilities", flat=True).first() or {})
+    # Each probability read by the database as a number: decoding a JSON object per row in Python
+    # took most of the download's time.
+    probabilities = [Cast(KeyTextTransform(label, "probabilities"), FloatField()) for label in classes]
+    stored = rows.values_list("species", *probabilities, "model_version__version")
+    return _results_chunks(table, classes, stored.iterator(chunk_size=RESULTS_CHUNK_ROWS))
+
+
+def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
+    """What a stored CSV batch holds, read back from the history; None for an unknown batch."""
+    rows = Prediction.objects.filter(batch_id=batch_id, source=Prediction.Source.BATCH)
+    counts = dict(rows.order_by().values_list("species").annotate(rows=Count("id")))
+    first = rows.order_by().select_related("model_version").first()
+    if first is None:
+        return None
+    return BatchSummary(
+        batch_id=batch_id,
+        rows=sum(counts.values()),
+        species_counts=dict(sorted(counts.items())),
+        model_version=first.model_version.version,
+        created_at=first.created_at,
+    )
+
+
+def _results_chunks(table: pd.DataFrame, classes: list[str], stored: Iterator[tuple]) -> Iterator[bytes]:
+    columns = [SPECIES_COLUMN, *(f"{PROBABILITY_PREFIX}{label}" for label in classes), VERSION_COLUMN]
+    for start in range(0, len(table), RESULTS_CHUNK_ROWS):
+        chunk = table.iloc[start : start + RESULTS_CHUNK_ROWS]
+        rows = list(islice(stored, len(chunk)))
+        if len(rows) != len(chunk):
+            raise RuntimeError(f"batch file has {len(table)} rows but fewer predictions are stored")
+        results = pd.DataFrame(rows, columns=columns, index=chunk.index)
+        yield pd.concat([chunk, results], axis=1).to_csv(index=False, header=start == 0).encode()
+
+
+def _is_result_column(column: str) -> bool:
+    return column in {SPECIES_COLUMN, VERSION_COLUMN} or column.startswith(PROBABILITY_PREFIX)
+
+
+def _numeric_column(raw: pd.Series, feature: Feature) -> np.ndarray:
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)  # spaces around numbers are fine
+    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0) | (values > feature.max_value))
+    if len(bad):
+        position = bad[0]
+        where = f"Line {_line(raw.index[position])}, column {feature.column}"
+        cell = raw.iloc[position].strip()
+        if cell == "":
+            raise BatchFileError(f"{where}: empty value.")
+        if np.isnan(values[position]) and cell.lower() not in {"nan", "+nan", "-nan"}:
+            raise BatchFileError(f"{where}: {cell[:40]!r} is not a number.")
+        raise BatchFileError(f"{where}: {cell[:40]!r} is not allowed: {feature.bounds_error(values[position])}")
+    return values
+
+
+def _line(index: int) -> int:
+    return int(index) + 2  # line 1 is the header
+
+
+def _upload_name(batch_id: uuid.UUID) -> str:
+    return f"{batch_id}.csv"

@@ -1,0 +1,117 @@
+"""The JSON API's request and response shapes; measurement bounds come from predictor.features."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from django.utils import timezone
+from ninja import Field, Schema
+from pydantic import AfterValidator, field_validator
+from pydantic_core import PydanticCustomError
+
+from .features import HEIGHT, WEIGHT, Feature
+
+MAX_BATCH_ITEMS = 10_000
+MAX_PAGE_SIZE = 500
+
+
+def _measurement(feature: Feature, example: float) -> Any:
+    def check_bounds(value: float) -> float:
+        if message := feature.bounds_error(value):
+            raise PydanticCustomError("out_of_bounds", message)
+        return value
+
+    # strict: "42" and true are refused as wrong types instead of being quietly converted.
+    return Annotated[
+        float,
+        Field(
+            strict=True,
+            description=f"{feature.label} in {feature.unit}: greater than 0, at most {feature.max_value:g}.",
+            json_schema_extra={"exclusiveMinimum": 0, "maximum": feature.max_value},
+            examples=[example],
+        ),
+        AfterValidator(check_bounds),
+    ]
+
+
+class MeasurementsIn(Schema):
+    height_cm: _measurement(HEIGHT, 40.0)
+    weight_kg: _measurement(WEIGHT, 12.5)
+
+
+class PredictionOut(Schema):
+    id: int = Field(description="The stored prediction's id.")
+    height_cm: float
+    weight_kg: float
+    species: str = Field(description="The most probable species.")
+    probability: float = Field(description="The probability of that species, 0 to 1.")
+    probabilities: dict[str, float] = Field(description="The probability of every species the model knows.")
+    model_version: int
+    created_at: datetime
+
+
+class PredictionRecord(PredictionOut):
+    source: str = Field(description="Where the prediction came from: form, api or batch.")
+    batch_id: uuid.UUID | None = Field(description="Shared by the predictions stored by one batch.")
+
+
+class BatchOut(Schema):
+    batch_id: uuid.UUID
+    model_version: int
+    results: list[PredictionOut] = Field(description="One result per item, in the order of the request.")
+
+
+class PredictionPage(Schema):
+    count: int = Field(description="How many predictions match the filters.")
+    page: int
+    page_size: int
+    items: list[PredictionRecord]
+
+
+class PredictionFilters(Schema):
+    # No NUL: PostgreSQL cannot compare text containing one.
+    species: str | None = Field(None, max_length=50, pattern=r"^[^\x00]*$", description="Only this predicted species.")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Only predictions by this model version.")
+    created_after: datetime | None = Field(None, description="Only predictions made at or after this time.")
+    created_before: datetime | None = Field(None, description="Only predictions made before this time.")
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def comparable_time(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is read in the site's zone; one the database cannot hold is refused."""
+        if value is None:
+            return None
+        try:
+            aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+            aware.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise PydanticCustomError("datetime_range", "This time is out of the supported range.") from None
+        return aware
+
+
+class ModelVersionOut(Schema):
+    version: int
+    is_active: bool
+    algorithm: str
+    created_at: datetime
+    training_data_name: str
+    training_rows: int
+    class_counts: dict[str, int]
+    cv_accuracy: float = Field(description="Cross-validated accuracy, 0 to 1.")
+    cv_folds: int
+    sklearn_version: str
+
+
+class ErrorItem(Schema):
+    loc: list[str | int] = Field(description='Where the problem is, for example ["body", 3, "height_cm"].')
+    field: str | None = Field(description="The field at fault, when there is one.")
+    index: int | None = Field(None, description="For a batch: the position of the item at fault, from 0.")
+    message: str
+    type: str
+
+
+class Error(Schema):
+    detail: str
+    errors: list[ErrorItem] = []
