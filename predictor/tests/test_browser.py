@@ -221,7 +221,15 @@ def test_open_a_prediction_in_admin_from_the_history(page, live_server, staff, h
     expect(page).to_have_url(f"{live_server.url}/admin/predictor/prediction/{newest.pk}/change/")
     expect(page.locator("#content")).to_contain_text(newest.species)
     expect(page.locator(".field-height_cm")).to_contain_text(f"{newest.height_cm:g}")
+    assert_accessible(page)
     screenshot(page, "admin-prediction")
+
+    page.goto(f"{live_server.url}/predictions/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    expect(page.get_by_role("heading", name="Select model version to view")).to_be_visible()
+    # Django's change lists are left out: their search box's label is an icon (axe: label-title-only).
+    page.goto(f"{live_server.url}/admin/")
+    assert_accessible(page)
 
 
 def test_bad_history_filters_show_errors_not_a_crash(page, live_server, staff, history_rows):
