@@ -51,6 +51,10 @@ class HistoryQuery:
     labelled: bool | None = None
     sort: str = DEFAULT_SORT
 
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.species or self.model_version or self.date_from or self.date_to) or self.labelled is not None
+
 
 def known_species() -> list[str]:
     """Every species a model version can predict, from the small versions table (not the history)."""

@@ -116,8 +116,7 @@ def prediction_history(request):
         "form": form,
         "page": page,
         "headings": _sort_headings(query.sort),
-        "filtered": any(form.cleaned_data.get(name) for name in ("species", "version", "date_from", "date_to"))
-        or form.cleaned_data.get("labelled") is not None,
+        "filtered": query.is_filtered,
         "daily": daily,
         "chart_first_day": first_day,
         "chart_last_day": last_day,

@@ -49,6 +49,17 @@ def test_history_shows_the_newest_page_with_charts_and_sort_links(admin_client, 
     assert "?sort=-height" in html
     assert 'id="chart-data"' in html
     assert "vendor/chartjs/chart.umd.min.js" in html
+    charts = response.context["chart_data"]
+    assert charts["species"] == ["Cat", "Dog"]
+    assert len(charts["scatter"]) == 60  # every row: fewer than the 2,000-row sample
+
+
+def test_per_day_chart_covers_the_filtered_days(admin_client, rows):
+    response = admin_client.get(HISTORY, {"date_from": "2026-03-01", "date_to": "2026-03-13"})
+    charts = response.context["chart_data"]
+    assert charts["days"][0] == "2026-03-01" and len(charts["days"]) == 13
+    assert sum(sum(counts) for counts in charts["daily"].values()) == 60
+    assert "60 predictions from 1 Mar 2026 to 13 Mar 2026" in response.content.decode()
 
 
 def test_history_filters_and_keeps_them_in_page_and_export_links(admin_client, rows):
