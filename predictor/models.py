@@ -1,13 +1,26 @@
+from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from .features import FEATURES, HEIGHT, WEIGHT
+from .features import FEATURES, HEIGHT, SPECIES, WEIGHT
 
 
 class ModelVersionQuerySet(models.QuerySet):
     def active(self) -> "ModelVersionQuerySet":
         return self.filter(is_active=True)
+
+    def with_live_counts(self) -> "ModelVersionQuerySet":
+        """Annotate how many predictions each version made, how many are labelled and how many were right.
+
+        One GROUP BY in the database, so it stays fast however many predictions there are.
+        """
+        labelled = Q(predictions__actual_species__isnull=False)
+        return self.annotate(
+            prediction_count=Count("predictions"),
+            labelled_count=Count("predictions", filter=labelled),
+            correct_count=Count("predictions", filter=labelled & Q(predictions__actual_species=F("predictions__species"))),
+        )
 
 
 class ModelVersion(models.Model):
@@ -19,12 +32,24 @@ class ModelVersion(models.Model):
     training_data_name = models.CharField("training data", max_length=255)
     training_data_sha256 = models.CharField("training data sha256", max_length=64)
     training_rows = models.PositiveIntegerField()
+    rows_from_csv = models.PositiveIntegerField("rows from the CSV", default=0)
+    rows_from_feedback = models.PositiveIntegerField("rows from labelled predictions", default=0)
+    feedback_sha256 = models.CharField(
+        "labelled predictions sha256", max_length=64, blank=True, help_text="Empty when no labelled rows were used."
+    )
+    # Per feature field: {"mean": …, "min": …, "max": …} over every training row; live inputs are
+    # compared with these to show drift.
+    training_stats = models.JSONField("training data statistics", default=dict, blank=True)
     class_counts = models.JSONField("rows per class", default=dict)
     cv_accuracy = models.FloatField("cross-validated accuracy")
     cv_folds = models.PositiveSmallIntegerField("cross-validation folds")
     sklearn_version = models.CharField("scikit-learn version", max_length=30)
     artifact_name = models.CharField(max_length=255, unique=True)
     artifact_sha256 = models.CharField("artifact sha256", max_length=64)
+    picture_name = models.CharField("training picture", max_length=255, blank=True)
+    # The gate: the active version's algorithm, cross-validated on this version's rows and folds.
+    baseline_version = models.PositiveIntegerField("compared with version", null=True, blank=True)
+    baseline_cv_accuracy = models.FloatField("its accuracy on the same rows", null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     is_active = models.BooleanField("active", default=False)
 
@@ -71,6 +96,19 @@ class Prediction(models.Model):
     probabilities = models.JSONField("probability of every species")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
+    # Feedback: written only through predictor.feedback, never by the prediction itself.
+    actual_species = models.CharField(
+        "actual species",
+        max_length=50,
+        choices=[(species, species) for species in SPECIES],
+        null=True,
+        blank=True,
+        db_index=True,
+    )
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    labelled_at = models.DateTimeField(null=True, blank=True)
 
     objects = PredictionQuerySet.as_manager()
 
