@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .features import FEATURES, HEIGHT, WEIGHT, Feature
+from .features import FEATURES, HEIGHT, SPECIES, WEIGHT, Feature
 
 
 def _measurement_field(feature: Feature) -> forms.FloatField:
@@ -29,3 +29,16 @@ class PredictionForm(forms.Form):
     def measurements(self) -> dict[str, float]:
         """The cleaned inputs keyed by model field, as the service and the history expect them."""
         return {feature.field: self.cleaned_data[feature.form_name] for feature in FEATURES}
+
+
+class LabelForm(forms.Form):
+    """One click on the results page: the actual species of one prediction."""
+
+    species = forms.ChoiceField(
+        choices=[(species, species) for species in SPECIES],
+        error_messages={
+            "required": f"Choose the actual species: {' or '.join(SPECIES)}.",
+            "invalid_choice": f"%(value)s is not a species staff can record; choose {' or '.join(SPECIES)}.",
+        },
+    )
+    next = forms.CharField(required=False)

@@ -19,7 +19,9 @@ class ModelVersionQuerySet(models.QuerySet):
         return self.annotate(
             prediction_count=Count("predictions"),
             labelled_count=Count("predictions", filter=labelled),
-            correct_count=Count("predictions", filter=labelled & Q(predictions__actual_species=F("predictions__species"))),
+            correct_count=Count(
+                "predictions", filter=labelled & Q(predictions__actual_species=F("predictions__species"))
+            ),
         )
 
 
@@ -65,6 +67,24 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"v{self.version}"
 
+    @property
+    def live_accuracy(self) -> float | None:
+        """Accuracy on labelled predictions; needs the counts from ``with_live_counts()``."""
+        return self.correct_count / self.labelled_count if self.labelled_count else None
+
+    @property
+    def cv_accuracy_percent(self) -> str:
+        return f"{self.cv_accuracy:.1%}"
+
+    @property
+    def baseline_cv_accuracy_percent(self) -> str:
+        return "—" if self.baseline_cv_accuracy is None else f"{self.baseline_cv_accuracy:.1%}"
+
+    @property
+    def live_accuracy_percent(self) -> str:
+        accuracy = self.live_accuracy
+        return "—" if accuracy is None else f"{accuracy:.1%}"
+
 
 class PredictionQuerySet(models.QuerySet):
     def recent(self) -> "PredictionQuerySet":
@@ -96,8 +116,9 @@ class Prediction(models.Model):
     probabilities = models.JSONField("probability of every species")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
-    # Feedback: written only through predictor.feedback, never by the prediction itself.
-    actual_species = models.CharField(
+    # Feedback: written only through predictor.feedback, never by the prediction itself. NULL
+    # means "nobody has said yet", which must not look like a species.
+    actual_species = models.CharField(  # noqa: DJ001
         "actual species",
         max_length=50,
         choices=[(species, species) for species in SPECIES],
@@ -119,6 +140,11 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.species} ({self.probability:.0%}) for {self.height_cm:g} cm, {self.weight_kg:g} kg"
+
+    @property
+    def label_choices(self) -> tuple[str, ...]:
+        """The species staff can record as this animal's actual species."""
+        return SPECIES
 
     @property
     def probability_percent(self) -> str:

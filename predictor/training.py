@@ -151,9 +151,7 @@ def load_training_data(path: Path, *, show_progress: bool = False) -> TrainingDa
         with _progress_reader(path, size=size, show_progress=show_progress) as stream:
             # Strings first, so that each bad cell can be reported as written; keeping blank lines
             # keeps the frame's index (which runs on across chunks) in step with the file's lines.
-            chunks = pd.read_csv(
-                stream, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=CHUNK_ROWS
-            )
+            chunks = pd.read_csv(stream, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=CHUNK_ROWS)
             with chunks:
                 for chunk in chunks:
                     features, labels = _check_chunk(chunk, name)
@@ -287,8 +285,12 @@ def _cross_validate(
     scores = []
     for train_rows, test_rows in _progress(splits, desc=f"Cross-validating {algorithm}", show_progress=show_progress):
         fold = clone(pipeline)
-        _fit(fold, TrainingData(data.name, data.sha256, data.features[train_rows], data.labels[train_rows]),
-             algorithm=algorithm, show_progress=False)
+        _fit(
+            fold,
+            TrainingData(data.name, data.sha256, data.features[train_rows], data.labels[train_rows]),
+            algorithm=algorithm,
+            show_progress=False,
+        )
         scores.append(fold.score(data.features[test_rows], data.labels[test_rows]))
     return float(np.mean(scores))
 

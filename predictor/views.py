@@ -4,13 +4,15 @@ from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import history, model_service
-from .forms import PredictionForm
-from .models import Prediction
+from . import artifacts, feedback, history, model_metrics, model_service
+from .forms import LabelForm, PredictionForm
+from .models import ModelVersion, Prediction
 
 RESULT_SALT = "predictor.result"
 HISTORY_PAGE_SIZE = 50
@@ -71,3 +73,46 @@ def result(request, token: str):
 def prediction_history(request):
     page = Paginator(Prediction.objects.recent(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "predictor/history.html", {"page": page})
+
+
+@require_POST
+@staff_required
+def label_prediction(request, prediction_id: int):
+    prediction = get_object_or_404(Prediction, pk=prediction_id)
+    form = LabelForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
+    feedback.label_predictions(prediction_ids=[prediction.pk], species=form.cleaned_data["species"], user=request.user)
+    back = form.cleaned_data["next"]
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("predictor:history")
+    return redirect(back)
+
+
+@require_GET
+@staff_required
+def model_list(request):
+    versions = ModelVersion.objects.with_live_counts()
+    return render(request, "predictor/model_list.html", {"versions": versions})
+
+
+@require_GET
+@staff_required
+def model_detail(request, version: int):
+    model_version = get_object_or_404(ModelVersion, version=version)
+    return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
+
+
+@require_GET
+@staff_required
+def model_picture(request, version: int):
+    model_version = get_object_or_404(ModelVersion, version=version)
+    if not model_version.picture_name:
+        raise Http404("This version has no training picture.")
+    try:
+        picture = artifacts.open_picture(model_version.picture_name)
+    except FileNotFoundError:
+        raise Http404("The training picture is missing from the artifact storage.") from None
+    response = FileResponse(picture, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
