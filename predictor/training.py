@@ -93,8 +93,10 @@ class Gate:
 
     @property
     def reason(self) -> str:
-        if self.baseline is None or self.baseline_cv_accuracy is None:
+        if self.baseline is None:
             return "no version was active to compare with"
+        if self.baseline_cv_accuracy is None:
+            return f"active v{self.baseline.version}'s {self.baseline.algorithm} cannot be trained on these rows"
         comparison = (
             f"its cross-validated accuracy {self.cv_accuracy:.1%} is "
             f"{'at least' if self.passed else 'below'} active v{self.baseline.version}'s "
@@ -132,7 +134,7 @@ def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> 
     return Pipeline([*steps, ("classifier", classifier)])
 
 
-def load_training_data(path: Path, *, show_progress: bool = False) -> TrainingData:
+def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: int = CHUNK_ROWS) -> TrainingData:
     """Read and check a `Height,Weight,Species` CSV; raise TrainingDataError on the first problem."""
     name = str(path)
     path = Path(path)
@@ -151,7 +153,7 @@ def load_training_data(path: Path, *, show_progress: bool = False) -> TrainingDa
         with _progress_reader(path, size=size, show_progress=show_progress) as stream:
             # Strings first, so that each bad cell can be reported as written; keeping blank lines
             # keeps the frame's index (which runs on across chunks) in step with the file's lines.
-            chunks = pd.read_csv(stream, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=CHUNK_ROWS)
+            chunks = pd.read_csv(stream, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=chunk_rows)
             with chunks:
                 for chunk in chunks:
                     features, labels = _check_chunk(chunk, name)
@@ -235,7 +237,8 @@ def train(
     gate = None
     if activate:
         gate = _gate(cv_accuracy, combined, splits, force=force, show_progress=show_progress)
-    _fit(pipeline, combined, algorithm=algorithm, show_progress=show_progress)
+    with _refusing_unfit_rows(data.name, algorithm):
+        pipeline.fit(features, labels)
 
     content = artifacts.serialize(pipeline, feature_columns=tuple(feature.column for feature in FEATURES))
     artifact_name, artifact_sha256 = artifacts.save(content)
@@ -285,22 +288,20 @@ def _cross_validate(
     scores = []
     for train_rows, test_rows in _progress(splits, desc=f"Cross-validating {algorithm}", show_progress=show_progress):
         fold = clone(pipeline)
-        _fit(
-            fold,
-            TrainingData(data.name, data.sha256, data.features[train_rows], data.labels[train_rows]),
-            algorithm=algorithm,
-            show_progress=False,
-        )
-        scores.append(fold.score(data.features[test_rows], data.labels[test_rows]))
+        with _refusing_unfit_rows(data.name, algorithm):
+            fold.fit(data.features[train_rows], data.labels[train_rows])
+            scores.append(fold.score(data.features[test_rows], data.labels[test_rows]))
     return float(np.mean(scores))
 
 
-def _fit(pipeline: Pipeline, data: TrainingData, *, algorithm: str, show_progress: bool) -> None:
+@contextmanager
+def _refusing_unfit_rows(name: str, algorithm: str) -> Iterator[None]:
+    # Some classifiers need more rows than a small file gives a fold (k-nearest neighbours needs k).
     try:
-        pipeline.fit(data.features, data.labels)
+        yield
     except ValueError as error:
         reason = str(error).strip().splitlines()[0]
-        raise TrainingDataError(f"{data.name}: {algorithm} cannot be trained on these rows ({reason})") from None
+        raise TrainingDataError(f"{name}: {algorithm} cannot be trained on these rows ({reason})") from None
 
 
 def _gate(cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, show_progress: bool) -> Gate:
@@ -309,13 +310,16 @@ def _gate(cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, 
     baseline = ModelVersion.objects.active().first()
     if baseline is None or baseline.algorithm not in ALGORITHMS:
         return Gate(cv_accuracy=cv_accuracy, forced=force)
-    baseline_accuracy = _cross_validate(
-        build_pipeline(baseline.algorithm, baseline.parameters),
-        data,
-        splits,
-        algorithm=f"{baseline.algorithm} (active v{baseline.version})",
-        show_progress=show_progress,
-    )
+    try:
+        baseline_accuracy = _cross_validate(
+            build_pipeline(baseline.algorithm, baseline.parameters),
+            data,
+            splits,
+            algorithm=f"{baseline.algorithm} (active v{baseline.version})",
+            show_progress=show_progress,
+        )
+    except TrainingDataError:
+        return Gate(cv_accuracy=cv_accuracy, baseline=baseline, forced=force)
     return Gate(cv_accuracy=cv_accuracy, baseline=baseline, baseline_cv_accuracy=baseline_accuracy, forced=force)
 
 

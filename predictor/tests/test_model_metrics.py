@@ -41,7 +41,13 @@ def observed_version(trained_version):
     # Another version's predictions must not count for this one.
     other = training.train(activate=False).version
     Prediction.objects.create(
-        height_cm=1, weight_kg=1, species="Cat", probability=1, probabilities={}, model_version=other, actual_species="Dog"
+        height_cm=1,
+        weight_kg=1,
+        species="Cat",
+        probability=1,
+        probabilities={},
+        model_version=other,
+        actual_species="Dog",
     )
     return trained_version
 
