@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,7 +139,7 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     name = str(path)
     path = Path(path)
     try:
-        sha256, size, has_content = _fingerprint(path)
+        sha256, lines, has_content = _fingerprint(path)
     except FileNotFoundError:
         raise TrainingDataError(f"{name}: no such file") from None
     except OSError as error:
@@ -150,15 +150,23 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     feature_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
     try:
-        with _progress_reader(path, size=size, show_progress=show_progress) as stream:
-            # Strings first, so that each bad cell can be reported as written; keeping blank lines
-            # keeps the frame's index (which runs on across chunks) in step with the file's lines.
-            chunks = pd.read_csv(stream, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=chunk_rows)
-            with chunks:
-                for chunk in chunks:
-                    features, labels = _check_chunk(chunk, name)
-                    feature_parts.append(features)
-                    label_parts.append(labels)
+        progress = tqdm(
+            total=max(lines - 1, 0),
+            desc=f"Reading {path.name}",
+            unit=" lines",
+            unit_scale=True,
+            delay=PROGRESS_DELAY_SECONDS,
+            disable=not show_progress,
+        )
+        # Strings first, so that each bad cell can be reported as written; keeping blank lines
+        # keeps the frame's index (which runs on across chunks) in step with the file's lines.
+        chunks = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=chunk_rows)
+        with progress, chunks:
+            for chunk in chunks:
+                features, labels = _check_chunk(chunk, name)
+                feature_parts.append(features)
+                label_parts.append(labels)
+                progress.update(len(chunk))
     except TrainingDataError:
         raise
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
@@ -366,28 +374,16 @@ def _record_version(*, activate: bool, **fields: Any) -> ModelVersion:
 
 
 def _fingerprint(path: Path) -> tuple[str, int, bool]:
-    """The file's sha256, its size, and whether it holds anything but whitespace."""
+    """The file's sha256, its line count (for the progress bar), and whether it holds anything but whitespace."""
     digest = hashlib.sha256()
-    size = 0
+    lines = 0
     has_content = False
     with path.open("rb") as source:
         while block := source.read(1 << 20):
             digest.update(block)
-            size += len(block)
+            lines += block.count(b"\n")
             has_content = has_content or bool(block.strip())
-    return digest.hexdigest(), size, has_content
-
-
-@contextmanager
-def _progress_reader(path: Path, *, size: int, show_progress: bool) -> Iterator[IO[bytes]]:
-    with path.open("rb") as source:
-        if not show_progress:
-            yield source
-            return
-        with tqdm.wrapattr(
-            source, "read", total=size, desc=f"Reading {path.name}", delay=PROGRESS_DELAY_SECONDS
-        ) as wrapped:
-            yield wrapped
+    return digest.hexdigest(), lines, has_content
 
 
 def _progress(items: list, *, desc: str, show_progress: bool) -> Any:
