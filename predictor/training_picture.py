@@ -44,15 +44,14 @@ def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, titl
             color=POINT_COLOURS[index % len(POINT_COLOURS)],
             edgecolors="white",
             linewidths=0.6,
-            label=f"{label} ({int(np.sum(labels == label))} rows)",
+            label=f"{label} ({int(np.sum(labels == label)):,} rows)",
         )
     first, second = FEATURES[0], FEATURES[1]
     axes.set_xlabel(f"{first.label} ({first.unit})")
     axes.set_ylabel(f"{second.label} ({second.unit})")
     axes.set_title(title)
-    axes.legend(loc="best", title="Training rows (shaded: predicted species)")
-    if len(shown) < len(labels):
-        axes.annotate(f"{len(shown):,} of {len(labels):,} rows shown", (0.01, 0.01), xycoords="axes fraction")
+    sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
+    axes.legend(loc="best", title=f"Training rows{sampled} (shaded: predicted species)")
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
