@@ -25,9 +25,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 def _label_action(species: str):
     @admin.action(permissions=["change"], description=f"actual species: {species}")
     def label(modeladmin, request, queryset):
-        count = feedback.label_predictions(
-            prediction_ids=queryset.values_list("pk", flat=True), species=species, user=request.user
-        )
+        count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
         modeladmin.message_user(request, f"Recorded {species} as the actual species of {count} prediction(s).")
 
     label.__name__ = f"label_{species.lower()}"

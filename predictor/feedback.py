@@ -7,6 +7,7 @@ Every entry point (admin action, admin change page, the results page) labels thr
 from collections.abc import Iterable
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .features import SPECIES
@@ -17,7 +18,7 @@ class FeedbackError(ValueError):
     """A label that cannot be recorded; the message says which values are allowed."""
 
 
-def label_predictions(*, prediction_ids: Iterable[int], species: str | None, user: AbstractBaseUser) -> int:
+def label_predictions(*, prediction_ids: Iterable[int] | QuerySet, species: str | None, user: AbstractBaseUser) -> int:
     """Record ``species`` as the actual species of the given predictions; return how many were labelled.
 
     ``species=None`` removes the label (a mistaken click). Inputs and outputs are never touched.
@@ -25,7 +26,9 @@ def label_predictions(*, prediction_ids: Iterable[int], species: str | None, use
     if species is not None and species not in SPECIES:
         raise FeedbackError(f"Unknown species {species!r}: choose one of {', '.join(SPECIES)}.")
     labelled = species is not None
-    return Prediction.objects.filter(pk__in=list(prediction_ids)).update(
+    # A queryset (admin's "select all") stays a subquery instead of a list of a million ids.
+    ids = prediction_ids if isinstance(prediction_ids, QuerySet) else list(prediction_ids)
+    return Prediction.objects.filter(pk__in=ids).update(
         actual_species=species,
         labelled_by=user if labelled else None,
         labelled_at=timezone.now() if labelled else None,

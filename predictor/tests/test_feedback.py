@@ -181,3 +181,16 @@ def test_labelling_needs_the_csrf_token(staff_user, trained_version):
 def test_labelling_by_get_is_not_allowed(staff_client, trained_version):
     prediction = make_prediction(trained_version)
     assert staff_client.get(reverse("predictor:label", args=[prediction.pk]), {"species": "Dog"}).status_code == 405
+
+
+def test_admin_action_over_all_rows_labels_every_matching_prediction(admin_client, trained_version):
+    for _ in range(3):
+        make_prediction(trained_version, species="Dog")
+    make_prediction(trained_version, species="Cat")
+    response = admin_client.post(
+        reverse("admin:predictor_prediction_changelist") + "?species=Dog",
+        {"action": "label_cat", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: ["0"]},
+        follow=True,
+    )
+    assert "Recorded Cat as the actual species of 3 prediction(s)." in response.content.decode()
+    assert Prediction.objects.filter(actual_species="Cat").count() == 3
