@@ -1,7 +1,12 @@
 from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
-from . import api_keys
+from . import api_keys, feedback, model_metrics, training
 from .exports import csv_response
+from .features import SPECIES
 from .models import ApiKey, ModelVersion, Prediction
 
 
@@ -34,10 +39,31 @@ class SpeciesFilter(admin.SimpleListFilter):
         return queryset.filter(species=self.value()) if self.value() else queryset
 
 
+def _label_action(species: str):
+    @admin.action(permissions=["change"], description=f"actual species: {species}")
+    def label(modeladmin, request, queryset):
+        count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
+        modeladmin.message_user(request, f"Recorded {species} as the actual species of {count} prediction(s).")
+
+    label.__name__ = f"label_{species.lower()}"
+    return label
+
+
 @admin.register(Prediction)
-class PredictionAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "height_cm", "weight_kg", "species", "probability_display", "model_version", "source"]
-    list_filter = [SpeciesFilter, "model_version", "created_at", "source"]
+class PredictionAdmin(admin.ModelAdmin):
+    """A record: only the actual species (feedback) can be changed; inputs and outputs stay as they were."""
+
+    list_display = [
+        "created_at",
+        "height_cm",
+        "weight_kg",
+        "species",
+        "probability_display",
+        "model_version",
+        "source",
+        "actual_species",
+    ]
+    list_filter = [SpeciesFilter, "actual_species", "model_version", "created_at", "source"]
     list_select_related = ["model_version"]
     date_hierarchy = "created_at"
     # The stock date hierarchy scans the whole table for the dates that have rows (seconds at a
@@ -47,7 +73,7 @@ class PredictionAdmin(ReadOnlyAdmin):
     search_fields = ["species", "=id"]
     search_help_text = "Search by species, or by prediction id."
     show_full_result_count = False  # no second COUNT(*) over the whole table on every page
-    actions = ["export_csv"]
+    actions = ["export_csv", *(_label_action(species) for species in SPECIES)]
     fields = [
         "created_at",
         "height_cm",
@@ -58,7 +84,22 @@ class PredictionAdmin(ReadOnlyAdmin):
         "model_version",
         "source",
         "batch_id",
+        "actual_species",
+        "labelled_by",
+        "labelled_at",
     ]
+    readonly_fields = [field for field in fields if field != "actual_species"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Through the feedback service, so who labelled it and when are recorded with the label.
+        if "actual_species" in form.changed_data:
+            feedback.label_predictions(prediction_ids=[obj.pk], species=obj.actual_species or None, user=request.user)
 
     @admin.action(description="Export selected predictions as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
@@ -76,8 +117,12 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         "is_active",
         "algorithm",
         "training_rows",
+        "rows_from_feedback",
         "class_counts",
         "accuracy_percent",
+        "prediction_count",
+        "labelled_count",
+        "live_accuracy_display",
         "cv_folds",
         "sklearn_version",
         "created_at",
@@ -85,10 +130,79 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     list_filter = ["is_active", "algorithm"]
     search_fields = ["=version", "artifact_name", "training_data_sha256"]
     date_hierarchy = "created_at"
+    actions = ["activate"]
+    fieldsets = [
+        (None, {"fields": ["version", "is_active", "algorithm", "parameters", "created_at", "model_page"]}),
+        (
+            "Training data",
+            {
+                "fields": [
+                    "training_data_name",
+                    "training_data_sha256",
+                    "training_rows",
+                    "rows_from_csv",
+                    "rows_from_feedback",
+                    "feedback_sha256",
+                    "class_counts",
+                    "training_stats",
+                ]
+            },
+        ),
+        (
+            "Evaluation",
+            {"fields": ["cv_accuracy", "cv_folds", "baseline_version", "baseline_cv_accuracy", "live_metrics"]},
+        ),
+        ("Training picture", {"fields": ["picture"]}),
+        ("Artifact", {"fields": ["artifact_name", "artifact_sha256", "sklearn_version", "picture_name"]}),
+    ]
+    readonly_fields = ["model_page", "live_metrics", "picture"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_live_counts()
+
+    def has_activate_permission(self, request) -> bool:
+        return request.user.has_perm("predictor.change_modelversion")
+
+    @admin.action(permissions=["activate"], description="Make the selected version active (roll back or forward)")
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to make active.", messages.ERROR)
+            return
+        version = training.activate_version(queryset.get().version)
+        self.message_user(request, f"Model {version} is now active; running servers serve it within a second.")
 
     @admin.display(description="cross-validated accuracy", ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:
-        return f"{version.cv_accuracy:.1%}"
+        return version.cv_accuracy_percent
+
+    @admin.display(description="predictions", ordering="prediction_count")
+    def prediction_count(self, version: ModelVersion) -> int:
+        return version.prediction_count
+
+    @admin.display(description="labelled", ordering="labelled_count")
+    def labelled_count(self, version: ModelVersion) -> int:
+        return version.labelled_count
+
+    @admin.display(description="live accuracy")
+    def live_accuracy_display(self, version: ModelVersion) -> str:
+        return version.live_accuracy_percent
+
+    @admin.display(description="model page")
+    def model_page(self, version: ModelVersion) -> str:
+        url = reverse("predictor:model_detail", args=[version.version])
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    @admin.display(description="live accuracy and drift")
+    def live_metrics(self, version: ModelVersion) -> str:
+        metrics = model_metrics.version_metrics(version)
+        return mark_safe(render_to_string("predictor/_model_metrics.html", {"metrics": metrics}))
+
+    @admin.display(description="picture")
+    def picture(self, version: ModelVersion) -> str:
+        if not version.picture_name:
+            return "No picture was drawn for this version."
+        url = reverse("predictor:model_picture", args=[version.version])
+        return format_html('<img src="{}" alt="Training picture of {}" width="700" height="500">', url, version)
 
 
 @admin.register(ApiKey)

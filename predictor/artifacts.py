@@ -12,7 +12,7 @@ from typing import Any
 
 import joblib
 import sklearn
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
@@ -57,6 +57,19 @@ def save(content: bytes) -> tuple[str, str]:
     name = f"model-{timezone.now():%Y%m%dT%H%M%S}-{digest[:16]}.joblib"
     stored_name = artifact_storage().save(name, ContentFile(content))
     return stored_name, digest
+
+
+def save_picture(content: bytes, *, artifact_name: str) -> str:
+    """Write a training picture beside its artifact (same name, .png); return the stored name."""
+    name = artifact_name.removesuffix(".joblib") + ".png"
+    return artifact_storage().save(name, ContentFile(content))
+
+
+def open_picture(name: str) -> File:
+    """Open a stored training picture for streaming; raise FileNotFoundError if it is gone."""
+    if not name.endswith(".png"):
+        raise FileNotFoundError(name)
+    return artifact_storage().open(name, "rb")
 
 
 def delete(name: str) -> None:

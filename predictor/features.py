@@ -33,3 +33,6 @@ WEIGHT = Feature(field="weight_kg", column="Weight", form_name="weight", label="
 # Order matters: it is the column order the model is trained and queried with.
 FEATURES: tuple[Feature, ...] = (HEIGHT, WEIGHT)
 TARGET_COLUMN = "Species"
+
+# The species staff can record as an animal's actual species (feedback labels).
+SPECIES: tuple[str, ...] = ("Cat", "Dog")

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from . import selectors
-from .features import FEATURES, HEIGHT, WEIGHT, Feature
+from .features import FEATURES, HEIGHT, SPECIES, WEIGHT, Feature
 from .models import ModelVersion
 
 
@@ -138,3 +138,16 @@ class BatchUploadForm(forms.Form):
                 code="too_large",
             )
         return upload
+
+
+class LabelForm(forms.Form):
+    """One click on the results page: the actual species of one prediction."""
+
+    species = forms.ChoiceField(
+        choices=[(species, species) for species in SPECIES],
+        error_messages={
+            "required": f"Choose the actual species: {' or '.join(SPECIES)}.",
+            "invalid_choice": f"%(value)s is not a species staff can record; choose {' or '.join(SPECIES)}.",
+        },
+    )
+    next = forms.CharField(required=False)

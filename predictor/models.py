@@ -3,15 +3,34 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .features import FEATURES, HEIGHT, WEIGHT
+from .features import FEATURES, HEIGHT, SPECIES, WEIGHT
 
 
 class ModelVersionQuerySet(models.QuerySet):
     def active(self) -> "ModelVersionQuerySet":
         return self.filter(is_active=True)
+
+    def with_live_counts(self) -> "ModelVersionQuerySet":
+        """Annotate how many predictions each version made, how many are labelled and how many were right.
+
+        One correlated count per figure, each answered from the `prediction_live_accuracy` index:
+        a join with GROUP BY would push every prediction row through a sorter instead.
+        """
+        labelled = Q(actual_species__isnull=False)
+        return self.annotate(
+            prediction_count=_count_predictions(Q()),
+            labelled_count=_count_predictions(labelled),
+            correct_count=_count_predictions(labelled & Q(actual_species=F("species"))),
+        )
+
+
+def _count_predictions(condition: Q) -> Coalesce:
+    matching = Prediction.objects.filter(condition, model_version=OuterRef("pk")).order_by()
+    return Coalesce(Subquery(matching.values("model_version").annotate(count=Count("pk")).values("count")), 0)
 
 
 class ModelVersion(models.Model):
@@ -23,12 +42,24 @@ class ModelVersion(models.Model):
     training_data_name = models.CharField("training data", max_length=255)
     training_data_sha256 = models.CharField("training data sha256", max_length=64)
     training_rows = models.PositiveIntegerField()
+    rows_from_csv = models.PositiveIntegerField("rows from the CSV", default=0)
+    rows_from_feedback = models.PositiveIntegerField("rows from labelled predictions", default=0)
+    feedback_sha256 = models.CharField(
+        "labelled predictions sha256", max_length=64, blank=True, help_text="Empty when no labelled rows were used."
+    )
+    # Per feature field: {"mean": …, "min": …, "max": …} over every training row; live inputs are
+    # compared with these to show drift.
+    training_stats = models.JSONField("training data statistics", default=dict, blank=True)
     class_counts = models.JSONField("rows per class", default=dict)
     cv_accuracy = models.FloatField("cross-validated accuracy")
     cv_folds = models.PositiveSmallIntegerField("cross-validation folds")
     sklearn_version = models.CharField("scikit-learn version", max_length=30)
     artifact_name = models.CharField(max_length=255, unique=True)
     artifact_sha256 = models.CharField("artifact sha256", max_length=64)
+    picture_name = models.CharField("training picture", max_length=255, blank=True)
+    # The gate: the active version's algorithm, cross-validated on this version's rows and folds.
+    baseline_version = models.PositiveIntegerField("compared with version", null=True, blank=True)
+    baseline_cv_accuracy = models.FloatField("its accuracy on the same rows", null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     is_active = models.BooleanField("active", default=False)
     # When it last became active: the service falls back to the most recently active version
@@ -46,6 +77,24 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version}"
+
+    @property
+    def live_accuracy(self) -> float | None:
+        """Accuracy on labelled predictions; needs the counts from ``with_live_counts()``."""
+        return self.correct_count / self.labelled_count if self.labelled_count else None
+
+    @property
+    def cv_accuracy_percent(self) -> str:
+        return f"{self.cv_accuracy:.1%}"
+
+    @property
+    def baseline_cv_accuracy_percent(self) -> str:
+        return "—" if self.baseline_cv_accuracy is None else f"{self.baseline_cv_accuracy:.1%}"
+
+    @property
+    def live_accuracy_percent(self) -> str:
+        accuracy = self.live_accuracy
+        return "—" if accuracy is None else f"{accuracy:.1%}"
 
 
 class PredictionQuerySet(models.QuerySet):
@@ -85,6 +134,20 @@ class Prediction(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
     # Groups the rows stored together by one API batch request or one CSV upload.
     batch_id = models.UUIDField("batch", null=True, blank=True, db_index=True, editable=False)
+    # Feedback: written only through predictor.feedback, never by the prediction itself. NULL
+    # means "nobody has said yet", which must not look like a species.
+    actual_species = models.CharField(  # noqa: DJ001
+        "actual species",
+        max_length=50,
+        choices=[(species, species) for species in SPECIES],
+        null=True,
+        blank=True,
+        db_index=True,
+    )
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    labelled_at = models.DateTimeField(null=True, blank=True)
 
     objects = PredictionQuerySet.as_manager()
 
@@ -92,6 +155,7 @@ class Prediction(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "prediction"
         constraints = [_bounds_constraint(feature) for feature in FEATURES]
+        # prediction_live_accuracy covers the live-accuracy counts and confusion matrix of a version.
         # Each filter and sort of the history reads from an index, even at millions of rows: the
         # results page sorts by these columns with `id` as tie-breaker (keyset pages), and the
         # results page and admin filter by species, version or source in time order.
@@ -105,10 +169,16 @@ class Prediction(models.Model):
             models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
             models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),
             models.Index(fields=["source", "created_at", "id"], name="prediction_source_time_idx"),
+            models.Index(fields=["model_version", "actual_species", "species"], name="prediction_live_accuracy"),
         ]
 
     def __str__(self) -> str:
         return f"{self.species} ({self.probability:.0%}) for {self.height_cm:g} cm, {self.weight_kg:g} kg"
+
+    @property
+    def label_choices(self) -> tuple[str, ...]:
+        """The species staff can record as this animal's actual species."""
+        return SPECIES
 
     @property
     def probability_percent(self) -> str:

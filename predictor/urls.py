@@ -12,4 +12,8 @@ urlpatterns = [
     path("predictions/upload/", views.batch_upload, name="batch_upload"),
     path("predictions/upload/<uuid:batch_id>/", views.batch_result, name="batch_result"),
     path("predictions/upload/<uuid:batch_id>/results.csv", views.batch_download, name="batch_download"),
+    path("predictions/<int:prediction_id>/label/", views.label_prediction, name="label"),
+    path("models/", views.model_list, name="model_list"),
+    path("models/<int:version>/", views.model_detail, name="model_detail"),
+    path("models/<int:version>/picture.png", views.model_picture, name="model_picture"),
 ]

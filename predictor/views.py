@@ -4,13 +4,15 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import batch, exports, history, model_service, selectors
-from .forms import BatchUploadForm, HistoryFilterForm, PredictionForm
-from .models import Prediction
+from . import artifacts, batch, exports, feedback, history, model_metrics, model_service, selectors
+from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
+from .models import ModelVersion, Prediction
 
 RESULT_SALT = "predictor.result"
 HISTORY_PAGE_SIZE = 50
@@ -75,6 +77,7 @@ HISTORY_COLUMNS = [
     ("Probability", "probability", True),
     ("Model", "model", False),
     ("Source", None, False),
+    ("Actual species", None, False),
 ]
 
 
@@ -183,4 +186,47 @@ def batch_download(request, batch_id):
         raise Http404("No such batch.") from None
     response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="predictions-{batch_id}.csv"'
+    return response
+
+
+@require_POST
+@staff_required
+def label_prediction(request, prediction_id: int):
+    prediction = get_object_or_404(Prediction, pk=prediction_id)
+    form = LabelForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
+    feedback.label_predictions(prediction_ids=[prediction.pk], species=form.cleaned_data["species"], user=request.user)
+    back = form.cleaned_data["next"]
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("predictor:history")
+    return redirect(back)
+
+
+@require_safe
+@staff_required
+def model_list(request):
+    versions = ModelVersion.objects.with_live_counts()
+    return render(request, "predictor/model_list.html", {"versions": versions})
+
+
+@require_safe
+@staff_required
+def model_detail(request, version: int):
+    model_version = get_object_or_404(ModelVersion, version=version)
+    return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
+
+
+@require_safe
+@staff_required
+def model_picture(request, version: int):
+    model_version = get_object_or_404(ModelVersion, version=version)
+    if not model_version.picture_name:
+        raise Http404("This version has no training picture.")
+    try:
+        picture = artifacts.open_picture(model_version.picture_name)
+    except FileNotFoundError:
+        raise Http404("The training picture is missing from the artifact storage.") from None
+    response = FileResponse(picture, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
     return response

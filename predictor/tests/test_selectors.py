@@ -137,7 +137,7 @@ def test_export_rows_follow_the_filter_and_order(mixed_rows, versions):
     assert len(rows) == 12
     assert [row[0] for row in rows] == [p.pk for p in predictions]
     first = Prediction.objects.get(pk=rows[0][0])
-    assert rows[0][1:] == (
+    assert rows[0][1:8] == (
         timezone.localtime(first.created_at).isoformat(),
         first.height_cm,
         first.weight_kg,
@@ -146,6 +146,7 @@ def test_export_rows_follow_the_filter_and_order(mixed_rows, versions):
         first.model_version.version,
         "form",
     )
+    assert rows[0][8:] == (None,)  # actual_species: not labelled
     assert selectors.export_header()[:5] == ["id", "created_at", "height_cm", "weight_kg", "predicted_species"]
 
 

@@ -1,11 +1,14 @@
 from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import ProtectedError
+from django.urls import reverse
 
 from predictor import artifacts, training
-from predictor.models import ModelVersion
+from predictor.models import ModelVersion, Prediction
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +183,213 @@ def test_activate_model_command_and_unknown_version():
     assert ModelVersion.objects.active().get().version == 1
     with pytest.raises(CommandError, match="There is no model v9. Known versions: v2, v1"):
         call_command("activate_model", "9", stdout=StringIO())
+
+
+# --- The model lifecycle: feedback, algorithms, the gate, large files, the training picture ---
+
+
+def label(version, rows, *, user=None):
+    """Store predictions of ``version`` with their actual species: (height, weight, predicted, actual)."""
+    return [
+        Prediction.objects.create(
+            height_cm=height,
+            weight_kg=weight,
+            species=predicted,
+            probability=0.9,
+            probabilities={predicted: 0.9},
+            model_version=version,
+            actual_species=actual,
+            labelled_by=user,
+        )
+        for height, weight, predicted, actual in rows
+    ]
+
+
+def test_include_feedback_adds_labelled_predictions_and_records_the_row_counts():
+    first = training.train().version
+    label(first, [(30, 5, "Cat", "Cat"), (100, 60, "Cat", "Dog"), (95, 55, "Dog", "Dog"), (31, 6, "Cat", None)])
+
+    out = StringIO()
+    call_command("train_model", "--include-feedback", stdout=out)
+    version = ModelVersion.objects.get(version=2)
+    assert (version.rows_from_csv, version.rows_from_feedback, version.training_rows) == (10, 3, 13)
+    assert version.class_counts == {"Cat": 6, "Dog": 7}
+    assert len(version.feedback_sha256) == 64
+    assert version.training_stats["height_cm"]["min"] == 30
+    assert "rows: 13 (10 from " in out.getvalue() and "3 labelled predictions)" in out.getvalue()
+
+
+def test_without_include_feedback_labels_are_not_used():
+    first = training.train().version
+    label(first, [(30, 5, "Cat", "Cat")])
+    version = training.train().version
+    assert (version.rows_from_csv, version.rows_from_feedback, version.training_rows) == (10, 0, 10)
+    assert version.feedback_sha256 == ""
+
+
+def test_include_feedback_with_nothing_labelled_trains_on_the_csv_alone():
+    version = training.train(include_feedback=True).version
+    assert (version.rows_from_csv, version.rows_from_feedback) == (10, 0)
+
+
+@pytest.mark.parametrize("algorithm", sorted(training.ALGORITHMS))
+def test_every_algorithm_trains_and_a_retrain_is_reproducible(algorithm):
+    first = training.train(algorithm=algorithm, activate=False).version
+    second = training.train(algorithm=algorithm, activate=False).version
+    assert first.algorithm == second.algorithm == algorithm
+    assert first.cv_accuracy == second.cv_accuracy
+    assert first.parameters == second.parameters
+
+    grid = np.array([[height, weight] for height in range(60, 101, 5) for weight in range(30, 61, 5)], dtype=float)
+    models = [artifacts.load(v.artifact_name, expected_sha256=v.artifact_sha256).estimator for v in (first, second)]
+    assert (models[0].predict(grid) == models[1].predict(grid)).all()
+    assert np.allclose(models[0].predict_proba(grid), models[1].predict_proba(grid))
+    # Distance- and gradient-based classifiers see both features on one scale.
+    assert ("scaler" in models[0].named_steps) == training.ALGORITHMS[algorithm].scaled
+
+
+def test_command_offers_the_algorithms():
+    out = StringIO()
+    call_command("train_model", "--algorithm", "RandomForestClassifier", stdout=out)
+    assert "Trained model v1 (RandomForestClassifier, active)" in out.getvalue()
+    assert ModelVersion.objects.get().parameters["random_state"] == training.RANDOM_STATE
+    with pytest.raises(CommandError, match="invalid choice: 'SVC'"):
+        call_command("train_model", "--algorithm", "SVC", stdout=StringIO())
+
+
+def test_an_algorithm_that_cannot_fit_the_rows_is_refused_clearly(tmp_path):
+    path = write_csv(tmp_path, "Height,Weight,Species\n10,5,Cat\n11,6,Cat\n40,30,Dog\n42,31,Dog\n")
+    with pytest.raises(CommandError, match=r"data\.csv: KNeighborsClassifier cannot be trained on these rows \("):
+        call_command("train_model", "--data", str(path), "--algorithm", "KNeighborsClassifier", stdout=StringIO())
+    assert not ModelVersion.objects.exists()
+
+
+def test_gate_records_but_does_not_activate_a_less_accurate_version():
+    active = training.train(algorithm="LogisticRegression").version
+    out = StringIO()
+    call_command("train_model", "--algorithm", "KNeighborsClassifier", stdout=out)
+    candidate = ModelVersion.objects.get(version=2)
+    active.refresh_from_db()
+    assert active.is_active and not candidate.is_active
+    assert candidate.cv_accuracy < candidate.baseline_cv_accuracy
+    assert candidate.baseline_version == active.version
+    # The baseline is the active algorithm re-run on the same rows and folds.
+    assert candidate.baseline_cv_accuracy == active.cv_accuracy
+    summary = out.getvalue()
+    assert "Trained model v2 (KNeighborsClassifier, recorded, not active)." in summary
+    assert (
+        f"gate: not activated: its cross-validated accuracy {candidate.cv_accuracy:.1%} is below active v1's "
+        f"(LogisticRegression) {active.cv_accuracy:.1%} on the same rows and folds; use --force" in summary
+    )
+
+
+def test_force_activates_a_less_accurate_version_and_says_so():
+    training.train(algorithm="LogisticRegression")
+    out = StringIO()
+    call_command("train_model", "--algorithm", "KNeighborsClassifier", "--force", stdout=out)
+    assert ModelVersion.objects.active().get().version == 2
+    assert "gate: activated with --force although its cross-validated accuracy" in out.getvalue()
+
+
+def test_gate_compares_on_the_new_rows_not_the_active_versions_own_score(tmp_path):
+    # v1 scored 100% on easy rows; on harder rows the same algorithm scores less, and so does v1's
+    # algorithm: compared on the same rows, the retrain is not worse and goes live.
+    easy = write_csv(
+        tmp_path,
+        "Height,Weight,Species\n"
+        + "\n".join([f"{20 + i},{5 + i},Cat" for i in range(5)] + [f"{90 + i},{50 + i},Dog" for i in range(5)])
+        + "\n",
+        name="easy.csv",
+    )
+    first = training.train(data_path=easy).version
+    assert first.cv_accuracy == 1.0
+    second = training.train().version
+    assert second.cv_accuracy < first.cv_accuracy
+    assert second.is_active
+    assert second.baseline_cv_accuracy == second.cv_accuracy
+
+
+def test_no_activate_skips_the_gate():
+    training.train(algorithm="LogisticRegression")
+    version = training.train(algorithm="KNeighborsClassifier", activate=False).version
+    assert version.baseline_version is None and version.baseline_cv_accuracy is None
+
+
+def test_large_csv_is_read_in_chunks_with_the_same_rows_and_line_numbers(tmp_path):
+    lines = [f"{50 + i % 40},{20 + i % 30},{'Cat' if i % 2 else 'Dog'}" for i in range(23)]
+    lines.insert(9, "")  # a blank line inside the second chunk
+    path = write_csv(tmp_path, "Height,Weight,Species\n" + "\n".join(lines) + "\n")
+    whole = training.load_training_data(path)
+    chunked = training.load_training_data(path, chunk_rows=4)
+    assert chunked.rows == whole.rows == 23
+    assert (chunked.features == whole.features).all() and (chunked.labels == whole.labels).all()
+    assert chunked.sha256 == whole.sha256 == artifacts.sha256_hex(path.read_bytes())
+
+    lines[20] = "55,heavy,Cat"  # file line 22: the header, then 21 lines of which this is the last
+    path = write_csv(tmp_path, "Height,Weight,Species\n" + "\n".join(lines) + "\n")
+    with pytest.raises(training.TrainingDataError, match="line 22, column Weight: 'heavy' is not a number"):
+        training.load_training_data(path, chunk_rows=4)
+
+
+def test_progress_is_quiet_when_not_on_a_terminal(capsys):
+    call_command("train_model", stdout=StringIO())
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_shows_when_asked_and_work_is_slow(capsys, monkeypatch):
+    monkeypatch.setattr(training, "PROGRESS_DELAY_SECONDS", 0)  # every step counts as slow
+    training.train(show_progress=True)
+    progress = capsys.readouterr().err
+    assert "Reading animals.csv" in progress
+    assert "Cross-validating GaussianNB" in progress
+
+
+def test_training_saves_a_picture_beside_its_artifact(artifact_storage):
+    version = training.train().version
+    assert version.picture_name == version.artifact_name.removesuffix(".joblib") + ".png"
+    with artifact_storage.open(version.picture_name, "rb") as picture:
+        content = picture.read()
+    assert content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(content) > 10_000
+
+
+def test_training_picture_is_served_to_staff_only(client, admin_client, django_user_model):
+    version = training.train().version
+    url = reverse("predictor:model_picture", args=[version.version])
+    response = admin_client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    client.force_login(django_user_model.objects.create_user("visitor", password="pw-visitor-123"))
+    assert client.get(url).status_code == 403
+
+
+def test_missing_training_picture_is_a_404(admin_client, artifact_storage):
+    version = training.train().version
+    artifact_storage.delete(version.picture_name)
+    assert admin_client.get(reverse("predictor:model_picture", args=[version.version])).status_code == 404
+
+
+def test_admin_model_version_page_shows_the_training_picture(admin_client):
+    version = training.train().version
+    page = admin_client.get(reverse("admin:predictor_modelversion_change", args=[version.pk])).content.decode()
+    assert f'<img src="{reverse("predictor:model_picture", args=[version.version])}"' in page
+
+
+def test_a_version_referenced_by_predictions_cannot_be_deleted_nor_its_artifact(artifact_storage):
+    version = training.train().version
+    label(version, [(80, 40, "Cat", None)])
+    with pytest.raises(ProtectedError):
+        version.delete()
+    assert artifact_storage.exists(version.artifact_name)
+
+
+def test_gate_lets_a_version_through_when_the_active_algorithm_cannot_train_on_the_new_rows(tmp_path):
+    training.train(algorithm="KNeighborsClassifier", force=True)
+    path = write_csv(tmp_path, "Height,Weight,Species\n10,5,Cat\n11,6,Cat\n40,30,Dog\n42,31,Dog\n")
+    out = StringIO()
+    call_command("train_model", "--data", str(path), stdout=out)
+    assert ModelVersion.objects.active().get().version == 2
+    assert "gate: active v1's KNeighborsClassifier cannot be trained on these rows" in out.getvalue()

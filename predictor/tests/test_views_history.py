@@ -143,9 +143,9 @@ def test_export_is_for_staff_only(client, django_user_model, rows):
 def test_navigation_hides_staff_links_from_visitors(client, admin_client, trained_version):
     visitor = client.get(reverse("predictor:predict")).content.decode()
     assert reverse("predictor:history") not in visitor
-    assert reverse("admin:predictor_modelversion_changelist") not in visitor
+    assert reverse("predictor:model_list") not in visitor
     staff = admin_client.get(reverse("predictor:predict")).content.decode()
-    for url in (reverse("predictor:history"), reverse("admin:predictor_modelversion_changelist"), "/admin/"):
+    for url in (reverse("predictor:history"), reverse("predictor:model_list"), "/admin/"):
         assert f'href="{url}"' in staff
 
 

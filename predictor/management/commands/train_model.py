@@ -7,7 +7,10 @@ from predictor.models import ModelVersion
 
 
 class Command(BaseCommand):
-    help = "Train a model on a Height,Weight,Species CSV and record it as a new, active model version."
+    help = (
+        "Train a model on a Height,Weight,Species CSV (plus labelled predictions with --include-feedback) and "
+        "record it as a new model version, active unless it is less accurate than the active one."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -23,7 +26,17 @@ class Command(BaseCommand):
             help="scikit-learn classifier to train (default: %(default)s).",
         )
         parser.add_argument(
+            "--include-feedback",
+            action="store_true",
+            help="Also train on every prediction staff labelled with its actual species.",
+        )
+        parser.add_argument(
             "--no-activate", action="store_true", help="Record the new version without making it active."
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Activate the new version even if it is less accurate than the active one on the same rows.",
         )
         parser.add_argument(
             "--if-none-active",
@@ -31,20 +44,48 @@ class Command(BaseCommand):
             help="Do nothing when a version is already active (used by `make run` on first start).",
         )
 
-    def handle(self, *args, data: Path, algorithm: str, no_activate: bool, if_none_active: bool, **options):
+    def handle(
+        self,
+        *args,
+        data: Path,
+        algorithm: str,
+        include_feedback: bool,
+        no_activate: bool,
+        force: bool,
+        if_none_active: bool,
+        **options,
+    ):
         if if_none_active and (active := ModelVersion.objects.active().first()):
             self.stdout.write(f"Model v{active.version} is active; not retraining.")
             return
         try:
-            result = training.train(data_path=data, algorithm=algorithm, activate=not no_activate)
+            result = training.train(
+                data_path=data,
+                algorithm=algorithm,
+                activate=not no_activate,
+                include_feedback=include_feedback,
+                force=force,
+                show_progress=self.stderr.isatty(),
+            )
         except training.TrainingDataError as error:
             raise CommandError(str(error)) from None
-        version, data_summary = result.version, result.data
+        version, gate = result.version, result.gate
         counts = ", ".join(f"{label} {count}" for label, count in version.class_counts.items())
+        sources = f"from {result.data.name}"
+        if include_feedback:
+            sources = (
+                f"({version.rows_from_csv} from {result.data.name}, {version.rows_from_feedback} labelled predictions)"
+            )
         state = "active" if version.is_active else "recorded, not active"
-        self.stdout.write(
-            self.style.SUCCESS(f"Trained model v{version.version} ({version.algorithm}, {state}).")
-            + f"\n  rows: {version.training_rows} from {data_summary.name} ({counts})"
-            + f"\n  cross-validated accuracy: {version.cv_accuracy:.1%} ({version.cv_folds}-fold stratified)"
-            + f"\n  artifact: {version.artifact_name} (sha256 {version.artifact_sha256[:12]}…)"
-        )
+        style = self.style.SUCCESS if version.is_active or no_activate else self.style.WARNING
+        lines = [
+            style(f"Trained model v{version.version} ({version.algorithm}, {state})."),
+            f"  rows: {version.training_rows} {sources} ({counts})",
+            f"  cross-validated accuracy: {version.cv_accuracy:.1%} ({version.cv_folds}-fold stratified)",
+            f"  artifact: {version.artifact_name} (sha256 {version.artifact_sha256[:12]}…)",
+        ]
+        if gate is not None:
+            lines.append(f"  gate: {gate.reason}")
+        if version.picture_name:
+            lines.append(f"  training picture: {version.picture_name}")
+        self.stdout.write("\n".join(lines))

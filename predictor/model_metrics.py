@@ -1,0 +1,135 @@
+"""How each model version is doing live: accuracy on labelled predictions and input drift.
+
+Everything is computed by the database (COUNT, AVG, MIN, MAX with filters, one GROUP BY for the
+confusion matrix): no prediction row is loaded into Python, so a page stays fast at a million rows.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Avg, Count, F, Max, Min, Q
+
+from .features import FEATURES, SPECIES, Feature
+from .models import ModelVersion, Prediction
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: Feature
+    training_mean: float | None
+    training_min: float | None
+    training_max: float | None
+    live_mean: float | None  # None until the version has answered
+    live_min: float | None
+    live_max: float | None
+    outside: int | None  # inputs outside [training_min, training_max]; None without training stats
+    outside_share: float | None
+
+    @property
+    def outside_percent(self) -> str:
+        return percent(self.outside_share)
+
+
+@dataclass(frozen=True)
+class VersionMetrics:
+    version: ModelVersion
+    predictions: int
+    labelled: int
+    correct: int
+    accuracy: float | None  # None while nothing is labelled
+    species: tuple[str, ...]  # row and column order of the confusion matrix
+    confusion: tuple[tuple[int, ...], ...]  # confusion[actual][predicted]
+    drift: tuple[FeatureDrift, ...]
+    outside_any: int | None  # inputs with at least one feature outside the training range
+    outside_any_share: float | None
+
+    @property
+    def accuracy_percent(self) -> str:
+        return percent(self.accuracy)
+
+    @property
+    def outside_any_percent(self) -> str:
+        return percent(self.outside_any_share)
+
+    @property
+    def confusion_rows(self) -> list[tuple[str, tuple[int, ...]]]:
+        return list(zip(self.species, self.confusion, strict=True))
+
+
+def share(part: int | None, whole: int | None) -> float | None:
+    return None if part is None or not whole else part / whole
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def version_metrics(version: ModelVersion) -> VersionMetrics:
+    """Live accuracy, confusion matrix and drift of one version, in three aggregate queries."""
+    predictions = Prediction.objects.filter(model_version=version)
+    labelled = Q(actual_species__isnull=False)
+    # Counts first: the prediction_live_accuracy index answers them without reading the table.
+    totals = predictions.aggregate(
+        predictions=Count("pk"),
+        labelled=Count("pk", filter=labelled),
+        correct=Count("pk", filter=labelled & Q(actual_species=F("species"))),
+    )
+    drift_aggregates = {}
+    outside_any = Q()
+    for feature in FEATURES:
+        drift_aggregates[f"{feature.field}_mean"] = Avg(feature.field)
+        drift_aggregates[f"{feature.field}_min"] = Min(feature.field)
+        drift_aggregates[f"{feature.field}_max"] = Max(feature.field)
+        if outside := _outside_training_range(version, feature):
+            drift_aggregates[f"{feature.field}_outside"] = Count("pk", filter=outside)
+            outside_any |= outside
+    if all(_outside_training_range(version, feature) for feature in FEATURES):
+        drift_aggregates["outside_any"] = Count("pk", filter=outside_any)
+    totals |= predictions.aggregate(**drift_aggregates)
+
+    pairs = predictions.filter(labelled).values_list("actual_species", "species").annotate(count=Count("pk"))
+    counts = {(actual, predicted): count for actual, predicted, count in pairs.order_by()}
+    species = _species_order(version, counts)
+    confusion = tuple(tuple(counts.get((actual, predicted), 0) for predicted in species) for actual in species)
+
+    drift = tuple(_feature_drift(version, feature, totals) for feature in FEATURES)
+    return VersionMetrics(
+        version=version,
+        predictions=totals["predictions"],
+        labelled=totals["labelled"],
+        correct=totals["correct"],
+        accuracy=share(totals["correct"], totals["labelled"]),
+        species=species,
+        confusion=confusion,
+        drift=drift,
+        outside_any=totals.get("outside_any"),
+        outside_any_share=share(totals.get("outside_any"), totals["predictions"]),
+    )
+
+
+def _outside_training_range(version: ModelVersion, feature: Feature) -> Q | None:
+    stats = version.training_stats.get(feature.field)
+    if not stats:
+        return None  # versions trained before training statistics were recorded
+    return Q(**{f"{feature.field}__lt": stats["min"]}) | Q(**{f"{feature.field}__gt": stats["max"]})
+
+
+def _feature_drift(version: ModelVersion, feature: Feature, totals: dict) -> FeatureDrift:
+    stats = version.training_stats.get(feature.field, {})
+    outside = totals.get(f"{feature.field}_outside")
+    return FeatureDrift(
+        feature=feature,
+        training_mean=stats.get("mean"),
+        training_min=stats.get("min"),
+        training_max=stats.get("max"),
+        live_mean=totals[f"{feature.field}_mean"],
+        live_min=totals[f"{feature.field}_min"],
+        live_max=totals[f"{feature.field}_max"],
+        outside=outside,
+        outside_share=share(outside, totals["predictions"]),
+    )
+
+
+def _species_order(version: ModelVersion, counts: dict[tuple[str, str], int]) -> tuple[str, ...]:
+    seen = {label for pair in counts for label in pair}
+    extra = sorted((seen | set(version.class_counts)) - set(SPECIES))
+    return (*SPECIES, *extra)
