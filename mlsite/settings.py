@@ -190,7 +190,7 @@ ML_MODEL_CHECK_SECONDS = float(os.environ.get("ML_MODEL_CHECK_SECONDS", "") or 1
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 # CSV batch uploads: larger files are refused with a message. Uploads over 2.5 MB are spooled to a
 # temporary file, not held in memory; put the same cap on the proxy in front (client_max_body_size).
-BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100_000_000)
 BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
 
 LOGGING = {

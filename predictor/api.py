@@ -4,8 +4,6 @@ Predictions go through the same service and history writer as the form, and vali
 same bounds (predictor.features). Every error is JSON: {"detail": ..., "errors": [...]}.
 """
 
-import logging
-
 import numpy as np
 from django.core.exceptions import RequestDataTooBig
 from ninja import Body, NinjaAPI, Query
@@ -25,8 +23,6 @@ from .schemas import (
     PredictionOut,
     PredictionPage,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class BearerKey(HttpBearer):
@@ -67,7 +63,7 @@ INVALID = {400: Error, 413: Error, 422: Error}
     tags=["predictions"],
 )
 def predict(request, measurements: MeasurementsIn):
-    values = measurements.dict()
+    values = measurements.model_dump()
     result = model_service.predict(**values)
     prediction = history.record_prediction(result=result, source=Prediction.Source.API, **values)
     return _prediction_out(prediction, model_version=result.model.version)
@@ -103,15 +99,12 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     tags=["history"],
 )
 def predictions(request, filters: Query[PredictionFilters]):
-    rows = Prediction.objects.recent()
-    if filters.species is not None:
-        rows = rows.filter(species=filters.species)
-    if filters.version is not None:
-        rows = rows.filter(model_version__version=filters.version)
-    if filters.created_after is not None:
-        rows = rows.filter(created_at__gte=filters.created_after)
-    if filters.created_before is not None:
-        rows = rows.filter(created_at__lt=filters.created_before)
+    rows = Prediction.objects.recent().matching(
+        species=filters.species,
+        version=filters.version,
+        created_after=filters.created_after,
+        created_before=filters.created_before,
+    )
     offset = (filters.page - 1) * filters.page_size
     page = rows[offset : offset + filters.page_size]
     return {

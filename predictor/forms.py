@@ -127,6 +127,7 @@ class BatchUploadForm(forms.Form):
         label="CSV file",
         help_text="A header line naming Height and Weight; other columns are kept in the results.",
         error_messages={"required": "Choose a CSV file to upload.", "empty": "The file is empty."},
+        widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
     )
 
     def clean_file(self):

@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -100,6 +101,23 @@ class ModelVersion(models.Model):
 class PredictionQuerySet(models.QuerySet):
     def recent(self) -> "PredictionQuerySet":
         return self.select_related("model_version").order_by("-created_at", "-id")
+
+    def matching(
+        self,
+        *,
+        species: str | None = None,
+        version: int | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> "PredictionQuerySet":
+        """The predictions that pass every filter given; None means any. ``created_before`` is exclusive."""
+        conditions = {
+            "species": species,
+            "model_version__version": version,
+            "created_at__gte": created_after,
+            "created_at__lt": created_before,
+        }
+        return self.filter(**{lookup: value for lookup, value in conditions.items() if value is not None})
 
 
 def _bounds_constraint(feature) -> models.CheckConstraint:

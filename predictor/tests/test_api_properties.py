@@ -5,7 +5,7 @@ import math
 from datetime import UTC, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from predictor.features import FEATURES
@@ -34,8 +34,14 @@ measurements = st.fixed_dictionaries(
     {},
     optional={feature.field: measurement_values for feature in FEATURES} | {"extra": json_values},
 )
+# Mostly in bounds, sometimes just outside: reaches the model and the database as well as validation.
+near_valid = st.fixed_dictionaries(
+    {feature.field: st.floats(min_value=-1, max_value=feature.max_value + 1) for feature in FEATURES}
+)
 bodies = (
-    st.builds(json.dumps, json_values)
+    st.builds(json.dumps, near_valid)
+    | st.builds(json.dumps, st.lists(near_valid, min_size=1, max_size=5))
+    | st.builds(json.dumps, json_values)
     | st.builds(json.dumps, measurements)
     | st.builds(json.dumps, st.lists(measurements, max_size=5))
     | st.binary(max_size=50)
@@ -52,6 +58,7 @@ def assert_not_a_server_error(response) -> None:
 @given(body=bodies, url=st.sampled_from(["/api/predict", "/api/predict/batch"]))
 def test_posting_anything_never_causes_a_server_error(client, trained_version, body, url):
     response = client.post(url, body, content_type="application/json")
+    event(f"status {response.status_code}")  # --hypothesis-show-statistics shows the mix
     assert_not_a_server_error(response)
     if response.status_code == 200:
         results = response.json().get("results", [response.json()])
