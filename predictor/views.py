@@ -15,6 +15,7 @@ from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
 from .models import ModelVersion, Prediction
 
 RESULT_SALT = "predictor.result"
+RESULT_FIELDS = ("created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "model_version")
 HISTORY_PAGE_SIZE = 50
 
 
@@ -64,7 +65,9 @@ def result(request, token: str):
         prediction_id = signing.loads(token, salt=RESULT_SALT)
     except signing.BadSignature:
         raise Http404("No such result.") from None
-    prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=prediction_id)
+    # Only what the page shows: the version's JSON metrics are not decoded on every result.
+    predictions = Prediction.objects.select_related("model_version").only(*RESULT_FIELDS, "model_version__version")
+    prediction = get_object_or_404(predictions, pk=prediction_id)
     return render(request, "predictor/result.html", {"prediction": prediction, "form": PredictionForm()})
 
 
