@@ -23,8 +23,8 @@ from django.db.models import Count, FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from . import history, model_service
-from .features import FEATURES, Feature
+from . import csv_checks, history, model_service
+from .features import FEATURES
 from .models import Prediction
 
 UPLOADS_STORAGE = "batch_uploads"
@@ -60,14 +60,11 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     try:
         # Strings first, so that each bad cell can be reported as written and every other column
         # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
-        table = pd.read_csv(
-            io.BytesIO(content), dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
-        )
+        table = pd.read_csv(io.BytesIO(content), **csv_checks.READ_OPTIONS)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
         raise BatchFileError(f"This is not a readable CSV file ({reason}).") from None
     if not isinstance(table.index, pd.RangeIndex):
-        # pandas turns the extra leading values into an index when line 2 is longer than the header.
         raise BatchFileError("Line 2 has more values than the header has column names.")
     table.columns = [str(column).strip() for column in table.columns]
     required = [feature.column for feature in FEATURES]
@@ -85,7 +82,10 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
         raise BatchFileError("There are no data rows below the header.")
     if len(table) > max_rows:
         raise BatchFileError(f"The file has {len(table):,} rows; at most {max_rows:,} are accepted in one upload.")
-    features = np.column_stack([_numeric_column(table[feature.column], feature) for feature in FEATURES])
+    try:
+        features = np.column_stack([csv_checks.measurements(table[feature.column], feature) for feature in FEATURES])
+    except csv_checks.CellError as error:
+        raise BatchFileError(f"Line {error.line}, column {error.column}: {error.reason}.") from None
     return BatchFile(table=table.reset_index(drop=True), features=features)
 
 
@@ -160,25 +160,6 @@ def _results_chunks(table: pd.DataFrame, classes: list[str], stored: Iterator[tu
 
 def _is_result_column(column: str) -> bool:
     return column in {SPECIES_COLUMN, VERSION_COLUMN} or column.startswith(PROBABILITY_PREFIX)
-
-
-def _numeric_column(raw: pd.Series, feature: Feature) -> np.ndarray:
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)  # spaces around numbers are fine
-    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0) | (values > feature.max_value))
-    if len(bad):
-        position = bad[0]
-        where = f"Line {_line(raw.index[position])}, column {feature.column}"
-        cell = raw.iloc[position].strip()
-        if cell == "":
-            raise BatchFileError(f"{where}: empty value.")
-        if np.isnan(values[position]) and cell.lower() not in {"nan", "+nan", "-nan"}:
-            raise BatchFileError(f"{where}: {cell[:40]!r} is not a number.")
-        raise BatchFileError(f"{where}: {cell[:40]!r} is not allowed: {feature.bounds_error(values[position])}")
-    return values
-
-
-def _line(index: int) -> int:
-    return int(index) + 2  # line 1 is the header
 
 
 def _upload_name(batch_id: uuid.UUID) -> str:

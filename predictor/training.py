@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from . import artifacts
+from . import artifacts, csv_checks
 from .features import FEATURES, TARGET_COLUMN
 from .models import ModelVersion, Prediction
 
@@ -161,9 +161,13 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
         )
         # Strings first, so that each bad cell can be reported as written; keeping blank lines
         # keeps the frame's index (which runs on across chunks) in step with the file's lines.
-        chunks = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=chunk_rows)
+        chunks = pd.read_csv(path, chunksize=chunk_rows, **csv_checks.READ_OPTIONS)
         with progress, chunks:
             for chunk in chunks:
+                try:
+                    csv_checks.check_index(chunk)
+                except csv_checks.CellError as error:
+                    raise TrainingDataError(f"{name}: {error}") from None
                 features, labels = _check_chunk(chunk, name)
                 feature_parts.append(features)
                 label_parts.append(labels)
@@ -404,26 +408,17 @@ def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray
         )
     frame = chunk[expected].apply(lambda column: column.str.strip())
     frame = frame[(frame != "").any(axis=1)]  # wholly blank lines carry no row
-    columns = [_numeric_column(frame, feature, name) for feature in FEATURES]
+    try:
+        columns = [csv_checks.measurements(frame[feature.column], feature) for feature in FEATURES]
+    except csv_checks.CellError as error:
+        raise TrainingDataError(f"{name}: {error}") from None
     labels = frame[TARGET_COLUMN]
     blank = labels == ""
     if blank.any():
-        raise TrainingDataError(f"{name}: line {_line(labels.index[blank][0])}, column {TARGET_COLUMN}: empty value")
+        raise TrainingDataError(
+            f"{name}: line {csv_checks.line_number(labels.index[blank][0])}, column {TARGET_COLUMN}: empty value"
+        )
     return np.column_stack(columns).reshape(-1, len(FEATURES)), labels.to_numpy(dtype=str)
-
-
-def _numeric_column(frame: pd.DataFrame, feature: Any, name: str) -> np.ndarray:
-    raw = frame[feature.column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    for position in np.flatnonzero(~np.isfinite(values) | (values <= 0) | (values > feature.max_value)):
-        where = f"{name}: line {_line(raw.index[position])}, column {feature.column}"
-        text = raw.iloc[position]
-        if text == "":
-            raise TrainingDataError(f"{where}: empty value")
-        if np.isnan(values[position]) and text.lower() not in {"nan", "+nan", "-nan"}:
-            raise TrainingDataError(f"{where}: {text[:40]!r} is not a number")
-        raise TrainingDataError(f"{where}: {text[:40]!r} is not allowed: {feature.bounds_error(values[position])}")
-    return values
 
 
 def _check_classes(data: TrainingData) -> None:
@@ -439,10 +434,6 @@ def _check_classes(data: TrainingData) -> None:
                 f"{data.name}: column {TARGET_COLUMN}: species {label!r} has only {count} row; "
                 "each species needs at least 2 for cross-validation"
             )
-
-
-def _line(index: int) -> int:
-    return int(index) + 2  # line 1 is the header
 
 
 def _json_safe(parameters: dict[str, Any]) -> dict[str, Any]:

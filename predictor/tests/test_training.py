@@ -106,6 +106,10 @@ BAD_CSVS = {
         "Height,Weight,Species\n80,40,Cat\n81,41,Cat\n90,50,Dog\n",
         "species 'Dog' has only 1 row",
     ),
+    "a row longer than the header": (
+        "Height,Weight,Species\n80,40,Cat,9\n81,41,Dog,9\n",
+        "line 2, column (all): more values than the header has column names",
+    ),
     "empty species": ("Height,Weight,Species\n80,40,Cat\n81,41,\n", "line 3, column Species: empty value"),
 }
 
