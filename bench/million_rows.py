@@ -72,7 +72,9 @@ def main() -> int:
         today = Prediction.objects.recent().first().created_at
         pages = {
             "results page, first page": "/predictions/",
-            "results page, last page": "/predictions/?page=last",
+            "results page, last page (oldest first)": "/predictions/?sort=time",
+            "results page, Cat only": "/predictions/?species=Cat",
+            "model versions page": "/models/",
             "admin changelist": "/admin/predictor/prediction/",
             "admin, filtered by species": "/admin/predictor/prediction/?species=Cat",
             "admin, filtered by version": f"/admin/predictor/prediction/?model_version__id__exact={version.pk}",

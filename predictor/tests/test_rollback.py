@@ -1,12 +1,8 @@
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -15,6 +11,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
+from bench.server import running_server
 from predictor import model_service, training
 from predictor.models import ModelVersion
 
@@ -75,70 +72,28 @@ def test_admin_action_is_offered_only_to_staff_allowed_to_change_versions(client
     assert "Make the selected version active" in client.get(url).content.decode()
 
 
-# --- The same rollback against real server processes: gunicorn, two workers, a SQLite file ---
-
-BASE_DIR = Path(settings.BASE_DIR)
+# --- The same rollback against real server processes: gunicorn, two workers, a throw-away database ---
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def manage(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def served_version(port: int) -> str:
+def served_version(base_url: str) -> str:
     """The version the form page says it answers with ("Answering with model v2.")."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+    with urllib.request.urlopen(f"{base_url}/", timeout=5) as response:
         page = response.read().decode()
     return re.search(r"model (v\d+)", page).group(1)
 
 
 @pytest.mark.slow
-def test_running_server_serves_a_rollback_within_one_second(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": "",
-        "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
-        "ML_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
-        "ML_MODEL_CHECK_SECONDS": "1",
-    }
-    manage(env, "migrate", "--noinput")
-    manage(env, "train_model")
-    manage(env, "train_model")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "mlsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                assert served_version(port) == "v2"
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start within 60 s"
-                time.sleep(0.2)
+def test_running_server_serves_a_rollback_within_one_second():
+    database_url = os.environ.get("DATABASE_URL", "")
+    with running_server(workers=2, database_url=database_url, extra_env={"ML_MODEL_CHECK_SECONDS": "1"}) as server:
+        assert "v2" in server.manage("train_model").stdout
+        time.sleep(1.05)
         for _ in range(6):  # both workers have loaded v2
-            assert served_version(port) == "v2"
+            assert served_version(server.base_url) == "v2"
 
-        assert "v1 is now active" in manage(env, "activate_model", "1")
+        assert "v1 is now active" in server.manage("activate_model", "1").stdout
         activated_at = time.monotonic()
         # Every worker asks the database at most a second after its last check, so a second after
         # the commit every request, whichever worker takes it, is answered by v1.
         time.sleep(max(0.0, activated_at + 1.05 - time.monotonic()))
-        assert [served_version(port) for _ in range(8)] == ["v1"] * 8
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert [served_version(server.base_url) for _ in range(8)] == ["v1"] * 8
