@@ -6,13 +6,12 @@ bounded date window, and the scatter plots a sample of the newest rows.
 """
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Substr, TruncDate
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import ModelVersion, Prediction
@@ -198,13 +197,20 @@ def chart_window(query: HistoryQuery, *, today: dt.date | None = None) -> tuple[
 
 def daily_counts(predictions: QuerySet[Prediction], *, first: dt.date, last: dt.date) -> dict[str, Any]:
     """Predictions per day and species, every day of the window present (zero when none)."""
-    start, end = _start_of_day(first), _start_of_day(last + dt.timedelta(days=1))
-    window = predictions.filter(created_at__gte=start, created_at__lt=end).order_by()
     days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
-    index = {day: position for position, day in enumerate(days)}
+    bounds = [_start_of_day(day) for day in [*days, last + dt.timedelta(days=1)]]
+    window = predictions.order_by()
     counts: dict[str, list[int]] = {}
-    for day, species, count in _counts_per_local_day(window, start=start, end=end):
-        counts.setdefault(species, [0] * len(days))[index[day]] += count
+    for name in known_species():
+        of_species = window.filter(species=name)
+        # One range count per day, answered from the (species, created_at) index: a GROUP BY over
+        # a day-truncated time reads every row of the window (seconds at a million rows).
+        per_day = [
+            of_species.filter(created_at__gte=start, created_at__lt=end).count()
+            for start, end in itertools.pairwise(bounds)
+        ]
+        if any(per_day):
+            counts[name] = per_day
     names = sorted(counts)
     return {
         "days": [day.isoformat() for day in days],
@@ -213,23 +219,6 @@ def daily_counts(predictions: QuerySet[Prediction], *, first: dt.date, last: dt.
         # The same numbers as table rows, for readers without JavaScript or without sight of the chart.
         "rows": [(day, [counts[name][position] for name in names]) for position, day in enumerate(days)],
     }
-
-
-def _counts_per_local_day(
-    window: QuerySet[Prediction], *, start: dt.datetime, end: dt.datetime
-) -> Iterator[tuple[dt.date, str, int]]:
-    whole_hour_offsets = all(moment.utcoffset().total_seconds() % 3600 == 0 for moment in (start, end))
-    if connections[window.db].vendor == "sqlite" and whole_hour_offsets:
-        # Django runs TruncDate on SQLite as a Python function per row: seconds for a million rows.
-        # SQLite stores times as UTC text starting "YYYY-MM-DD HH", so group by that hour natively
-        # and move each hour to its local day here (exact for zones whose offsets are whole hours).
-        zone = timezone.get_current_timezone()
-        hours = window.annotate(hour=Substr("created_at", 1, 13)).values_list("hour", "species")
-        for hour, species, count in hours.annotate(count=Count("id")):
-            utc = dt.datetime.fromisoformat(f"{hour}:00+00:00")
-            yield utc.astimezone(zone).date(), species, count
-    else:
-        yield from window.annotate(day=TruncDate("created_at")).values_list("day", "species").annotate(n=Count("id"))
 
 
 def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAMPLE_SIZE) -> list[list[Any]]:
