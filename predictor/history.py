@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime
 from itertools import islice, repeat
 
 import numpy as np
@@ -45,11 +45,15 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
     rng = np.random.default_rng(seed)
     now = timezone.now()
     columns = model.classes
-    adapt_datetime = connection.ops.adapt_datetimefield_value
     adapt_json = connection.ops.adapt_json_value
     insert = _insert_statement(
         ["created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "model_version", "source"]
     )
+    if connection.vendor == "sqlite":
+        # A million rows touch every index page; a 1 GiB page cache for this connection keeps
+        # them in memory instead of re-reading them for each batch (about twice as fast).
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size=-1048576")
     for start in range(0, count, batch_size):
         size = min(batch_size, count - start)
         is_dog = rng.random(size) < 0.5
@@ -58,9 +62,10 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
         probabilities = model.estimator.predict_proba(np.column_stack([heights, weights]))
         best = probabilities.argmax(axis=1)
         ages = np.sort(rng.uniform(0, days * 86_400, size))[::-1]
+        times = _database_times(now, ages)
         rows = [
             (
-                adapt_datetime(now - timedelta(seconds=age)),
+                created_at,
                 height,
                 weight,
                 columns[winner],
@@ -69,13 +74,23 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
                 model.version_id,
                 Prediction.Source.FORM.value,
             )
-            for height, weight, row, winner, age in zip(
-                heights.tolist(), weights.tolist(), probabilities.tolist(), best.tolist(), ages.tolist(), strict=True
+            for height, weight, row, winner, created_at in zip(
+                heights.tolist(), weights.tolist(), probabilities.tolist(), best.tolist(), times, strict=True
             )
         ]
         with connection.cursor() as cursor:
             cursor.executemany(insert, rows)
     return count
+
+
+def _database_times(now: datetime, ages_in_seconds: np.ndarray) -> list:
+    """``now`` minus each age, as the database takes it; vectorised, since a million rows add up."""
+    utc = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us")
+    moments = utc - (ages_in_seconds * 1e6).astype("timedelta64[us]")
+    if connection.vendor == "sqlite":
+        # Django stores SQLite times as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff".
+        return np.char.replace(np.datetime_as_string(moments, unit="us"), "T", " ").tolist()
+    return [moment.replace(tzinfo=UTC) for moment in moments.astype(datetime)]
 
 
 def _insert_statement(field_names: list[str]) -> str:
