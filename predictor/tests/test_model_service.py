@@ -148,3 +148,12 @@ def test_fast_single_row_scoring_matches_scikit_learn(trained_version):
     expected = model.estimator.predict_proba(rows)
     for row, probabilities in zip(rows.tolist(), expected, strict=True):
         assert model.probabilities_of(row) == pytest.approx(probabilities.tolist(), rel=1e-9, abs=1e-12)
+
+
+def test_other_algorithms_are_scored_by_scikit_learn_itself():
+    training.train(algorithm="LogisticRegression")
+    model = model_service.active_model()
+    result = model_service.predict(height_cm=90, weight_kg=50)
+    expected = model.estimator.predict_proba(np.array([[90.0, 50.0]]))[0]
+    assert list(result.probabilities.values()) == pytest.approx(expected.tolist())
+    assert result.species == model.classes[int(expected.argmax())]
