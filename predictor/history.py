@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .features import FEATURES
-from .model_service import BatchResult, PredictionResult, active_model
+from .model_service import BatchResult, PredictionResult, predict_many
 from .models import Prediction
 
 BULK_INSERT_ROWS = 10_000  # rows sent per round trip; bounds memory for million-row uploads
@@ -39,16 +39,12 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
     """Fill the history with ``count`` predictions of the active model on made-up animals.
 
     For benchmarks and demos: inputs are drawn around the shipped data set, answers come from
-    the real model in one vectorised call per batch, rows go in with bulk inserts.
+    the real model in one vectorised call per batch, rows go in through ``record_predictions``,
+    all under one batch id so a demo fill can be told apart from real traffic.
     """
-    model = active_model()
     rng = np.random.default_rng(seed)
-    now = timezone.now()
-    columns = model.classes
-    adapt_json = connection.ops.adapt_json_value
-    insert = _insert_statement(
-        ["created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "model_version", "source"]
-    )
+    now = np.datetime64(timezone.now().astimezone(UTC).replace(tzinfo=None), "us")
+    batch_id = uuid.uuid4()
     if connection.vendor == "sqlite":
         # A million rows touch every index page; a 1 GiB page cache for this connection keeps
         # them in memory instead of re-reading them for each batch (about twice as fast).
@@ -59,52 +55,38 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
         is_dog = rng.random(size) < 0.5
         heights = np.where(is_dog, rng.normal(86, 5, size), rng.normal(79, 4, size)).clip(10, 300).round(1)
         weights = np.where(is_dog, rng.normal(46, 4, size), rng.normal(40, 4, size)).clip(1, 500).round(1)
-        probabilities = model.estimator.predict_proba(np.column_stack([heights, weights]))
-        best = probabilities.argmax(axis=1)
+        features = np.column_stack([heights, weights])
         ages = np.sort(rng.uniform(0, days * 86_400, size))[::-1]
-        times = _database_times(now, ages)
-        rows = [
-            (
-                created_at,
-                height,
-                weight,
-                columns[winner],
-                row[winner],
-                adapt_json(dict(zip(columns, row, strict=True)), None),
-                model.version_id,
-                Prediction.Source.FORM.value,
-            )
-            for height, weight, row, winner, created_at in zip(
-                heights.tolist(), weights.tolist(), probabilities.tolist(), best.tolist(), times, strict=True
-            )
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(insert, rows)
+        record_predictions(
+            result=predict_many(features),
+            features=features,
+            source=Prediction.Source.FORM,
+            batch_id=batch_id,
+            created_at=now - (ages * 1e6).astype("timedelta64[us]"),
+        )
     return count
 
 
-def _database_times(now: datetime, ages_in_seconds: np.ndarray) -> list:
-    """``now`` minus each age, as the database takes it; vectorised, since a million rows add up."""
-    utc = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us")
-    moments = utc - (ages_in_seconds * 1e6).astype("timedelta64[us]")
+def _database_times(moments: np.ndarray) -> list:
+    """UTC datetime64 values as the database takes them; vectorised, since a million rows add up."""
     if connection.vendor == "sqlite":
         # Django stores SQLite times as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff".
         return np.char.replace(np.datetime_as_string(moments, unit="us"), "T", " ").tolist()
-    return [moment.replace(tzinfo=UTC) for moment in moments.astype(datetime)]
-
-
-def _insert_statement(field_names: list[str]) -> str:
-    # Plain multi-row inserts: building a million model instances for bulk_create costs minutes.
-    quote = connection.ops.quote_name
-    columns = [Prediction._meta.get_field(name).column for name in field_names]
-    placeholders = ", ".join(["%s"] * len(columns))
-    return f"INSERT INTO {quote(Prediction._meta.db_table)} ({', '.join(map(quote, columns))}) VALUES ({placeholders})"
+    return [moment.replace(tzinfo=UTC) for moment in moments.astype("datetime64[us]").astype(datetime)]
 
 
 def record_predictions(
-    *, result: BatchResult, features: np.ndarray, source: str, batch_id: uuid.UUID | None = None
+    *,
+    result: BatchResult,
+    features: np.ndarray,
+    source: str,
+    batch_id: uuid.UUID | None = None,
+    created_at: np.ndarray | None = None,
 ) -> uuid.UUID:
     """Store every row of a batch in one transaction, all or nothing; return the batch id they share.
+
+    ``created_at`` (UTC datetime64, one per row) is for synthetic histories; by default every row
+    gets the current time.
 
     One parameterised INSERT run with executemany: building a model instance per row costs more
     than the database itself (bulk_create took about 7x as long for 100,000 rows on SQLite).
@@ -114,8 +96,9 @@ def record_predictions(
         "model_version": result.model.version_id,
         "source": source,
         "batch_id": batch_id,
-        "created_at": timezone.now(),
     }
+    if created_at is None:
+        constant["created_at"] = timezone.now()
     classes = result.model.classes
     json_object = JSON_OBJECT_SQL.get(connection.vendor)
     values = [features[:, index].tolist() for index in range(len(FEATURES))]
@@ -132,6 +115,9 @@ def record_predictions(
     values += [repeat(Prediction._meta.get_field(name).get_db_prep_save(v, connection)) for name, v in constant.items()]
 
     names = [*(feature.field for feature in FEATURES), "species", "probability", "probabilities", *constant]
+    if created_at is not None:
+        values.append(_database_times(created_at))
+        names.append("created_at")
     placeholders = ["%s"] * len(names)
     placeholders[names.index("probabilities")] = probabilities_sql
     sql = "INSERT INTO {table} ({columns}) VALUES ({placeholders})".format(
