@@ -1,0 +1,130 @@
+"""Where a form submission's time goes inside one Django process, without the network.
+
+Calls the WSGI application directly, as gunicorn would, with DEBUG off, on a throw-away SQLite
+database and a freshly trained model. Prints the mean cost of each kind of request; with
+--profile, cProfile's top functions for the form submission.
+
+    python bench/profile_requests.py [--rounds 2000] [--profile]
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import re
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TOKEN_PATTERN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
+SUBMISSION_PATTERN = re.compile(rb'name="submission_key" value="([^"]+)"')
+
+
+def environ(method: str, path: str, cookie: str = "", body: bytes = b"") -> dict:
+    return {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_COOKIE": cookie,
+        "HTTP_REFERER": "http://127.0.0.1:8000/",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def call(application, env: dict) -> tuple[str, dict, bytes]:
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"], answer["headers"] = status, headers
+
+    body = b"".join(application(env, start_response))
+    return answer["status"], dict(answer["headers"]), body
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--profile", choices=["get", "post"], help="profile this request kind")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="mlsite-profile-")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="mlsite.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_SESSION_COOKIE_SECURE="0",
+        DJANGO_CSRF_COOKIE_SECURE="0",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+        DJANGO_SQLITE_PATH=f"{workdir}/db.sqlite3",
+        DJANGO_STATIC_ROOT=f"{workdir}/static",
+        ML_ARTIFACTS_DIR=f"{workdir}/artifacts",
+    )
+    os.environ.pop("DATABASE_URL", None)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("train_model", stdout=io.StringIO())
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+    status, headers, body = call(application, environ("GET", "/"))
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    token = TOKEN_PATTERN.search(body).group(1).decode()
+    counter = iter(range(10**9))
+
+    def submission() -> bytes:
+        index = next(counter)
+        fields = {"csrfmiddlewaretoken": token, "height": 20 + index % 20000 * 0.01, "weight": 40}
+        fields["submission_key"] = secrets.token_urlsafe(16)
+        return urlencode(fields).encode()
+
+    kinds = {
+        "GET / (blank form)": lambda: environ("GET", "/", cookie),
+        "POST / (store and answer)": lambda: environ("POST", "/", cookie, submission()),
+        "GET /static/… (WhiteNoise)": lambda: environ("GET", "/static/predictor/site.css", cookie),
+    }
+    for name, make in kinds.items():
+        for _ in range(50):  # warm caches and compiled templates
+            call(application, make())
+        envs = [make() for _ in range(args.rounds)]
+        started = time.perf_counter()
+        for env in envs:
+            status, _, _ = call(application, env)
+        elapsed = time.perf_counter() - started
+        print(f"{name:32} {elapsed / args.rounds * 1e6:7.0f} µs per request (last status {status})")
+
+    if args.profile:
+        make = kinds["POST / (store and answer)" if args.profile == "post" else "GET / (blank form)"]
+        envs = [make() for _ in range(args.rounds)]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for env in envs:
+            call(application, env)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
