@@ -1,8 +1,9 @@
 """Load test: many concurrent form submissions against gunicorn; checks that nothing is lost.
 
-Each client behaves like a browser: it loads the form, keeps the CSRF cookie, posts the form
-with the token, and follows the redirect to its result page. Afterwards the database must hold
-exactly one row per successful submission, with the inputs that were sent.
+Each client behaves like a browser: it loads the form, keeps the CSRF cookie, and posts the form
+with the token and the form's submission key; the answer is the result page, whose own form it
+fills in next. Afterwards the database must hold exactly one row per successful submission, with
+the inputs that were sent.
 
     python bench/load_test.py --requests 2000 --clients 16 --workers 4 [--train-loop]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/load_test.py
@@ -26,6 +27,8 @@ if __package__ in (None, ""):
 from bench.server import Server, running_server
 
 TOKEN_PATTERN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
+SUBMISSION_KEY_PATTERN = re.compile(rb'name="submission_key" value="([^"]+)"')
+RESULT_MARK = b"data-permalink="
 
 
 @dataclass
@@ -76,13 +79,14 @@ class LoadReport:
 
 
 class BrowserLikeClient:
-    """One visitor: a CSRF cookie and token from the form page, then posts and result pages."""
+    """One visitor: a CSRF cookie and token from the form page, then one form post per prediction."""
 
     def __init__(self, base_url: str) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port
         self.cookie = ""
         self.token = ""
+        self.submission_key = ""
 
     def request(self, method: str, path: str, body: str | None = None) -> tuple[int, dict[str, str], bytes]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
@@ -104,15 +108,16 @@ class BrowserLikeClient:
         cookie = headers.get("Set-Cookie", "")
         self.cookie = cookie.split(";", 1)[0] if cookie.startswith("csrftoken=") else self.cookie
         self.token = TOKEN_PATTERN.search(body).group(1).decode()
+        self.submission_key = SUBMISSION_KEY_PATTERN.search(body).group(1).decode()
 
-    def submit(self, height: float, weight: float) -> tuple[int, int | None]:
-        """POST the form and GET the result page; returns both statuses (None when no redirect)."""
-        body = urlencode({"csrfmiddlewaretoken": self.token, "height": height, "weight": weight})
-        status, headers, _ = self.request("POST", "/", body)
-        if status != 302:
-            return status, None
-        result_status, _, _ = self.request("GET", headers["Location"])
-        return status, result_status
+    def submit(self, height: float, weight: float) -> tuple[int, bool]:
+        """POST the form; returns the status and whether the answer is a result page."""
+        fields = {"csrfmiddlewaretoken": self.token, "submission_key": self.submission_key}
+        status, _, body = self.request("POST", "/", urlencode({**fields, "height": height, "weight": weight}))
+        # The next prediction is sent from the form on this page, with its own submission key.
+        if next_key := SUBMISSION_KEY_PATTERN.search(body):
+            self.submission_key = next_key.group(1).decode()
+        return status, status == 200 and RESULT_MARK in body
 
 
 def inputs_for(index: int) -> tuple[float, float]:
@@ -140,16 +145,14 @@ def fire(server: Server, report: LoadReport, *, requests: int, clients: int, fir
                 height, weight = inputs_for(index)
                 report.sent += 1
             try:
-                post_status, result_status = client.submit(height, weight)
+                status, answered = client.submit(height, weight)
             except Exception as error:  # noqa: BLE001
                 with lock:
                     report.errors.append(f"{height}/{weight}: {error!r}")
                 continue
             with lock:
-                report.statuses[post_status] += 1
-                if result_status is not None:
-                    report.statuses[result_status] += 1
-                if post_status == 302 and result_status == 200:
+                report.statuses[status] += 1
+                if answered:
                     report.succeeded += 1
                     report.sent_inputs[(height, weight)] = index
 

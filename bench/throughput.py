@@ -1,7 +1,8 @@
 """Throughput of form submissions against gunicorn, measured with wrk on the same machine.
 
-A prediction counts once its result page is in hand: the POST and the GET of the result page
-it redirects to make one. Prints predictions per second and p50/p99 request latency.
+A prediction counts once its result page is in hand; the form's POST answers with it, so one
+request is one prediction. Prints predictions per second, rows stored per second and p50/p99
+latency.
 
     python bench/throughput.py [--workers 2] [--connections 16] [--duration 15]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/throughput.py

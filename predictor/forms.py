@@ -1,3 +1,6 @@
+import re
+import secrets
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,11 +31,30 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
     return field
 
 
+SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 class PredictionForm(forms.Form):
-    """The visitor's measurements; field names match the original tutorial's inputs."""
+    """The visitor's measurements; field names match the original tutorial's inputs.
+
+    Each blank form carries a fresh random submission key, so the same form sent twice stores
+    one prediction (see history.record_prediction).
+    """
 
     height = _measurement_field(HEIGHT)
     weight = _measurement_field(WEIGHT)
+    submission_key = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["submission_key"] = secrets.token_urlsafe(16)
+
+    def clean_submission_key(self) -> str | None:
+        key = self.cleaned_data["submission_key"]
+        if key and not SUBMISSION_KEY.fullmatch(key):
+            raise ValidationError("This form was damaged on its way; reload the page and send it again.")
+        return key or None
 
     def measurements(self) -> dict[str, float]:
         """The cleaned inputs keyed by model field, as the service and the history expect them."""

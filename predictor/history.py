@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from itertools import islice, repeat
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .features import FEATURES
@@ -22,17 +22,40 @@ JSON_PAIR_SQL = {"sqlite": "%s, %s", "postgresql": "%s::text, %s::float8"}
 
 
 def record_prediction(
-    *, result: PredictionResult, height_cm: float, weight_kg: float, source: str = Prediction.Source.FORM
+    *,
+    result: PredictionResult,
+    height_cm: float,
+    weight_kg: float,
+    source: str = Prediction.Source.FORM,
+    submission_key: str | None = None,
 ) -> Prediction:
-    return Prediction.objects.create(
-        height_cm=height_cm,
-        weight_kg=weight_kg,
-        species=result.species,
-        probability=result.probability,
-        probabilities=result.probabilities,
-        model_version_id=result.model.version_id,
-        source=source,
-    )
+    """Store one answer.
+
+    A form sent again with the same submission key and measurements (a double click, a reload
+    that posts again) gets the row stored the first time instead of a second one. The same form
+    page sent with other measurements (after going back to it) is a new question.
+    """
+    row = {
+        "height_cm": height_cm,
+        "weight_kg": weight_kg,
+        "species": result.species,
+        "probability": result.probability,
+        "probabilities": result.probabilities,
+        "model_version": result.model.record,
+        "source": source,
+    }
+    if submission_key:
+        try:
+            # atomic: a refused INSERT must not break a transaction the caller may have open.
+            with transaction.atomic():
+                return Prediction.objects.create(**row, submission_key=submission_key)
+        except IntegrityError:
+            stored = Prediction.objects.filter(submission_key=submission_key).first()
+            if stored is None:
+                raise
+            if (stored.height_cm, stored.weight_kg) == (height_cm, weight_kg):
+                return stored
+    return Prediction.objects.create(**row)
 
 
 def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, batch_size: int = 10_000) -> int:

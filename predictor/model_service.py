@@ -35,12 +35,19 @@ class ModelNotReady(Exception):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    version_id: int
-    version: int
+    record: ModelVersion  # the row it was loaded from; stored predictions point at it
     estimator: Any
     classes: tuple[str, ...]
     # One row of features in, one probability per class out (see _single_row_probabilities).
     probabilities_of: Callable[[list[float]], list[float]]
+
+    @property
+    def version_id(self) -> int:
+        return self.record.pk
+
+    @property
+    def version(self) -> int:
+        return self.record.version
 
 
 @dataclass(frozen=True)
@@ -179,8 +186,7 @@ def _load(version: ModelVersion) -> LoadedModel:
             f"artifact {version.artifact_name} expects columns {artifact.feature_columns}, not {expected_columns}"
         )
     return LoadedModel(
-        version_id=version.pk,
-        version=version.version,
+        record=version,
         estimator=artifact.estimator,
         classes=tuple(str(label) for label in artifact.estimator.classes_),
         probabilities_of=_single_row_probabilities(artifact.estimator),

@@ -166,13 +166,23 @@ class Prediction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     labelled_at = models.DateTimeField(null=True, blank=True)
+    # The random key of the form page that sent it: a form sent twice (a double click, a reload
+    # that re-posts) stores one prediction. NULL for the API and batches.
+    submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
 
     objects = PredictionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "prediction"
-        constraints = [_bounds_constraint(feature) for feature in FEATURES]
+        constraints = [
+            *(_bounds_constraint(feature) for feature in FEATURES),
+            models.UniqueConstraint(
+                fields=["submission_key"],
+                condition=Q(submission_key__isnull=False),
+                name="prediction_unique_submission_key",
+            ),
+        ]
         # prediction_live_accuracy covers the live-accuracy counts and confusion matrix of a version.
         # Each filter and sort of the history reads from an index, even at millions of rows: the
         # results page sorts by these columns with `id` as tie-breaker (keyset pages), and the

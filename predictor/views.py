@@ -42,7 +42,7 @@ def _model_status(request) -> dict:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def predict(request):
-    if request.method == "GET":
+    if request.method != "POST":
         return render(request, "predictor/predict.html", {"form": PredictionForm(), **_model_status(request)})
 
     form = PredictionForm(request.POST)
@@ -54,9 +54,13 @@ def predict(request):
     except model_service.ModelNotReady as error:
         context = {"form": form, "not_ready_reason": str(error), "submission_refused": True}
         return render(request, "predictor/predict.html", context, status=503)
-    prediction = history.record_prediction(result=result, source=Prediction.Source.FORM, **measurements)
-    # Post/redirect/get: reloading the result page shows the stored row instead of storing another.
-    return redirect("predictor:result", token=signing.dumps(prediction.pk, salt=RESULT_SALT))
+    prediction = history.record_prediction(
+        result=result, source=Prediction.Source.FORM, submission_key=form.cleaned_data["submission_key"], **measurements
+    )
+    # The answer comes with this response, not behind a redirect: one request per prediction.
+    # A reload cannot store it twice (the form's submission key), and the page swaps its address
+    # for the result's permanent link (static/predictor/result.js), so a reload reads that.
+    return _result_page(request, prediction)
 
 
 @require_safe
@@ -67,8 +71,13 @@ def result(request, token: str):
         raise Http404("No such result.") from None
     # Only what the page shows: the version's JSON metrics are not decoded on every result.
     predictions = Prediction.objects.select_related("model_version").only(*RESULT_FIELDS, "model_version__version")
-    prediction = get_object_or_404(predictions, pk=prediction_id)
-    return render(request, "predictor/result.html", {"prediction": prediction, "form": PredictionForm()})
+    return _result_page(request, get_object_or_404(predictions, pk=prediction_id))
+
+
+def _result_page(request, prediction: Prediction):
+    permalink = reverse("predictor:result", args=[signing.dumps(prediction.pk, salt=RESULT_SALT)])
+    context = {"prediction": prediction, "permalink": permalink, "form": PredictionForm()}
+    return render(request, "predictor/result.html", context)
 
 
 # Column headings of the results table: (label, sort key or None when not sortable, numeric).

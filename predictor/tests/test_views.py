@@ -32,10 +32,19 @@ def test_form_page_has_labelled_height_and_weight_inputs(client, trained_version
     assert 'name="csrfmiddlewaretoken"' in html
 
 
+def form_key(response) -> str:
+    """The submission key the page's form will send, read from its HTML like a browser would."""
+    return re.search(r'name="submission_key" value="([^"]+)"', response.content.decode()).group(1)
+
+
+def permalink(response) -> str:
+    return re.search(r'data-permalink="([^"]+)"', response.content.decode()).group(1)
+
+
 @pytest.mark.parametrize(("height", "weight", "species"), [("90", "50", "Dog"), ("70", "40", "Cat")])
-def test_valid_submission_stores_one_row_and_shows_the_result(client, trained_version, height, weight, species):
+def test_valid_submission_stores_one_row_and_answers_with_the_result(client, trained_version, height, weight, species):
     response = submit(client, height, weight)
-    assert response.status_code == 302
+    assert response.status_code == 200
     prediction = Prediction.objects.get()
     assert (prediction.height_cm, prediction.weight_kg) == (float(height), float(weight))
     assert prediction.species == species
@@ -43,19 +52,55 @@ def test_valid_submission_stores_one_row_and_shows_the_result(client, trained_ve
     assert prediction.source == "form"
     assert prediction.probability == prediction.probabilities[species]
 
-    page = client.get(response.url)
-    assert page.status_code == 200
-    html = page.content.decode()
+    html = response.content.decode()
     assert f'<span class="species">{species}</span>' in html
     assert prediction.probability_percent in html
     assert re.search(r"Model\s*(<[^>]+>)?v1", html)
 
 
-def test_reloading_the_result_page_does_not_store_again(client, trained_version):
-    result_url = submit(client).url
+def test_the_result_has_a_permanent_link_that_shows_it_without_storing_again(client, trained_version):
+    answer = submit(client, "70", "40")
+    link = permalink(answer)
+    assert f'href="{link}"' in answer.content.decode()
     for _ in range(3):
-        assert client.get(result_url).status_code == 200
+        page = client.get(link)
+        assert page.status_code == 200
+        assert '<span class="species">Cat</span>' in page.content.decode()
+        assert permalink(page) == link
     assert Prediction.objects.count() == 1
+
+
+def test_each_blank_form_carries_a_fresh_submission_key(client, trained_version):
+    keys = {form_key(client.get(PREDICT_URL)) for _ in range(3)}
+    keys.add(form_key(submit(client)))  # the result page's "try another animal" form
+    assert len(keys) == 4
+
+
+def test_the_same_form_sent_twice_stores_one_prediction(client, trained_version):
+    key = form_key(client.get(PREDICT_URL))
+    fields = {"height": "90", "weight": "50", "submission_key": key}
+    first, second = client.post(PREDICT_URL, fields), client.post(PREDICT_URL, fields)
+    assert first.status_code == second.status_code == 200
+    assert Prediction.objects.count() == 1
+    assert Prediction.objects.get().submission_key == key
+    assert permalink(first) == permalink(second)
+
+
+def test_the_same_form_page_sent_with_other_measurements_is_a_new_prediction(client, trained_version):
+    # A visitor who goes back to the form page, changes the numbers and sends it again.
+    key = form_key(client.get(PREDICT_URL))
+    client.post(PREDICT_URL, {"height": "90", "weight": "50", "submission_key": key})
+    again = client.post(PREDICT_URL, {"height": "70", "weight": "40", "submission_key": key})
+    assert again.status_code == 200
+    assert '<span class="species">Cat</span>' in again.content.decode()
+    assert sorted(Prediction.objects.values_list("height_cm", flat=True)) == [70.0, 90.0]
+
+
+def test_a_damaged_submission_key_is_refused_and_nothing_is_stored(client, trained_version):
+    response = client.post(PREDICT_URL, {"height": "90", "weight": "50", "submission_key": "<script>"})
+    assert response.status_code == 400
+    assert "This form was damaged on its way; reload the page" in response.content.decode()
+    assert Prediction.objects.count() == 0
 
 
 def test_each_submission_stores_exactly_one_row(client, trained_version):
@@ -119,7 +164,7 @@ def test_missing_fields_are_reported(client, trained_version):
 
 
 def test_bounds_are_inclusive_at_the_top(client, trained_version):
-    assert submit(client, height="300", weight="500").status_code == 302
+    assert submit(client, height="300", weight="500").status_code == 200
     assert Prediction.objects.count() == 1
 
 
@@ -154,7 +199,7 @@ def test_get_with_the_csrf_token_then_post_succeeds(trained_version):
     client.get(PREDICT_URL)
     token = client.cookies["csrftoken"].value
     response = client.post(PREDICT_URL, {"height": "90", "weight": "50", "csrfmiddlewaretoken": token})
-    assert response.status_code == 302
+    assert response.status_code == 200
     assert Prediction.objects.count() == 1
 
 
