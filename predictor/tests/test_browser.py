@@ -144,6 +144,22 @@ def test_submitting_the_form_shows_the_result_card(page, live_server, trained_ve
     screenshot(page, "result")
 
 
+def test_reloading_the_answer_shows_the_result_again_without_storing_or_asking_to_resend(
+    page, live_server, trained_version
+):
+    predict(page, live_server, height="77", weight="36")
+    expect(page.get_by_role("heading", name="It's a Cat")).to_be_visible()
+    link = page.get_by_role("link", name="Link to this result").get_attribute("href")
+    # The answer to the POST takes the result's own address, so a reload is a plain GET of it.
+    expect(page).to_have_url(live_server.url + link)
+    page.reload()
+    expect(page.get_by_role("heading", name="It's a Cat")).to_be_visible()
+    page.go_back()
+    page.go_forward()
+    expect(page.get_by_role("heading", name="It's a Cat")).to_be_visible()
+    assert Prediction.objects.count() == 1
+
+
 def test_keyboard_focus_is_visible_from_the_skip_link_to_the_inputs(page, live_server, trained_version):
     page.goto(live_server.url + "/")
     page.keyboard.press("Tab")

@@ -1,4 +1,5 @@
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -68,6 +69,18 @@ def test_the_result_has_a_permanent_link_that_shows_it_without_storing_again(cli
         assert '<span class="species">Cat</span>' in page.content.decode()
         assert permalink(page) == link
     assert Prediction.objects.count() == 1
+
+
+def test_the_result_shows_the_measurements_as_typed_and_the_time_in_the_site_time_zone(
+    client, trained_version, settings
+):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    html = submit(client, "42.5", "7.25").content.decode()
+    assert "42.5 cm tall weighing 7.25 kg" in html
+    stored = Prediction.objects.get().created_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    shown = re.search(r'<time datetime="([^"]+)">([^<]+)</time>', html)
+    assert shown.group(1) == stored.isoformat()
+    assert shown.group(2) == f"{stored.day} {stored:%b %Y, %H:%M}"
 
 
 def test_each_blank_form_carries_a_fresh_submission_key(client, trained_version):
