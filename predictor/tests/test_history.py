@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from django.db import IntegrityError, transaction
 
 from predictor import history, model_service
 from predictor.models import Prediction
@@ -65,3 +66,23 @@ def test_record_predictions_formats_the_json_itself_on_other_databases(trained_v
     stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
     for row, probabilities in zip(stored, batch.probabilities, strict=True):
         assert row.probabilities == dict(zip(batch.model.classes, probabilities.tolist(), strict=True))
+
+
+def test_record_prediction_returns_the_row_exactly_as_stored(trained_version):
+    answer = model_service.predict(height_cm=81.25, weight_kg=40.5)
+    returned = history.record_prediction(result=answer, height_cm=81.25, weight_kg=40.5, submission_key="k" * 22)
+    stored = Prediction.objects.get()
+    assert returned.pk == stored.pk
+    for field in ("created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "source"):
+        assert getattr(returned, field) == getattr(stored, field), field
+    assert returned.model_version == stored.model_version == trained_version
+    assert stored.submission_key == "k" * 22 and stored.batch_id is None and stored.actual_species is None
+
+
+@pytest.mark.parametrize(("height", "weight"), [(float("nan"), 40.0), (80.0, float("inf")), (0.0, 40.0), (301.0, 40.0)])
+def test_record_prediction_refuses_measurements_the_form_would_refuse(trained_version, height, weight):
+    # Code that skips the form still cannot store them: the table's check constraints refuse the row.
+    answer = model_service.predict(height_cm=80.0, weight_kg=40.0)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        history.record_prediction(result=answer, height_cm=height, weight_kg=weight)
+    assert Prediction.objects.count() == 0
