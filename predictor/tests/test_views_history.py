@@ -74,6 +74,13 @@ def test_history_filters_and_keeps_them_in_page_and_export_links(admin_client, r
     assert 'value="2026-03-02"' in html  # the filter form shows the state it applied
 
 
+def test_species_and_model_columns_filter_but_do_not_sort(admin_client, rows):
+    headings = {heading["label"]: heading["sort"] for heading in admin_client.get(HISTORY).context["headings"]}
+    assert headings["Species"] is None and headings["Model"] is None
+    assert headings["Height (cm)"] == "-height"
+    assert not {"species", "model"} & set(selectors.SORT_FIELDS)
+
+
 def test_next_page_link_continues_where_the_first_page_ended(admin_client, rows):
     first = admin_client.get(HISTORY).context["page"]
     second = admin_client.get(HISTORY, {"after": first.next_cursor}).context["page"]
@@ -89,6 +96,8 @@ def test_next_page_link_continues_where_the_first_page_ended(admin_client, rows)
         ({"date_from": "yesterday"}, "Enter the first day as YYYY-MM-DD."),
         ({"date_from": "2026-03-05", "date_to": "2026-03-01"}, "The last day must not be before the first day."),
         ({"sort": "price"}, "Cannot sort by “price”."),
+        ({"sort": "-species"}, "Cannot sort by “-species”."),
+        ({"sort": "model"}, "Cannot sort by “model”."),
         ({"after": "garbage"}, "is not a page position"),
     ],
 )
