@@ -34,11 +34,6 @@ SCATTER_SAMPLE_SIZE = 2000
 EXPORT_CHUNK_SIZE = 2000
 
 
-def labels_available() -> bool:
-    """Whether predictions carry the true species (a later feature); the labelled filter needs it."""
-    return any(field.name == "actual_species" for field in Prediction._meta.get_fields())
-
-
 @dataclass(frozen=True)
 class HistoryQuery:
     """What the results page shows: filters and sort order, as validated by HistoryFilterForm."""
@@ -79,7 +74,7 @@ def filter_predictions(query: HistoryQuery) -> QuerySet[Prediction]:
         predictions = predictions.filter(created_at__gte=_start_of_day(query.date_from))
     if query.date_to is not None:
         predictions = predictions.filter(created_at__lt=_start_of_day(query.date_to + dt.timedelta(days=1)))
-    if query.labelled is not None and labels_available():
+    if query.labelled is not None:
         has_label = Q(actual_species__isnull=False) & ~Q(actual_species="")
         predictions = predictions.filter(has_label if query.labelled else ~has_label)
     return predictions
@@ -227,7 +222,7 @@ def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAM
 
 
 def export_header() -> list[str]:
-    header = [
+    return [
         "id",
         "created_at",
         "height_cm",
@@ -236,10 +231,8 @@ def export_header() -> list[str]:
         "probability",
         "model_version",
         "source",
+        "actual_species",
     ]
-    if labels_available():
-        header.append("actual_species")
-    return header
 
 
 def export_rows(predictions: QuerySet[Prediction]) -> Iterator[tuple[Any, ...]]:
@@ -253,9 +246,8 @@ def export_rows(predictions: QuerySet[Prediction]) -> Iterator[tuple[Any, ...]]:
         "probability",
         "model_version__version",
         "source",
+        "actual_species",
     ]
-    if labels_available():
-        columns.append("actual_species")
     zone = timezone.get_current_timezone()
     for row in predictions.values_list(*columns).iterator(chunk_size=EXPORT_CHUNK_SIZE):
         yield (*row[:1], row[1].astimezone(zone).isoformat(), *row[2:4], _spreadsheet_safe(row[4]), *row[5:])
