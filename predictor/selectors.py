@@ -1,8 +1,11 @@
 """Reads behind the results page: filters, sort orders, pages, charts and the CSV export.
 
-They must stay fast with a million predictions, so nothing here counts all rows: pages are keyset
-pages (each sort order has an index ending in ``id``), the per-day chart is one GROUP BY over a
-bounded date window, and the scatter plots a sample of the newest rows.
+They must stay fast with a million predictions, so nothing here counts all rows. Pages are keyset
+pages: each sort order has an index ending in ``id``, and each filter but "not labelled" (which
+most rows pass) an index in time order; a filter with another sort order reads one of the two,
+skipping the rows that fail the filter or sorting the ones that pass. The per-day chart is one
+range count per day and species over a bounded date window, and the scatter plots a sample of the
+newest rows. predictor/tests/test_query_plans.py checks the plans on SQLite.
 """
 
 import datetime as dt
@@ -14,7 +17,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import ModelVersion, Prediction
+from .models import LABELLED, ModelVersion, Prediction
 
 # URL value -> model field. Every field here has an index (field, id): see Prediction.Meta.indexes.
 # Species and model version are filters, not sort orders: each sort order is one more index that
@@ -75,7 +78,7 @@ def filter_predictions(query: HistoryQuery) -> QuerySet[Prediction]:
     if query.date_to is not None:
         predictions = predictions.filter(created_at__lt=_start_of_day(query.date_to + dt.timedelta(days=1)))
     if query.labelled is not None:
-        has_label = Q(actual_species__isnull=False) & ~Q(actual_species="")
+        has_label = LABELLED & ~Q(actual_species="")
         predictions = predictions.filter(has_label if query.labelled else ~has_label)
     return predictions
 
