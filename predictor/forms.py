@@ -106,8 +106,6 @@ class HistoryFilterForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["species"].choices = [("", "All species")] + [(name, name) for name in selectors.known_species()]
-        if not selectors.labels_available():
-            del self.fields["labelled"]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -133,7 +131,7 @@ class HistoryFilterForm(forms.Form):
             model_version=data["version"],
             date_from=data["date_from"],
             date_to=data["date_to"],
-            labelled=data.get("labelled"),
+            labelled=data["labelled"],
             sort=data["sort"] or selectors.DEFAULT_SORT,
         )
 

@@ -6,10 +6,10 @@ confusion matrix): no prediction row is loaded into Python, so a page stays fast
 
 from dataclasses import dataclass
 
-from django.db.models import Avg, Count, F, Max, Min, Q
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 
 from .features import FEATURES, SPECIES, Feature
-from .models import ModelVersion, Prediction
+from .models import LABELLED, ModelVersion, Prediction
 
 
 @dataclass(frozen=True)
@@ -63,17 +63,28 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def labelled_pairs(version: ModelVersion) -> QuerySet:
+    """(actual species, predicted species, count) for every pair among the version's labelled predictions.
+
+    The label condition is in the WHERE clause, so the partial prediction_live_accuracy index
+    answers this without reading the table.
+    """
+    labelled = Prediction.objects.filter(LABELLED, model_version=version).order_by()
+    return labelled.values_list("actual_species", "species").annotate(count=Count("pk"))
+
+
 def version_metrics(version: ModelVersion) -> VersionMetrics:
-    """Live accuracy, confusion matrix and drift of one version, in three aggregate queries."""
-    predictions = Prediction.objects.filter(model_version=version)
-    labelled = Q(actual_species__isnull=False)
-    # Counts first: the prediction_live_accuracy index answers them without reading the table.
-    totals = predictions.aggregate(
-        predictions=Count("pk"),
-        labelled=Count("pk", filter=labelled),
-        correct=Count("pk", filter=labelled & Q(actual_species=F("species"))),
-    )
-    drift_aggregates = {}
+    """Live accuracy, confusion matrix and drift of one version, in two aggregate queries."""
+    # The labelled and correct counts are sums over the confusion matrix: a COUNT filtered on the
+    # label in the SELECT list would read every prediction of the version instead of the index.
+    counts = {(actual, predicted): count for actual, predicted, count in labelled_pairs(version)}
+    labelled = sum(counts.values())
+    correct = sum(count for (actual, predicted), count in counts.items() if actual == predicted)
+    species = _species_order(version, counts)
+    confusion = tuple(tuple(counts.get((actual, predicted), 0) for predicted in species) for actual in species)
+
+    # Drift reads every prediction of the version anyway, so it counts them too.
+    drift_aggregates = {"predictions": Count("pk")}
     outside_any = Q()
     for feature in FEATURES:
         drift_aggregates[f"{feature.field}_mean"] = Avg(feature.field)
@@ -84,20 +95,15 @@ def version_metrics(version: ModelVersion) -> VersionMetrics:
             outside_any |= outside
     if all(_outside_training_range(version, feature) for feature in FEATURES):
         drift_aggregates["outside_any"] = Count("pk", filter=outside_any)
-    totals |= predictions.aggregate(**drift_aggregates)
-
-    pairs = predictions.filter(labelled).values_list("actual_species", "species").annotate(count=Count("pk"))
-    counts = {(actual, predicted): count for actual, predicted, count in pairs.order_by()}
-    species = _species_order(version, counts)
-    confusion = tuple(tuple(counts.get((actual, predicted), 0) for predicted in species) for actual in species)
+    totals = Prediction.objects.filter(model_version=version).aggregate(**drift_aggregates)
 
     drift = tuple(_feature_drift(version, feature, totals) for feature in FEATURES)
     return VersionMetrics(
         version=version,
         predictions=totals["predictions"],
-        labelled=totals["labelled"],
-        correct=totals["correct"],
-        accuracy=share(totals["correct"], totals["labelled"]),
+        labelled=labelled,
+        correct=correct,
+        accuracy=share(correct, labelled),
         species=species,
         confusion=confusion,
         drift=drift,

@@ -10,6 +10,10 @@ from django.utils import timezone
 
 from .features import FEATURES, HEIGHT, SPECIES, WEIGHT
 
+# Predictions whose actual species staff have recorded. The condition of the partial indexes on
+# labelled rows: a query uses them only when its WHERE clause includes this.
+LABELLED = Q(actual_species__isnull=False)
+
 
 class ModelVersionQuerySet(models.QuerySet):
     def active(self) -> "ModelVersionQuerySet":
@@ -18,14 +22,14 @@ class ModelVersionQuerySet(models.QuerySet):
     def with_live_counts(self) -> "ModelVersionQuerySet":
         """Annotate how many predictions each version made, how many are labelled and how many were right.
 
-        One correlated count per figure, each answered from the `prediction_live_accuracy` index:
-        a join with GROUP BY would push every prediction row through a sorter instead.
+        One correlated count per figure, each answered from an index (`prediction_version_time_idx`
+        for all, the partial `prediction_live_accuracy` for the labelled): a join with GROUP BY
+        would push every prediction row through a sorter instead.
         """
-        labelled = Q(actual_species__isnull=False)
         return self.annotate(
             prediction_count=_count_predictions(Q()),
-            labelled_count=_count_predictions(labelled),
-            correct_count=_count_predictions(labelled & Q(actual_species=F("species"))),
+            labelled_count=_count_predictions(LABELLED),
+            correct_count=_count_predictions(LABELLED & Q(actual_species=F("species"))),
         )
 
 
@@ -150,8 +154,9 @@ class Prediction(models.Model):
         db_index=False,  # covered by the (model_version, created_at) index below
     )
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
-    # Groups the rows stored together by one API batch request or one CSV upload.
-    batch_id = models.UUIDField("batch", null=True, blank=True, db_index=True, editable=False)
+    # Groups the rows stored together by one API batch request or one CSV upload; indexed only
+    # where set (see Meta.indexes).
+    batch_id = models.UUIDField("batch", null=True, blank=True, editable=False)
     # Feedback: written only through predictor.feedback, never by the prediction itself. NULL
     # means "nobody has said yet", which must not look like a species.
     actual_species = models.CharField(  # noqa: DJ001
@@ -160,10 +165,14 @@ class Prediction(models.Model):
         choices=[(species, species) for species in SPECIES],
         null=True,
         blank=True,
-        db_index=True,
     )
     labelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # indexed only where set (see Meta.indexes)
     )
     labelled_at = models.DateTimeField(null=True, blank=True)
     # The random key of the form page that sent it: a form sent twice (a double click, a reload
@@ -183,21 +192,33 @@ class Prediction(models.Model):
                 name="prediction_unique_submission_key",
             ),
         ]
-        # prediction_live_accuracy covers the live-accuracy counts and confusion matrix of a version.
-        # Each filter and sort of the history reads from an index, even at millions of rows: the
-        # results page sorts by these columns with `id` as tie-breaker (keyset pages), and the
-        # results page and admin filter by species, version or source in time order.
+        # Every stored row pays for each index, and a batch upload stores many rows at once, so these
+        # are only the indexes the history's reads need (predictor/tests/test_query_plans.py checks
+        # the plans on SQLite):
+        # - one per sort order of the results page, with `id` as tie-breaker for keyset pages;
+        # - one per filter of the results page and admin (species, version, source) in time order;
+        # - partial ones on the rows that have a label or a batch id, which a form row lacks, so it
+        #   pays for none of them: the "labelled" filters in time order, the live-accuracy counts
+        #   and confusion matrix of a version, the rows of one batch, and who labelled what.
         indexes = [
             models.Index(fields=["created_at", "id"], name="prediction_time_idx"),
             models.Index(fields=["height_cm", "id"], name="prediction_height_idx"),
             models.Index(fields=["weight_kg", "id"], name="prediction_weight_idx"),
             models.Index(fields=["probability", "id"], name="prediction_probability_idx"),
-            models.Index(fields=["species", "id"], name="prediction_species_idx"),
-            models.Index(fields=["model_version", "id"], name="prediction_version_idx"),
             models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
             models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),
             models.Index(fields=["source", "created_at", "id"], name="prediction_source_time_idx"),
-            models.Index(fields=["model_version", "actual_species", "species"], name="prediction_live_accuracy"),
+            models.Index(fields=["created_at", "id"], condition=LABELLED, name="prediction_labelled_time_idx"),
+            models.Index(
+                fields=["model_version", "actual_species", "species"],
+                condition=LABELLED,
+                name="prediction_live_accuracy",
+            ),
+            models.Index(fields=["batch_id"], condition=Q(batch_id__isnull=False), name="prediction_batch_idx"),
+            # For deleting a user, whose labels then stay with no name.
+            models.Index(
+                fields=["labelled_by"], condition=Q(labelled_by__isnull=False), name="prediction_labelled_by_idx"
+            ),
         ]
 
     def __str__(self) -> str:

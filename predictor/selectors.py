@@ -1,8 +1,11 @@
 """Reads behind the results page: filters, sort orders, pages, charts and the CSV export.
 
-They must stay fast with a million predictions, so nothing here counts all rows: pages are keyset
-pages (each sort order has an index ending in ``id``), the per-day chart is one GROUP BY over a
-bounded date window, and the scatter plots a sample of the newest rows.
+They must stay fast with a million predictions, so nothing here counts all rows. Pages are keyset
+pages: each sort order has an index ending in ``id``, and each filter but "not labelled" (which
+most rows pass) an index in time order; a filter with another sort order reads one of the two,
+skipping the rows that fail the filter or sorting the ones that pass. The per-day chart is one
+range count per day and species over a bounded date window, and the scatter plots a sample of the
+newest rows. predictor/tests/test_query_plans.py checks the plans on SQLite.
 """
 
 import datetime as dt
@@ -14,16 +17,16 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import ModelVersion, Prediction
+from .models import LABELLED, ModelVersion, Prediction
 
 # URL value -> model field. Every field here has an index (field, id): see Prediction.Meta.indexes.
+# Species and model version are filters, not sort orders: each sort order is one more index that
+# every stored row pays for, and a batch upload stores many rows.
 SORT_FIELDS: dict[str, str] = {
     "time": "created_at",
     "height": "height_cm",
     "weight": "weight_kg",
-    "species": "species",
     "probability": "probability",
-    "model": "model_version_id",
 }
 DEFAULT_SORT = "-time"
 SORT_CHOICES: list[str] = [f"{sign}{key}" for key in SORT_FIELDS for sign in ("", "-")]
@@ -32,11 +35,6 @@ CHART_DEFAULT_DAYS = 30
 CHART_MAX_DAYS = 366
 SCATTER_SAMPLE_SIZE = 2000
 EXPORT_CHUNK_SIZE = 2000
-
-
-def labels_available() -> bool:
-    """Whether predictions carry the true species (a later feature); the labelled filter needs it."""
-    return any(field.name == "actual_species" for field in Prediction._meta.get_fields())
 
 
 @dataclass(frozen=True)
@@ -79,8 +77,8 @@ def filter_predictions(query: HistoryQuery) -> QuerySet[Prediction]:
         predictions = predictions.filter(created_at__gte=_start_of_day(query.date_from))
     if query.date_to is not None:
         predictions = predictions.filter(created_at__lt=_start_of_day(query.date_to + dt.timedelta(days=1)))
-    if query.labelled is not None and labels_available():
-        has_label = Q(actual_species__isnull=False) & ~Q(actual_species="")
+    if query.labelled is not None:
+        has_label = LABELLED & ~Q(actual_species="")
         predictions = predictions.filter(has_label if query.labelled else ~has_label)
     return predictions
 
@@ -123,12 +121,8 @@ def decode_cursor(raw: str, sort: str) -> tuple[Any, int]:
         value = dt.datetime.fromisoformat(value_text)
         if timezone.is_naive(value):
             raise ValueError("the time has no UTC offset")
-    elif field in {"height_cm", "weight_kg", "probability"}:
-        value = float(value_text)
-    elif field == "model_version_id":
-        value = int(value_text)
     else:
-        value = value_text
+        value = float(value_text)  # every other sort field is a measurement or a probability
     return value, pk
 
 
@@ -231,7 +225,7 @@ def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAM
 
 
 def export_header() -> list[str]:
-    header = [
+    return [
         "id",
         "created_at",
         "height_cm",
@@ -240,10 +234,8 @@ def export_header() -> list[str]:
         "probability",
         "model_version",
         "source",
+        "actual_species",
     ]
-    if labels_available():
-        header.append("actual_species")
-    return header
 
 
 def export_rows(predictions: QuerySet[Prediction]) -> Iterator[tuple[Any, ...]]:
@@ -257,9 +249,8 @@ def export_rows(predictions: QuerySet[Prediction]) -> Iterator[tuple[Any, ...]]:
         "probability",
         "model_version__version",
         "source",
+        "actual_species",
     ]
-    if labels_available():
-        columns.append("actual_species")
     zone = timezone.get_current_timezone()
     for row in predictions.values_list(*columns).iterator(chunk_size=EXPORT_CHUNK_SIZE):
         yield (*row[:1], row[1].astimezone(zone).isoformat(), *row[2:4], _spreadsheet_safe(row[4]), *row[5:])

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from . import artifacts, csv_checks
 from .features import FEATURES, TARGET_COLUMN
-from .models import ModelVersion, Prediction
+from .models import LABELLED, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +198,11 @@ _NO_FEEDBACK = TrainingData(
 def load_feedback() -> TrainingData:
     """Every labelled prediction as a training row: its inputs and the species staff recorded."""
     fields = [feature.field for feature in FEATURES]
+    # In time order, the order of the partial index on labelled rows: in id order SQLite reads the
+    # whole history to find them.
     rows = (
-        Prediction.objects.filter(actual_species__isnull=False)
-        .order_by("pk")
+        Prediction.objects.filter(LABELLED)
+        .order_by("created_at", "pk")
         .values_list(*fields, "actual_species")
         .iterator(chunk_size=10_000)
     )

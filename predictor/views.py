@@ -85,9 +85,9 @@ HISTORY_COLUMNS = [
     ("Time", "time", False),
     ("Height (cm)", "height", True),
     ("Weight (kg)", "weight", True),
-    ("Species", "species", False),
+    ("Species", None, False),
     ("Probability", "probability", True),
-    ("Model", "model", False),
+    ("Model", None, False),
     ("Source", None, False),
     ("Actual species", None, False),
 ]
@@ -99,13 +99,12 @@ def _sort_headings(current: str) -> list[dict]:
     for label, key, numeric in HISTORY_COLUMNS:
         state, next_sort = "none", None
         if key is not None:
-            # A first click sorts times and numbers largest first, names A to Z; a second click flips.
-            first = key if key in {"species", "model"} else f"-{key}"
+            # A first click shows the newest or largest first; a second click flips.
             if current.removeprefix("-") == key:
                 state = "descending" if current.startswith("-") else "ascending"
                 next_sort = key if current.startswith("-") else f"-{key}"
             else:
-                next_sort = first
+                next_sort = f"-{key}"
         headings.append({"label": label, "sort": next_sort, "state": state, "numeric": numeric})
     return headings
 

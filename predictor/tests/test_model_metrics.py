@@ -79,8 +79,8 @@ def test_share_of_inputs_outside_the_training_range_counts_each_input_once(obser
     assert metrics.outside_any_percent == "33.3%"
 
 
-def test_metrics_are_three_aggregate_queries_whatever_the_row_count(observed_version, django_assert_num_queries):
-    with django_assert_num_queries(3):
+def test_metrics_are_two_aggregate_queries_whatever_the_row_count(observed_version, django_assert_num_queries):
+    with django_assert_num_queries(2):
         version_metrics(observed_version)
 
 
