@@ -103,9 +103,10 @@ class HistoryFilterForm(forms.Form):
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, species: list[str], **kwargs) -> None:
+        """``species``: the names to offer, as from selectors.known_species()."""
         super().__init__(*args, **kwargs)
-        self.fields["species"].choices = [("", "All species")] + [(name, name) for name in selectors.known_species()]
+        self.fields["species"].choices = [("", "All species")] + [(name, name) for name in species]
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -189,13 +189,15 @@ def chart_window(query: HistoryQuery, *, today: dt.date | None = None) -> tuple[
     return first, last
 
 
-def daily_counts(predictions: QuerySet[Prediction], *, first: dt.date, last: dt.date) -> dict[str, Any]:
-    """Predictions per day and species, every day of the window present (zero when none)."""
+def daily_counts(
+    predictions: QuerySet[Prediction], *, species: list[str], first: dt.date, last: dt.date
+) -> dict[str, Any]:
+    """Predictions per day of each of ``species``, every day of the window present (zero when none)."""
     days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
     bounds = [_start_of_day(day) for day in [*days, last + dt.timedelta(days=1)]]
     window = predictions.order_by()
     counts: dict[str, list[int]] = {}
-    for name in known_species():
+    for name in species:
         of_species = window.filter(species=name)
         # One range count per day, answered from the (species, created_at) index: a GROUP BY over
         # a day-truncated time reads every row of the window (seconds at a million rows).

@@ -112,7 +112,8 @@ def _sort_headings(current: str) -> list[dict]:
 @require_safe
 @staff_required
 def prediction_history(request):
-    form = HistoryFilterForm(request.GET)
+    species = selectors.known_species()
+    form = HistoryFilterForm(request.GET, species=species)
     if not form.is_valid():
         return render(request, "predictor/history.html", {"form": form}, status=400)
     query = form.query()
@@ -124,7 +125,7 @@ def prediction_history(request):
         **form.cursors(),
     )
     first_day, last_day = selectors.chart_window(query)
-    daily = selectors.daily_counts(predictions, first=first_day, last=last_day)
+    daily = selectors.daily_counts(predictions, species=species, first=first_day, last=last_day)
     scatter = selectors.scatter_sample(predictions)
     context = {
         "form": form,
@@ -138,7 +139,7 @@ def prediction_history(request):
         "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
         # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
         "chart_data": {
-            "species": selectors.known_species(),
+            "species": species,
             "days": daily["days"],
             "daily": daily["species"],
             "scatter": scatter,
@@ -150,7 +151,7 @@ def prediction_history(request):
 @require_safe
 @staff_required
 def prediction_history_csv(request):
-    form = HistoryFilterForm(request.GET)
+    form = HistoryFilterForm(request.GET, species=selectors.known_species())
     if not form.is_valid():
         problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return HttpResponse(f"Bad filter, nothing exported.\n{problems}\n", status=400, content_type="text/plain")

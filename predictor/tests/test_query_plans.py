@@ -136,7 +136,9 @@ def test_results_page_reads_every_sort_and_filter_through_an_index(version, sort
 def test_results_page_charts_read_through_an_index(version, filters):
     predictions = selectors.filter_predictions(history_query(filters, selectors.DEFAULT_SORT, version))
     with recorded_reads() as reads:
-        selectors.daily_counts(predictions, first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2))
+        selectors.daily_counts(
+            predictions, species=selectors.known_species(), first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2)
+        )
         selectors.scatter_sample(predictions)
     for plan in plans(reads):
         assert not full_scans(plan), plan

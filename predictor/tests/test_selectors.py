@@ -105,7 +105,12 @@ def test_a_cursor_for_another_sort_or_garbage_is_refused():
 
 
 def test_daily_counts_have_every_day_of_the_window_per_species(mixed_rows):
-    daily = selectors.daily_counts(Prediction.objects.all(), first=dt.date(2026, 2, 28), last=dt.date(2026, 3, 4))
+    daily = selectors.daily_counts(
+        Prediction.objects.all(),
+        species=selectors.known_species(),
+        first=dt.date(2026, 2, 28),
+        last=dt.date(2026, 3, 4),
+    )
     assert daily["days"] == ["2026-02-28", "2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
     # 1 March has 08:00..23:00 (6 rows), 2 and 3 March 8 rows each, 4 March 02:00 and 05:00.
     assert daily["species"] == {"Cat": [0, 3, 4, 4, 1], "Dog": [0, 3, 4, 4, 1]}
@@ -167,5 +172,7 @@ def test_daily_counts_put_each_prediction_on_its_local_day(versions, settings, z
     midnight = timezone.make_aware(dt.datetime(2026, 3, 2))
     for minutes in (-50, -1, 0, 1, 59, 61):
         add_prediction(versions[0], at=midnight + dt.timedelta(minutes=minutes))
-    daily = selectors.daily_counts(Prediction.objects.all(), first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2))
+    daily = selectors.daily_counts(
+        Prediction.objects.all(), species=selectors.known_species(), first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2)
+    )
     assert daily["species"] == {"Cat": [2, 4]}
