@@ -78,8 +78,7 @@ def filter_predictions(query: HistoryQuery) -> QuerySet[Prediction]:
     if query.date_to is not None:
         predictions = predictions.filter(created_at__lt=_start_of_day(query.date_to + dt.timedelta(days=1)))
     if query.labelled is not None:
-        has_label = LABELLED & ~Q(actual_species="")
-        predictions = predictions.filter(has_label if query.labelled else ~has_label)
+        predictions = predictions.filter(LABELLED if query.labelled else ~LABELLED)
     return predictions
 
 

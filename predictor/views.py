@@ -59,7 +59,7 @@ def predict(request):
     )
     # The answer comes with this response, not behind a redirect: one request per prediction.
     # A reload cannot store it twice (the form's submission key), and the page swaps its address
-    # for the result's permanent link (static/predictor/result.js), so a reload reads that.
+    # for the result's permanent link (static/predictor/permalink.js), so a reload reads that.
     return _result_page(request, prediction)
 
 
