@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.server import throwaway_site_settings  # noqa: E402
+
 TOKEN_PATTERN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 SUBMISSION_PATTERN = re.compile(rb'name="submission_key" value="([^"]+)"')
 
@@ -67,18 +69,7 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="mlsite-profile-")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="mlsite.settings",
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_SESSION_COOKIE_SECURE="0",
-        DJANGO_CSRF_COOKIE_SECURE="0",
-        DJANGO_SECURE_HSTS_SECONDS="0",
-        DJANGO_SQLITE_PATH=f"{workdir}/db.sqlite3",
-        DJANGO_STATIC_ROOT=f"{workdir}/static",
-        ML_ARTIFACTS_DIR=f"{workdir}/artifacts",
-    )
+    os.environ.update(throwaway_site_settings(Path(workdir)), DJANGO_SETTINGS_MODULE="mlsite.settings")
     os.environ.pop("DATABASE_URL", None)
     import django
     from django.core.management import call_command

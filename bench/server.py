@@ -4,6 +4,7 @@ Used by the load test, the throughput benchmark and the tests that need a real s
 PostgreSQL DATABASE_URL, a fresh database is created beside the given one and dropped afterwards.
 """
 
+import argparse
 import os
 import secrets
 import signal
@@ -95,22 +96,35 @@ def running_server(
             yield from _serve(Path(workdir), "", workers, extra_env, train, access_log)
 
 
+def throwaway_site_settings(workdir: Path) -> dict[str, str]:
+    """The site's settings for a throw-away copy in ``workdir``: DEBUG off, plain HTTP on loopback."""
+    return {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "DJANGO_SESSION_COOKIE_SECURE": "0",
+        "DJANGO_CSRF_COOKIE_SECURE": "0",
+        "DJANGO_SECURE_HSTS_SECONDS": "0",
+        "DJANGO_SQLITE_PATH": str(workdir / "db.sqlite3"),
+        "DJANGO_STATIC_ROOT": str(workdir / "static"),
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "ML_ARTIFACTS_DIR": str(workdir / "artifacts"),
+    }
+
+
+def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the wrk benchmarks: gunicorn workers and wrk's connections, threads and duration."""
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=15, help="seconds")
+
+
 def _serve(workdir: Path, database_url: str, workers: int, extra_env, train: bool, access_log: bool):
-    sqlite_path = str(workdir / "db.sqlite3")
+    settings = throwaway_site_settings(workdir)
+    sqlite_path = settings["DJANGO_SQLITE_PATH"]
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "ML_"))}
-    env.update(
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_SESSION_COOKIE_SECURE="0",
-        DJANGO_CSRF_COOKIE_SECURE="0",
-        DJANGO_SECURE_HSTS_SECONDS="0",
-        DJANGO_SQLITE_PATH=sqlite_path,
-        DJANGO_STATIC_ROOT=str(workdir / "static"),
-        DJANGO_LOG_LEVEL="WARNING",
-        ML_ARTIFACTS_DIR=str(workdir / "artifacts"),
-        PYTHONUNBUFFERED="1",
-    )
+    env.update(settings, PYTHONUNBUFFERED="1")
     if database_url:
         env["DATABASE_URL"] = database_url
     env.update(extra_env or {})

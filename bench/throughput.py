@@ -20,17 +20,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_test import BrowserLikeClient
-from bench.server import running_server
+from bench.server import add_wrk_arguments, running_server
 
 SCRIPT = Path(__file__).resolve().parent / "submit.lua"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=15, help="seconds")
+    add_wrk_arguments(parser)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     args = parser.parse_args()
     if not shutil.which("wrk"):

@@ -22,7 +22,7 @@ from sklearn.naive_bayes import GaussianNB
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import free_port, stop, wait_until_up
+from bench.server import add_wrk_arguments, free_port, stop, wait_until_up
 
 APP_DIR = Path(__file__).resolve().parent / "tutorial_app"
 DATA = Path(__file__).resolve().parent.parent / "predictor" / "data" / "animals.csv"
@@ -35,10 +35,7 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=15, help="seconds")
+    add_wrk_arguments(parser)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk")
