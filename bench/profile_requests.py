@@ -1,8 +1,8 @@
 """Where a form submission's time goes inside one Django process, without the network.
 
 Calls the WSGI application directly, as gunicorn would, with DEBUG off, on a throw-away SQLite
-database and a freshly trained model. Prints the mean cost of each kind of request; with
---profile, cProfile's top functions for the form submission.
+database and a freshly trained model. Prints the cost of each kind of request (the best of five
+rounds); with --profile, cProfile's top functions for the form submission or the blank form.
 
     python bench/profile_requests.py [--rounds 2000] [--profile]
 """
@@ -12,7 +12,6 @@ import cProfile
 import io
 import os
 import pstats
-import re
 import secrets
 import sys
 import tempfile
@@ -22,10 +21,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.load_test import TOKEN_PATTERN  # noqa: E402
 from bench.server import throwaway_site_settings  # noqa: E402
-
-TOKEN_PATTERN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-SUBMISSION_PATTERN = re.compile(rb'name="submission_key" value="([^"]+)"')
 
 
 def environ(method: str, path: str, cookie: str = "", body: bytes = b"") -> dict:

@@ -1,5 +1,6 @@
 """Writing to the prediction history: every entry point stores its answers through here."""
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -67,7 +68,7 @@ def record_prediction(
     fields = [Prediction._meta.get_field(name) for name in SINGLE_ROW_FIELDS]
     values = [field.get_db_prep_save(getattr(prediction, field.attname), connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(SINGLE_ROW_FIELDS, suffix="ON CONFLICT DO NOTHING RETURNING id"), values)
+        cursor.execute(_single_row_sql(connection.vendor), values)
         inserted = cursor.fetchone()
     if inserted is not None:
         prediction.pk = inserted[0]
@@ -77,6 +78,12 @@ def record_prediction(
     if (stored.height_cm, stored.weight_kg) == (height_cm, weight_kg):
         return stored
     return record_prediction(result=result, height_cm=height_cm, weight_kg=weight_kg, source=source)
+
+
+@functools.cache
+def _single_row_sql(vendor: str) -> str:
+    """record_prediction's statement, built once per database vendor: it runs on every form post."""
+    return _insert_sql(SINGLE_ROW_FIELDS, suffix="ON CONFLICT DO NOTHING RETURNING id")
 
 
 def _insert_sql(names: Sequence[str], *, placeholders: Sequence[str] = (), suffix: str = "") -> str:
