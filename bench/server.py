@@ -146,15 +146,22 @@ def _serve(workdir: Path, database_url: str, workers: int, extra_env, train: boo
 
 
 def start_gunicorn(
-    env: dict[str, str], *, port: int, workers: int, log_dir: Path, access_log: bool = False
+    env: dict[str, str],
+    *,
+    port: int,
+    workers: int,
+    log_dir: Path,
+    access_log: bool = False,
+    app: str = "mlsite.wsgi",
+    cwd: Path = PROJECT_DIR,
 ) -> tuple[subprocess.Popen, Path]:
-    command = [sys.executable, "-m", "gunicorn", "mlsite.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(workers), "--backlog", "4096"]
     if access_log:
         command += ["--access-logfile", "-"]
     log_path = log_dir / f"gunicorn-{port}.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     return process, log_path
 
 

@@ -1,6 +1,7 @@
 -- wrk script: each request is one form submission, answered with its result page (no redirect).
 -- CSRF cookie and token come from the environment; every submission carries a submission key of
--- its own, as each form page a browser loads does.
+-- its own, as each form page a browser loads does. SUBMIT_PATH (default "/") is where it posts.
+local path = os.getenv("SUBMIT_PATH") or "/"
 local token = os.getenv("CSRF_TOKEN")
 local cookie = "csrftoken=" .. os.getenv("CSRF_COOKIE")
 local threads = {}
@@ -18,7 +19,7 @@ function request()
   local key = string.format("wrk%d-%d-%016d", id, os.time(), counter)
   local body = "csrfmiddlewaretoken=" .. token .. "&submission_key=" .. key
     .. "&height=" .. height .. "&weight=" .. weight
-  return wrk.format("POST", "/", {
+  return wrk.format("POST", path, {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = cookie,
     ["Referer"] = "http://127.0.0.1/",

@@ -1,18 +1,19 @@
 """The yardstick: the original Flask tutorial app under gunicorn, measured with wrk like ours.
 
 Trains GaussianNB on the shipped data set, pickles it with joblib, serves bench/tutorial_app with
-gunicorn and fires form POSTs at it. Needs Flask (requirements-dev.txt) and wrk.
+gunicorn and fires the same form POSTs at it as bench/throughput.py does at this site. Needs Flask
+(requirements-dev.txt) and wrk.
 
     python bench/tutorial_baseline.py [--workers 2] [--connections 16] [--duration 15]
 """
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
@@ -22,15 +23,31 @@ from sklearn.naive_bayes import GaussianNB
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import add_wrk_arguments, free_port, stop, wait_until_up
+from bench.server import add_wrk_arguments, free_port, start_gunicorn, stop, wait_until_up
+from bench.throughput import submit_with_wrk
 
 APP_DIR = Path(__file__).resolve().parent / "tutorial_app"
 DATA = Path(__file__).resolve().parent.parent / "predictor" / "data" / "animals.csv"
-POST_SCRIPT = """
-wrk.method = "POST"
-wrk.body = "height=80&weight=40"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-"""
+
+
+@contextmanager
+def serving_tutorial_app(workers: int) -> Iterator[str]:
+    """The seed app under gunicorn on loopback, with its pickle in a throw-away folder; yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="tutorial-") as workdir:
+        data = pd.read_csv(DATA)
+        model_path = Path(workdir) / "clf.pkl"
+        joblib.dump(GaussianNB().fit(data[["Height", "Weight"]], data["Species"]), model_path)
+        port = free_port()
+        env = {**os.environ, "TUTORIAL_MODEL_PATH": str(model_path)}
+        process, log_path = start_gunicorn(
+            env, port=port, workers=workers, log_dir=Path(workdir), app="app:app", cwd=APP_DIR
+        )
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until_up(base_url, process, log_path)
+            yield base_url
+        finally:
+            stop(process)
 
 
 def main() -> int:
@@ -41,36 +58,14 @@ def main() -> int:
         print("wrk is not installed: apt-get install wrk")
         return 2
 
-    with tempfile.TemporaryDirectory(prefix="tutorial-") as workdir:
-        data = pd.read_csv(DATA)
-        model_path = Path(workdir) / "clf.pkl"
-        joblib.dump(GaussianNB().fit(data[["Height", "Weight"]], data["Species"]), model_path)
-        script = Path(workdir) / "post.lua"
-        script.write_text(POST_SCRIPT)
-        port = free_port()
-        log_path = Path(workdir) / "gunicorn.log"
-        command = [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}"]
-        command += ["--workers", str(args.workers), "--backlog", "4096"]
-        env = {**os.environ, "TUTORIAL_MODEL_PATH": str(model_path)}
-        with open(log_path, "w") as log:
-            process = subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_up(base_url, process, log_path)
-            wrk = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
-            output = subprocess.run([*wrk, "-s", str(script), base_url + "/"], capture_output=True, text=True).stdout
-        finally:
-            stop(process)
-
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    latency = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", output))
+    with serving_tutorial_app(args.workers) as base_url:
+        run = submit_with_wrk(base_url, args)
     print(
         f"Flask tutorial app, gunicorn {args.workers} workers, wrk {args.connections} connections, "
-        f"{args.duration} s: {rate:,.0f} predictions/s (nothing stored), latency p50 {latency.get('50')}, "
-        f"p99 {latency.get('99')}, non-2xx {errors.group(1) if errors else 0}"
+        f"{run.seconds:.0f} s: {run.per_second:,.0f} predictions/s (nothing stored), "
+        f"latency p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms, failures {run.failures}"
     )
-    return 1 if errors else 0
+    return 1 if run.failures else 0
 
 
 if __name__ == "__main__":
