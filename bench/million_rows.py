@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -82,6 +83,15 @@ def main() -> int:
                 f"/admin/predictor/prediction/?created_at__day={today.day}"
                 f"&created_at__month={today.month}&created_at__year={today.year}"
             ),
+            "admin, source": "/admin/predictor/prediction/?source__exact=api",
+            "admin, species and source": "/admin/predictor/prediction/?species=Cat&source__exact=form",
+            "admin, labelled Cat": "/admin/predictor/prediction/?actual_species__exact=Cat",
+            "admin, not labelled": "/admin/predictor/prediction/?actual_species__isnull=True",
+            "admin, past 7 days": (
+                f"/admin/predictor/prediction/?created_at__gte={(today - timedelta(days=7)).date()}"
+                f"&created_at__lt={(today + timedelta(days=1)).date()}"
+            ),
+            "admin, search Dog": "/admin/predictor/prediction/?q=Dog",
             "admin, last page": "/admin/predictor/prediction/?p=9999",
         }
         for label, url in pages.items():

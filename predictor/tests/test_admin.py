@@ -45,6 +45,22 @@ def test_prediction_list_filters_and_search(admin_client, predictions, query, ex
     assert {row.species for row in response.context["cl"].result_list} == expected
 
 
+def test_admin_search_takes_a_species_in_any_case_or_a_prediction_id(admin_client, predictions):
+    def found(term: str) -> list[Prediction]:
+        return list(admin_client.get(CHANGELIST, {"q": term}).context["cl"].result_list)
+
+    assert {row.species for row in found("dog")} == {"Dog"}
+    assert found(f" {predictions[1].pk} ") == [predictions[1]]
+    assert found("zebra") == []
+    assert found("og") == []  # a species by its name, not a fragment: the name is found through an index
+
+
+def test_the_admin_offers_no_per_choice_counts_that_would_read_the_table_once_per_choice(admin_client, predictions):
+    html = admin_client.get(CHANGELIST, {"_facets": "True"}).content.decode()
+    assert "Show counts" not in html
+    assert "(3)" not in html
+
+
 def test_prediction_list_filters_by_version_and_date(admin_client, predictions, trained_version):
     by_version = admin_client.get(CHANGELIST, {"model_version__id__exact": trained_version.pk})
     assert len(by_version.context["cl"].result_list) == 3

@@ -15,7 +15,8 @@ from django.db import connection
 from django.urls import reverse
 
 from predictor import batch, model_metrics, selectors, training
-from predictor.models import ModelVersion
+from predictor.admin import PredictionAdmin
+from predictor.models import ModelVersion, Prediction
 from predictor.selectors import HistoryQuery
 
 pytestmark = [
@@ -92,7 +93,8 @@ def plans(reads) -> list[list[str]]:
 
 def full_scans(plan: list[str]) -> list[str]:
     # "SCAN predictor_prediction USING INDEX …" walks an index; a bare "SCAN <table>" reads every row.
-    return [step for step in plan if re.fullmatch(r"SCAN (TABLE )?\S+", step)]
+    # "SCAN subquery" reads a capped count's own LIMITed rows, not a table.
+    return [step for step in plan if re.fullmatch(r"SCAN (TABLE )?\S+", step) and "subquery" not in step]
 
 
 def sorts(plan: list[str]) -> list[str]:
@@ -156,31 +158,66 @@ ADMIN_FILTERS = {
 }
 
 
+@pytest.fixture
+def admin_pages_of_one(version, monkeypatch):
+    """Two rows that pass every admin filter, one per page: the admin reads a page through its paginator."""
+    monkeypatch.setattr(PredictionAdmin, "list_per_page", 1)
+    for _ in range(2):
+        Prediction.objects.create(
+            created_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
+            height_cm=80,
+            weight_kg=40,
+            species="Cat",
+            probability=0.9,
+            probabilities={"Cat": 0.9, "Dog": 0.1},
+            model_version=version,
+            source="batch",
+            actual_species="Cat",
+        )
+
+
 @pytest.mark.parametrize("filters", ADMIN_FILTERS)
-def test_admin_changelist_reads_every_filter_through_an_index(admin_client, version, filters):
+def test_admin_changelist_reads_every_filter_through_an_index(admin_client, version, admin_pages_of_one, filters):
     params = {name: value.format(version=version.pk) for name, value in ADMIN_FILTERS[filters].items()}
     with recorded_reads() as reads:
         response = admin_client.get(CHANGELIST, params)
     assert response.status_code == 200
-    # The paginator's count of the filtered rows, then the page in the admin's order.
-    count_sql, page_sql = (sql for sql, _ in reads)
-    assert "COUNT(*)" in count_sql
-    assert 'ORDER BY "predictor_prediction"."created_at" DESC, "predictor_prediction"."id" DESC' in page_sql
+    # The paginator's count of the filtered rows (up to its cap), the ids of the page in the admin's
+    # order, then those rows by id.
+    count_sql, ids_sql, rows_sql = (sql for sql, _ in reads)
+    assert "COUNT(*)" in count_sql and "LIMIT 10001" in count_sql
+    assert ids_sql.startswith('SELECT "predictor_prediction"."id" AS "pk" FROM "predictor_prediction"')
+    assert 'ORDER BY "predictor_prediction"."created_at" DESC, "predictor_prediction"."id" DESC' in ids_sql
+    assert '"predictor_prediction"."id" IN (' in rows_sql and "ORDER BY" not in rows_sql
     for plan in plans(reads):
         assert not full_scans(plan), plan
         assert not sorts(plan), plan
 
 
 def test_admin_changelist_lists_unlabelled_predictions_through_the_time_index(admin_client, version):
+    # No row is unlabelled, so the list is one (empty) page read straight from the filtered rows.
     with recorded_reads() as reads:
         response = admin_client.get(CHANGELIST, {"actual_species__isnull": "True"})
     assert response.status_code == 200
-    count, page = plans(reads)
+    count, page, *rows = plans(reads)
     # The page walks the time index and skips labelled rows. Counting the unlabelled rows (admin
     # counts the filtered rows for its paginator) has no index to read since actual_species is
-    # indexed only where set: it reads the table.
+    # indexed only where set: it reads the table, though only until the paginator's cap.
     assert not full_scans(page) and not sorts(page), page
     assert full_scans(count) == ["SCAN predictor_prediction"], count
+    assert "LIMIT 10001" in reads[0][0]
+
+
+@pytest.mark.parametrize(("term", "index"), [("cat", "prediction_species_time_idx"), ("7", "INTEGER PRIMARY KEY")])
+def test_admin_search_finds_a_species_or_an_id_through_an_index(admin_client, version, admin_pages_of_one, term, index):
+    with recorded_reads() as reads:
+        response = admin_client.get(CHANGELIST, {"q": term})
+    assert response.status_code == 200
+    count, page, *rows = plans(reads)
+    assert any(index in step for step in count), count
+    for plan in (count, page, *rows):
+        assert not full_scans(plan), plan
+        assert not sorts(plan), plan
 
 
 def test_batch_download_and_summary_read_the_batch_through_its_index(trained_version):
