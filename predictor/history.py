@@ -102,10 +102,13 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
 
     For benchmarks and demos: inputs are drawn around the shipped data set, answers come from
     the real model in one vectorised call per batch, rows go in through ``record_predictions``,
-    all under one batch id so a demo fill can be told apart from real traffic.
+    all under one batch id so a demo fill can be told apart from real traffic. Rows arrive oldest
+    first, as real traffic does: ids grow with time, and each batch appends to the time-ordered
+    indexes instead of touching every page of them.
     """
     rng = np.random.default_rng(seed)
     now = np.datetime64(timezone.now().astimezone(UTC).replace(tzinfo=None), "us")
+    ages = np.sort(rng.uniform(0, days * 86_400, count))[::-1]  # seconds before now, oldest first
     batch_id = uuid.uuid4()
     if connection.vendor == "sqlite":
         # A million rows touch every index page; a 1 GiB page cache for this connection keeps
@@ -118,13 +121,12 @@ def populate_synthetic_history(*, count: int, days: int = 30, seed: int = 0, bat
         heights = np.where(is_dog, rng.normal(86, 5, size), rng.normal(79, 4, size)).clip(10, 300).round(1)
         weights = np.where(is_dog, rng.normal(46, 4, size), rng.normal(40, 4, size)).clip(1, 500).round(1)
         features = np.column_stack([heights, weights])
-        ages = np.sort(rng.uniform(0, days * 86_400, size))[::-1]
         record_predictions(
             result=predict_many(features),
             features=features,
             source=Prediction.Source.FORM,
             batch_id=batch_id,
-            created_at=now - (ages * 1e6).astype("timedelta64[us]"),
+            created_at=now - (ages[start : start + size] * 1e6).astype("timedelta64[us]"),
         )
     return count
 
