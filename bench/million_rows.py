@@ -88,8 +88,8 @@ def main() -> int:
             "admin, labelled Cat": "/admin/predictor/prediction/?actual_species__exact=Cat",
             "admin, not labelled": "/admin/predictor/prediction/?actual_species__isnull=True",
             "admin, past 7 days": (
-                f"/admin/predictor/prediction/?created_at__gte={(today - timedelta(days=7)).date()}"
-                f"&created_at__lt={(today + timedelta(days=1)).date()}"
+                f"/admin/predictor/prediction/?created_at__gte={(today - timedelta(days=7)).date()}+00:00:00%2B00:00"
+                f"&created_at__lt={(today + timedelta(days=1)).date()}+00:00:00%2B00:00"
             ),
             "admin, search Dog": "/admin/predictor/prediction/?q=Dog",
             "admin, last page": "/admin/predictor/prediction/?p=9999",
