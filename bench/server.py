@@ -7,6 +7,7 @@ PostgreSQL DATABASE_URL, a fresh database is created beside the given one and dr
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -120,6 +121,14 @@ def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds")
 
 
+def parse_wrk_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line of a wrk benchmark; stop with a hint when wrk is not installed."""
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        parser.exit(2, "wrk is not installed: apt-get install wrk\n")
+    return args
+
+
 def _serve(workdir: Path, database_url: str, workers: int, extra_env, train: bool, access_log: bool):
     settings = throwaway_site_settings(workdir)
     sqlite_path = settings["DJANGO_SQLITE_PATH"]
@@ -163,6 +172,21 @@ def start_gunicorn(
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     return process, log_path
+
+
+@contextmanager
+def serving_app(
+    app: str, env: dict[str, str], *, workers: int, log_dir: Path, cwd: Path = PROJECT_DIR
+) -> Iterator[str]:
+    """Any WSGI ``app`` (module:callable) under gunicorn on a free loopback port; yields its URL."""
+    port = free_port()
+    process, log_path = start_gunicorn(env, port=port, workers=workers, log_dir=log_dir, app=app, cwd=cwd)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_up(base_url, process, log_path)
+        yield base_url
+    finally:
+        stop(process)
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -11,7 +11,6 @@ latency.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_test import BrowserLikeClient
-from bench.server import Server, add_wrk_arguments, running_server
+from bench.server import Server, add_wrk_arguments, parse_wrk_arguments, running_server
 
 SCRIPT = Path(__file__).resolve().parent / "submit.lua"
 
@@ -73,10 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_wrk_arguments(parser)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install wrk")
-        return 2
+    args = parse_wrk_arguments(parser)
 
     with running_server(workers=args.workers, database_url=args.database_url) as server:
         run, stored = submit_to_site(server, args)

@@ -17,7 +17,6 @@ the slowest necessary parts cap the rate at. Needs wrk and Flask (requirements-d
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,32 +24,22 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import add_wrk_arguments, free_port, running_server, start_gunicorn, stop, wait_until_up
+from bench.server import add_wrk_arguments, parse_wrk_arguments, running_server, serving_app
 from bench.throughput import WrkRun, submit_to_site, submit_with_wrk
 from bench.tutorial_baseline import serving_tutorial_app
 
 
 def bare_gunicorn(args: argparse.Namespace) -> WrkRun:
     with tempfile.TemporaryDirectory(prefix="bare-wsgi-") as workdir:
-        port = free_port()
-        process, log_path = start_gunicorn(
-            dict(os.environ), port=port, workers=args.workers, log_dir=Path(workdir), app="bench.floor_site.bare_wsgi"
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_up(base_url, process, log_path)
+        app, env = "bench.floor_site.bare_wsgi", dict(os.environ)
+        with serving_app(app, env, workers=args.workers, log_dir=Path(workdir)) as base_url:
             return submit_with_wrk(base_url, args)
-        finally:
-            stop(process)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_wrk_arguments(parser)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install wrk")
-        return 2
+    args = parse_wrk_arguments(parser)
 
     rungs: list[tuple[str, WrkRun, int | None]] = [("gunicorn alone, bare WSGI app", bare_gunicorn(args), None)]
     floor_settings = {"DJANGO_SETTINGS_MODULE": "bench.floor_site.settings"}

@@ -9,7 +9,6 @@ gunicorn and fires the same form POSTs at it as bench/throughput.py does at this
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from sklearn.naive_bayes import GaussianNB
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import add_wrk_arguments, free_port, start_gunicorn, stop, wait_until_up
+from bench.server import add_wrk_arguments, parse_wrk_arguments, serving_app
 from bench.throughput import submit_with_wrk
 
 APP_DIR = Path(__file__).resolve().parent / "tutorial_app"
@@ -37,26 +36,15 @@ def serving_tutorial_app(workers: int) -> Iterator[str]:
         data = pd.read_csv(DATA)
         model_path = Path(workdir) / "clf.pkl"
         joblib.dump(GaussianNB().fit(data[["Height", "Weight"]], data["Species"]), model_path)
-        port = free_port()
         env = {**os.environ, "TUTORIAL_MODEL_PATH": str(model_path)}
-        process, log_path = start_gunicorn(
-            env, port=port, workers=workers, log_dir=Path(workdir), app="app:app", cwd=APP_DIR
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_up(base_url, process, log_path)
+        with serving_app("app:app", env, workers=workers, log_dir=Path(workdir), cwd=APP_DIR) as base_url:
             yield base_url
-        finally:
-            stop(process)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_wrk_arguments(parser)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install wrk")
-        return 2
+    args = parse_wrk_arguments(parser)
 
     with serving_tutorial_app(args.workers) as base_url:
         run = submit_with_wrk(base_url, args)
