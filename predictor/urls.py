@@ -7,6 +7,7 @@ app_name = "predictor"
 urlpatterns = [
     path("", views.predict, name="predict"),
     path("result/<str:token>/", views.result, name="result"),
+    path("healthz", views.health_check, name="health"),
     path("predictions/", views.prediction_history, name="history"),
     path("predictions.csv", views.prediction_history_csv, name="history_csv"),
     path("predictions/upload/", views.batch_upload, name="batch_upload"),

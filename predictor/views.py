@@ -4,13 +4,21 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import artifacts, batch, exports, feedback, history, model_metrics, model_service, selectors
+from . import artifacts, batch, exports, feedback, health, history, model_metrics, model_service, selectors
 from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
 from .models import ModelVersion, Prediction
 
@@ -61,6 +69,14 @@ def predict(request):
     # A reload cannot store it twice (the form's submission key), and the page swaps its address
     # for the result's permanent link (static/predictor/permalink.js), so a reload reads that.
     return _result_page(request, prediction)
+
+
+@require_safe
+@never_cache
+def health_check(request):
+    """200 when this process can answer a prediction, 503 (and why) when it cannot."""
+    report = health.check()
+    return JsonResponse(report.as_json(), status=200 if report.ready else 503)
 
 
 @require_safe

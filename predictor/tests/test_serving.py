@@ -1,5 +1,6 @@
 """The real site under gunicorn with several workers: load, faults and model switches."""
 
+import json
 import os
 import sqlite3
 import urllib.error
@@ -77,8 +78,12 @@ def test_an_unreachable_database_answers_503_without_a_traceback(tmp_path):
             wait_until_up(f"http://127.0.0.1:{port}", process, log_path)
             with pytest.raises(urllib.error.HTTPError) as answer:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
+            with pytest.raises(urllib.error.HTTPError) as health:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
         finally:
             stop(process)
         assert answer.value.code == 503
         body = answer.value.read()
         assert b"Temporarily unavailable" in body and b"Traceback" not in body
+        assert health.value.code == 503
+        assert json.loads(health.value.read())["database"] == "unavailable"

@@ -1,0 +1,34 @@
+"""Whether this process can answer predictions: for load balancers, orchestrators and deploy scripts."""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import DatabaseError, connection
+
+from . import model_service
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    database: str  # "ok", or what is wrong with it
+    model: str  # the version served ("v3"), or why none is
+    ready: bool
+
+    def as_json(self) -> dict[str, str]:
+        return {"status": "ok" if self.ready else "unavailable", "database": self.database, "model": self.model}
+
+
+def check() -> Health:
+    """Ask the database for one row and the model service for its model, as a prediction would."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        model = model_service.active_model()  # asks the database which version is active, once a second
+    except DatabaseError as error:
+        logger.error("Health check: the database is unavailable: %s", error)
+        return Health(database="unavailable", model="unknown while the database is unavailable", ready=False)
+    except model_service.ModelNotReady as error:
+        return Health(database="ok", model=str(error), ready=False)
+    return Health(database="ok", model=f"v{model.version}", ready=True)

@@ -1,0 +1,50 @@
+"""The health check a load balancer or deploy script asks before sending visitors to a process."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from predictor import training
+
+pytestmark = pytest.mark.django_db
+
+HEALTH = reverse("predictor:health")
+
+
+def test_a_process_with_a_model_and_its_database_is_ready(client, trained_version):
+    response = client.get(HEALTH)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "model": f"v{trained_version.version}"}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_a_process_without_a_model_is_unavailable_and_says_what_to_do(client):
+    response = client.get(HEALTH)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["database"]) == ("unavailable", "ok")
+    assert "train_model" in body["model"]
+
+
+def test_the_health_check_follows_the_newly_activated_version(client, trained_version, settings):
+    settings.ML_MODEL_CHECK_SECONDS = 0  # ask the database on every request
+    assert client.get(HEALTH).json()["model"] == "v1"
+
+    training.train()
+
+    assert client.get(HEALTH).json()["model"] == "v2"
+
+
+def test_the_health_check_answers_plain_http_where_every_page_is_redirected_to_https(settings, trained_version):
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()  # its middleware is built now, with the redirect on
+
+    assert client.get("/").status_code == 301
+    assert client.get(HEALTH).status_code == 200
+
+
+def test_the_health_check_only_reads(client, trained_version):
+    assert client.post(HEALTH).status_code == 405
+    assert client.head(HEALTH).status_code == 200
