@@ -15,9 +15,12 @@ class Health:
     database: str  # "ok", or what is wrong with it
     model: str  # the version served ("v3"), or why none is
     ready: bool
+    warning: str = ""  # ready, but not as intended: the active version was refused, an older one answers
 
     def as_json(self) -> dict[str, str]:
-        return {"status": "ok" if self.ready else "unavailable", "database": self.database, "model": self.model}
+        status = "degraded" if self.ready and self.warning else "ok" if self.ready else "unavailable"
+        report = {"status": status, "database": self.database, "model": self.model}
+        return {**report, "warning": self.warning} if self.warning else report
 
 
 def check() -> Health:
@@ -31,4 +34,4 @@ def check() -> Health:
         return Health(database="unavailable", model="unknown while the database is unavailable", ready=False)
     except model_service.ModelNotReady as error:
         return Health(database="ok", model=str(error), ready=False)
-    return Health(database="ok", model=f"v{model.version}", ready=True)
+    return Health(database="ok", model=f"v{model.version}", ready=True, warning=model_service.refused_activation())

@@ -110,6 +110,12 @@ def active_model() -> LoadedModel:
         return cache.model
 
 
+def refused_activation() -> str:
+    """Why the active version is not the one answering, or "" when it is (as of the last check)."""
+    cache = _cache
+    return cache.not_ready_reason if cache.refused_version_id is not None else ""
+
+
 def predict(*, height_cm: float, weight_kg: float) -> PredictionResult:
     model = active_model()
     inputs = {"height_cm": height_cm, "weight_kg": weight_kg}
@@ -147,6 +153,7 @@ def _refresh(cache: _ProcessCache) -> None:
         cache.not_ready_reason = "No model has been trained yet. Run `python manage.py train_model`."
         return
     if cache.model is not None and cache.model.version_id == active_id:
+        cache.refused_version_id = None  # the active version is the one answering (again, after a rollback)
         return
     version = ModelVersion.objects.get(pk=active_id)
     try:

@@ -1,5 +1,7 @@
 """The health check a load balancer or deploy script asks before sending visitors to a process."""
 
+from pathlib import Path
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -35,6 +37,27 @@ def test_the_health_check_follows_the_newly_activated_version(client, trained_ve
     training.train()
 
     assert client.get(HEALTH).json()["model"] == "v2"
+
+
+def test_a_refused_new_version_leaves_the_process_answering_but_degraded(
+    client, trained_version, settings, artifact_storage
+):
+    settings.ML_MODEL_CHECK_SECONDS = 0
+    client.get(HEALTH)
+    broken = training.train().version
+    path = Path(artifact_storage.path(broken.artifact_name))
+    path.write_bytes(path.read_bytes()[:-10])
+
+    response = client.get(HEALTH)
+
+    assert response.status_code == 200  # v1 still answers every prediction
+    body = response.json()
+    assert (body["status"], body["model"]) == ("degraded", "v1")
+    assert "v2 cannot be loaded" in body["warning"]
+
+    training.activate_version(1)  # the rollback staff would do
+
+    assert client.get(HEALTH).json() == {"status": "ok", "database": "ok", "model": "v1"}
 
 
 def test_the_health_check_answers_plain_http_where_every_page_is_redirected_to_https(settings, trained_version):
