@@ -95,4 +95,4 @@ class CappedCountPaginator(Paginator):
         rows = self.object_list.model._default_manager.filter(pk__in=ids).order_by()
         rows.query.select_related = self.object_list.query.select_related
         by_id = {row.pk: row for row in rows}
-        return super()._get_page([by_id[pk] for pk in ids], number, paginator)
+        return super()._get_page([by_id[pk] for pk in ids if pk in by_id], number, paginator)
