@@ -44,8 +44,9 @@ def statement_time_limit(seconds: float) -> Iterator[None]:
     elif connection.vendor == "postgresql":
         try:
             with transaction.atomic():
+                milliseconds = max(1, round(seconds * 1000))  # an int: SET takes no bound parameters
                 with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL statement_timeout = %s", [max(1, round(seconds * 1000))])
+                    cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
                 yield
                 with connection.cursor() as cursor:  # a savepoint's SET LOCAL outlives its RELEASE
                     cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
