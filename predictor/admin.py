@@ -32,10 +32,7 @@ class SpeciesFilter(admin.SimpleListFilter):
     parameter_name = "species"
 
     def lookups(self, request, model_admin):
-        species = set()
-        for class_counts in ModelVersion.objects.values_list("class_counts", flat=True):
-            species.update(class_counts)
-        return [(label, label) for label in sorted(species)]
+        return [(label, label) for label in selectors.known_species()]
 
     def queryset(self, request, queryset):
         return queryset.filter(species=self.value()) if self.value() else queryset
