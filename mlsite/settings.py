@@ -163,13 +163,7 @@ STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "stati
 
 ML_ARTIFACTS_DIR = Path(os.environ.get("ML_ARTIFACTS_DIR", "") or BASE_DIR / "ml_artifacts")
 BATCH_UPLOADS_DIR = Path(os.environ.get("BATCH_UPLOADS_DIR", "") or BASE_DIR / "batch_uploads")
-# Per-process memory caches. Templates cache the parts of a page that are the same for every
-# visitor ({% cache %}); naming the "template_fragments" cache spares the cache tag a failed
-# lookup of that name on every use.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
-    "template_fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments"},
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -5,9 +5,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import api_keys, feedback, model_metrics, selectors, training
+from . import api_keys, feedback, model_metrics, versions
 from .exports import csv_response
-from .features import SPECIES
+from .features import FEATURE_FIELDS
 from .models import ApiKey, ModelVersion, Prediction
 from .pagination import CappedCountPaginator
 
@@ -32,10 +32,27 @@ class SpeciesFilter(admin.SimpleListFilter):
     parameter_name = "species"
 
     def lookups(self, request, model_admin):
-        return [(label, label) for label in selectors.known_species()]
+        return [(label, label) for label in ModelVersion.objects.known_species()]
 
     def queryset(self, request, queryset):
         return queryset.filter(species=self.value()) if self.value() else queryset
+
+
+class ActualSpeciesFilter(admin.SimpleListFilter):
+    """The label staff gave, or none yet; the same URL parameters as Django's choices filter."""
+
+    title = "actual species"
+    parameter_name = "actual_species__exact"
+    NOT_LABELLED = "__none__"
+
+    def lookups(self, request, model_admin):
+        known = [(label, label) for label in ModelVersion.objects.known_species()]
+        return [*known, (self.NOT_LABELLED, "not labelled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.NOT_LABELLED:
+            return queryset.filter(actual_species__isnull=True)
+        return queryset.filter(actual_species=self.value()) if self.value() else queryset
 
 
 def _label_action(species: str):
@@ -44,8 +61,7 @@ def _label_action(species: str):
         count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
         modeladmin.message_user(request, f"Recorded {species} as the actual species of {count} prediction(s).")
 
-    label.__name__ = f"label_{species.lower()}"
-    return label
+    return label, f"label_{species.lower()}", label.short_description
 
 
 @admin.register(Prediction)
@@ -54,15 +70,14 @@ class PredictionAdmin(admin.ModelAdmin):
 
     list_display = [
         "created_at",
-        "height_cm",
-        "weight_kg",
+        *FEATURE_FIELDS,
         "species",
         "probability_display",
         "model_version",
         "source",
         "actual_species",
     ]
-    list_filter = [SpeciesFilter, "actual_species", "model_version", "created_at", "source"]
+    list_filter = [SpeciesFilter, ActualSpeciesFilter, "model_version", "created_at", "source"]
     list_select_related = ["model_version"]
     date_hierarchy = "created_at"
     # The stock date hierarchy scans the whole table for the dates that have rows (seconds at a
@@ -74,11 +89,10 @@ class PredictionAdmin(admin.ModelAdmin):
     show_full_result_count = False  # no second COUNT(*) over the whole table on every page
     paginator = CappedCountPaginator  # counts stop at 10,000 unless quick; deep pages read ids first
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the table once per choice
-    actions = ["export_csv", *(_label_action(species) for species in SPECIES)]
+    actions = ["export_csv"]
     fields = [
         "created_at",
-        "height_cm",
-        "weight_kg",
+        *FEATURE_FIELDS,
         "species",
         "probability",
         "probabilities",
@@ -97,6 +111,15 @@ class PredictionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_actions(self, request):
+        # One labelling action per species the trained versions know (species are data, not code).
+        actions = super().get_actions(request)
+        if self.has_change_permission(request):
+            for species in ModelVersion.objects.known_species():
+                action = _label_action(species)
+                actions[action[1]] = action
+        return actions
+
     def get_search_results(self, request, queryset, search_term):
         # A species name (any case) or an id, each found through an index. Django's default, a
         # substring match on species, reads the whole table at a million rows (half a second).
@@ -104,7 +127,7 @@ class PredictionAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         matches = Q()
-        species = {name.lower(): name for name in selectors.known_species()}
+        species = {name.lower(): name for name in ModelVersion.objects.known_species()}
         if term.lower() in species:
             matches |= Q(species=species[term.lower()])
         if term.isdigit():
@@ -118,7 +141,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected predictions as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
-        return csv_response(queryset.order_by("-created_at", "-id"))
+        return csv_response(queryset.in_order())
 
     @admin.display(description="probability", ordering="probability")
     def probability_display(self, prediction: Prediction) -> str:
@@ -183,7 +206,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to make active.", messages.ERROR)
             return
-        version = training.activate_version(queryset.get().version)
+        version = versions.activate_version(queryset.get().version)
         self.message_user(request, f"Model {version} is now active; running servers serve it within a second.")
 
     @admin.display(description="cross-validated accuracy", ordering="cv_accuracy")

@@ -6,13 +6,15 @@ same bounds (predictor.features). Every error is JSON: {"detail": ..., "errors":
 
 import numpy as np
 from django.core.exceptions import RequestDataTooBig
+from django.core.paginator import EmptyPage
 from ninja import Body, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
 
 from . import api_keys, history, model_service
-from .features import FEATURES
-from .models import ModelVersion, Prediction
+from .features import FEATURE_FIELDS, as_row
+from .models import HistoryQuery, ModelVersion, Prediction
+from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
     MAX_BATCH_ITEMS,
     BatchOut,
@@ -64,8 +66,8 @@ INVALID = {400: Error, 413: Error, 422: Error}
 )
 def predict(request, measurements: MeasurementsIn):
     values = measurements.model_dump()
-    result = model_service.predict(**values)
-    prediction = history.record_prediction(result=result, source=Prediction.Source.API, **values)
+    result = model_service.predict(values)
+    prediction = history.record_prediction(result=result, measurements=values, source=Prediction.Source.API)
     return _prediction_out(prediction, model_version=result.model.version)
 
 
@@ -80,7 +82,7 @@ def predict(request, measurements: MeasurementsIn):
     tags=["predictions"],
 )
 def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
-    features = np.array([[getattr(item, feature.field) for feature in FEATURES] for item in items], dtype=float)
+    features = np.array([as_row(item.model_dump()) for item in items], dtype=float)
     result = model_service.predict_many(features)
     batch_id = history.record_predictions(result=result, features=features, source=Prediction.Source.API)
     stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
@@ -99,16 +101,26 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     tags=["history"],
 )
 def predictions(request, filters: Query[PredictionFilters]):
-    rows = Prediction.objects.recent().matching(
-        species=filters.species,
-        version=filters.version,
-        created_after=filters.created_after,
-        created_before=filters.created_before,
+    model_version = None
+    if filters.version is not None:
+        model_version = ModelVersion.objects.filter(version=filters.version).first()
+        if model_version is None:
+            raise HttpError(400, f"There is no model version {filters.version}.")
+    query = HistoryQuery(
+        species=filters.species or "",
+        model_version=model_version,
+        since=filters.created_after,
+        until=filters.created_before,
     )
-    offset = (filters.page - 1) * filters.page_size
-    page = rows[offset : offset + filters.page_size]
+    rows = Prediction.objects.matching(query).in_order(query.sort).select_related("model_version")
+    paginator = CappedCountPaginator(rows, filters.page_size)
+    try:
+        page = list(paginator.page(filters.page))
+    except EmptyPage:
+        page = []
     return {
-        "count": rows.count(),
+        "count": int(paginator.count),
+        "count_is_exact": not isinstance(paginator.count, AtLeast),
         "page": filters.page,
         "page_size": filters.page_size,
         "items": [_prediction_record(prediction) for prediction in page],
@@ -129,8 +141,7 @@ def models(request):
 def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:
     return {
         "id": prediction.pk,
-        "height_cm": prediction.height_cm,
-        "weight_kg": prediction.weight_kg,
+        **{field: getattr(prediction, field) for field in FEATURE_FIELDS},
         "species": prediction.species,
         "probability": prediction.probability,
         "probabilities": prediction.probabilities,

@@ -23,7 +23,7 @@ from django.db.models import Count, FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from . import csv_checks, history, model_service
+from . import history, model_service, training_data
 from .features import FEATURES
 from .models import Prediction
 
@@ -60,7 +60,7 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     try:
         # Strings first, so that each bad cell can be reported as written and every other column
         # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
-        table = pd.read_csv(io.BytesIO(content), **csv_checks.READ_OPTIONS)
+        table = pd.read_csv(io.BytesIO(content), **training_data.READ_OPTIONS)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
         raise BatchFileError(f"This is not a readable CSV file ({reason}).") from None
@@ -83,8 +83,8 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     if len(table) > max_rows:
         raise BatchFileError(f"The file has {len(table):,} rows; at most {max_rows:,} are accepted in one upload.")
     try:
-        features = np.column_stack([csv_checks.measurements(table[feature.column], feature) for feature in FEATURES])
-    except csv_checks.CellError as error:
+        features = training_data.feature_matrix(table)
+    except training_data.CellError as error:
         raise BatchFileError(f"Line {error.line}, column {error.column}: {error.reason}.") from None
     return BatchFile(table=table.reset_index(drop=True), features=features)
 

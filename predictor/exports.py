@@ -1,14 +1,49 @@
-"""CSV export of the prediction history (results page and admin), streamed so memory stays flat."""
+"""CSV export of the prediction history (results page, admin, API readers), streamed so memory stays flat."""
 
 import csv
 from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from . import selectors
+from .features import FEATURE_FIELDS
 from .models import Prediction
+
+CHUNK_ROWS = 2000  # rows read from the database at a time
+# CSV header -> what each row reads (a field or a lookup), in column order.
+COLUMNS: dict[str, str] = {
+    "id": "id",
+    "created_at": "created_at",
+    **{field: field for field in FEATURE_FIELDS},
+    "predicted_species": "species",
+    "probability": "probability",
+    "model_version": "model_version__version",
+    "source": "source",
+    "actual_species": "actual_species",
+}
+SPECIES_COLUMNS = ("predicted_species", "actual_species")  # names from training files, shown as text
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting with "=", "+", "-" or "@" would run as a formula."""
+    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + text
+    return text
+
+
+def export_rows(predictions: QuerySet[Prediction]) -> Iterator[dict[str, Any]]:
+    """Every row of ``predictions`` in its order as {header: value}, read in chunks."""
+    zone = timezone.get_current_timezone()
+    headers = list(COLUMNS)
+    for values in predictions.values_list(*COLUMNS.values()).iterator(chunk_size=CHUNK_ROWS):
+        row = dict(zip(headers, values, strict=True))
+        row["created_at"] = row["created_at"].astimezone(zone).isoformat()
+        for column in SPECIES_COLUMNS:
+            if row[column] is not None:
+                row[column] = spreadsheet_safe(row[column])
+        yield row
 
 
 class _Echo:
@@ -20,9 +55,9 @@ class _Echo:
 
 def csv_lines(predictions: QuerySet[Prediction], *, rows_per_chunk: int = 500) -> Iterator[str]:
     # A few hundred rows per chunk: one chunk per row would spend more time in the response than in the CSV.
-    writer = csv.writer(_Echo())
-    chunk = [writer.writerow(selectors.export_header())]
-    for row in selectors.export_rows(predictions):
+    writer = csv.DictWriter(_Echo(), fieldnames=list(COLUMNS))
+    chunk = [writer.writeheader()]
+    for row in export_rows(predictions):
         chunk.append(writer.writerow(row))
         if len(chunk) >= rows_per_chunk:
             yield "".join(chunk)

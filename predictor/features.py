@@ -1,20 +1,41 @@
 """The model's inputs, defined once: names, units and the bounds every entry point enforces.
 
-The form, the training data check and the database constraints all read from here.
+``FEATURES`` drives every list of measurements: the form's fields, the API's schemas, the CSV
+checks of training files and batch uploads, the exports, the admin's columns, the results table,
+the model service and the training picture. Species are not defined here: they are data, the
+classes the trained versions know (``ModelVersion.objects.known_species()``).
+
+Adding a measurement (say ``age`` in years):
+1. add a ``Feature`` to ``FEATURES`` below (its position is the model's column order);
+2. add its ``FloatField`` to ``Prediction`` in ``models.py`` (Django needs model fields spelled
+   out), then ``python manage.py makemigrations``;
+3. add its column to the training CSV (``predictor/data/animals.csv``) and retrain.
+Artifacts trained without it are refused by the model service (their columns differ).
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Feature:
-    field: str  # model field and form field suffix
-    column: str  # column in training CSVs
+    field: str  # model field, API field and the service's input name
+    column: str  # column in training and batch CSVs
     form_name: str  # HTML input name, as in the original tutorial
     label: str
     unit: str
     max_value: float  # inclusive; every feature must also be greater than zero
+    example: float  # a typical value, for the API's documentation
+
+    @property
+    def label_with_unit(self) -> str:
+        return f"{self.label} ({self.unit})"
+
+    @staticmethod
+    def display(value: float) -> str:
+        """How every page shows a measurement: at most two decimals, trailing zeros dropped (42.5, 80, 3.14)."""
+        return f"{value:.2f}".rstrip("0").rstrip(".")
 
     def bounds_error(self, value: float) -> str | None:
         """Why ``value`` is not an acceptable measurement, or None when it is."""
@@ -27,12 +48,19 @@ class Feature:
         return None
 
 
-HEIGHT = Feature(field="height_cm", column="Height", form_name="height", label="Height", unit="cm", max_value=300)
-WEIGHT = Feature(field="weight_kg", column="Weight", form_name="weight", label="Weight", unit="kg", max_value=500)
-
 # Order matters: it is the column order the model is trained and queried with.
-FEATURES: tuple[Feature, ...] = (HEIGHT, WEIGHT)
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        field="height_cm", column="Height", form_name="height", label="Height", unit="cm", max_value=300, example=40
+    ),
+    Feature(
+        field="weight_kg", column="Weight", form_name="weight", label="Weight", unit="kg", max_value=500, example=12.5
+    ),
+)
+FEATURE_FIELDS: tuple[str, ...] = tuple(feature.field for feature in FEATURES)
 TARGET_COLUMN = "Species"
 
-# The species staff can record as an animal's actual species (feedback labels).
-SPECIES: tuple[str, ...] = ("Cat", "Dog")
+
+def as_row(measurements: Mapping[str, float]) -> list[float]:
+    """The measurements keyed by feature field, as one row in the model's column order."""
+    return [float(measurements[field]) for field in FEATURE_FIELDS]

@@ -10,8 +10,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .features import SPECIES
-from .models import Prediction
+from .models import ModelVersion, Prediction
 
 
 class FeedbackError(ValueError):
@@ -23,8 +22,8 @@ def label_predictions(*, prediction_ids: Iterable[int] | QuerySet, species: str 
 
     ``species=None`` removes the label (a mistaken click). Inputs and outputs are never touched.
     """
-    if species is not None and species not in SPECIES:
-        raise FeedbackError(f"Unknown species {species!r}: choose one of {', '.join(SPECIES)}.")
+    if species is not None and species not in (known := ModelVersion.objects.known_species()):
+        raise FeedbackError(f"Unknown species {species!r}: choose one of {', '.join(known)}.")
     labelled = species is not None
     # A queryset (admin's "select all") stays a subquery instead of a list of a million ids.
     ids = prediction_ids if isinstance(prediction_ids, QuerySet) else list(prediction_ids)

@@ -1,13 +1,12 @@
-import re
-import secrets
+import datetime as dt
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from . import selectors
-from .features import FEATURES, HEIGHT, SPECIES, WEIGHT, Feature
-from .models import ModelVersion
+from . import answers, selectors
+from .features import FEATURES, Feature
+from .models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion
 
 
 def _measurement_field(feature: Feature) -> forms.FloatField:
@@ -16,7 +15,7 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
             raise ValidationError(message, code="out_of_bounds")
 
     field = forms.FloatField(
-        label=f"{feature.label} ({feature.unit})",
+        label=feature.label_with_unit,
         help_text=f"More than 0 and at most {feature.max_value:g} {feature.unit}.",
         validators=[validate_bounds],
         error_messages={
@@ -31,33 +30,30 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
     return field
 
 
-SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# One field per measurement, named as in the original tutorial's inputs (features.FEATURES).
+MeasurementForm = type(
+    "MeasurementForm", (forms.Form,), {feature.form_name: _measurement_field(feature) for feature in FEATURES}
+)
 
 
-class PredictionForm(forms.Form):
-    """The visitor's measurements; field names match the original tutorial's inputs.
+class PredictionForm(MeasurementForm):
+    """The visitor's measurements, and the submission key that makes the form store once (see answers)."""
 
-    Each blank form carries a fresh random submission key, so the same form sent twice stores
-    one prediction (see history.record_prediction).
-    """
-
-    height = _measurement_field(HEIGHT)
-    weight = _measurement_field(WEIGHT)
     submission_key = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not self.is_bound:
-            self.initial["submission_key"] = secrets.token_urlsafe(16)
+            self.initial["submission_key"] = answers.new_submission_key()
 
     def clean_submission_key(self) -> str | None:
         key = self.cleaned_data["submission_key"]
-        if key and not SUBMISSION_KEY.fullmatch(key):
+        if key and not answers.is_valid_submission_key(key):
             raise ValidationError("This form was damaged on its way; reload the page and send it again.")
         return key or None
 
     def measurements(self) -> dict[str, float]:
-        """The cleaned inputs keyed by model field, as the service and the history expect them."""
+        """The cleaned inputs keyed by feature field, as the service and the history expect them."""
         return {feature.field: self.cleaned_data[feature.form_name] for feature in FEATURES}
 
 
@@ -97,14 +93,14 @@ class HistoryFilterForm(forms.Form):
     )
     sort = forms.ChoiceField(
         required=False,
-        choices=[(choice, choice) for choice in selectors.SORT_CHOICES],
+        choices=[(choice, choice) for choice in SORT_CHOICES],
         error_messages={"invalid_choice": "Cannot sort by “%(value)s”."},
     )
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, species: list[str], **kwargs) -> None:
-        """``species``: the names to offer, as from selectors.known_species()."""
+        """``species``: the names to offer, as from ModelVersion.objects.known_species()."""
         super().__init__(*args, **kwargs)
         self.fields["species"].choices = [("", "All species")] + [(name, name) for name in species]
 
@@ -115,7 +111,7 @@ class HistoryFilterForm(forms.Form):
             self.add_error("date_to", "The last day must not be before the first day.")
         if cleaned.get("after") and cleaned.get("before"):
             raise ValidationError("Ask for the page after a row or before it, not both.")
-        sort = cleaned.get("sort") or selectors.DEFAULT_SORT
+        sort = cleaned.get("sort") or DEFAULT_SORT
         for name in ("after", "before"):
             if cleaned.get(name):
                 try:
@@ -124,17 +120,22 @@ class HistoryFilterForm(forms.Form):
                     self.add_error(name, f"“{cleaned[name]}” is not a page position; start again from the first page.")
         return cleaned
 
-    def query(self) -> selectors.HistoryQuery:
-        """The validated filters; call after is_valid()."""
+    def query(self) -> HistoryQuery:
+        """The validated filters; call after is_valid(). Days are days in the site's time zone."""
         data = self.cleaned_data
-        return selectors.HistoryQuery(
+        date_from, date_to = data["date_from"], data["date_to"]
+        return HistoryQuery(
             species=data["species"],
             model_version=data["version"],
-            date_from=data["date_from"],
-            date_to=data["date_to"],
+            since=selectors.start_of_day(date_from) if date_from else None,
+            until=selectors.start_of_day(date_to + dt.timedelta(days=1)) if date_to else None,
             labelled=data["labelled"],
-            sort=data["sort"] or selectors.DEFAULT_SORT,
+            sort=data["sort"] or DEFAULT_SORT,
         )
+
+    def days(self) -> tuple[dt.date | None, dt.date | None]:
+        """The first and last day asked for, for the per-day chart."""
+        return self.cleaned_data["date_from"], self.cleaned_data["date_to"]
 
     def cursors(self) -> dict:
         """``after``/``before`` as decoded cursors, for selectors.keyset_page."""
@@ -165,11 +166,16 @@ class BatchUploadForm(forms.Form):
 class LabelForm(forms.Form):
     """One click on the results page: the actual species of one prediction."""
 
-    species = forms.ChoiceField(
-        choices=[(species, species) for species in SPECIES],
-        error_messages={
-            "required": f"Choose the actual species: {' or '.join(SPECIES)}.",
-            "invalid_choice": f"%(value)s is not a species staff can record; choose {' or '.join(SPECIES)}.",
-        },
-    )
+    species = forms.ChoiceField()
     next = forms.CharField(required=False)
+
+    def __init__(self, *args, species: list[str], **kwargs) -> None:
+        """``species``: the names staff can record, as from ModelVersion.objects.known_species()."""
+        super().__init__(*args, **kwargs)
+        field = self.fields["species"]
+        field.choices = [(name, name) for name in species]
+        names = " or ".join(species)
+        field.error_messages = {
+            "required": f"Choose the actual species: {names}.",
+            "invalid_choice": f"%(value)s is not a species staff can record; choose {names}.",
+        }

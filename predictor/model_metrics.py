@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 
-from .features import FEATURES, SPECIES, Feature
+from .features import FEATURES, Feature
 from .models import LABELLED, ModelVersion, Prediction
 
 
@@ -137,5 +137,4 @@ def _feature_drift(version: ModelVersion, feature: Feature, totals: dict) -> Fea
 
 def _species_order(version: ModelVersion, counts: dict[tuple[str, str], int]) -> tuple[str, ...]:
     seen = {label for pair in counts for label in pair}
-    extra = sorted((seen | set(version.class_counts)) - set(SPECIES))
-    return (*SPECIES, *extra)
+    return tuple(sorted(seen | set(version.class_counts)))

@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 
 from . import artifacts
-from .features import FEATURES
+from .features import FEATURES, as_row
 from .models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -116,10 +116,10 @@ def refused_activation() -> str:
     return cache.not_ready_reason if cache.refused_version_id is not None else ""
 
 
-def predict(*, height_cm: float, weight_kg: float) -> PredictionResult:
+def predict(measurements: Mapping[str, float]) -> PredictionResult:
+    """The answer for one animal; ``measurements`` is keyed by feature field (features.FEATURE_FIELDS)."""
     model = active_model()
-    inputs = {"height_cm": height_cm, "weight_kg": weight_kg}
-    probabilities = model.probabilities_of([float(inputs[feature.field]) for feature in FEATURES])
+    probabilities = model.probabilities_of(as_row(measurements))
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return PredictionResult(
         species=model.classes[best],

@@ -1,6 +1,7 @@
+import datetime as dt
 import hashlib
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
@@ -8,7 +9,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .features import FEATURES, HEIGHT, SPECIES, WEIGHT
+from .features import FEATURES, Feature
 
 # Predictions whose actual species staff have recorded. The condition of the partial indexes on
 # labelled rows: a query uses them only when its WHERE clause includes this.
@@ -18,6 +19,17 @@ LABELLED = Q(actual_species__isnull=False)
 class ModelVersionQuerySet(models.QuerySet):
     def active(self) -> "ModelVersionQuerySet":
         return self.filter(is_active=True)
+
+    def known_species(self) -> list[str]:
+        """The one list of species: every class a trained version knows, from the small versions table.
+
+        Labels, filters, search, feedback and charts offer these; a model trained on a CSV with a
+        new species (a Horse) brings it everywhere.
+        """
+        names: set[str] = set()
+        for class_counts in self.values_list("class_counts", flat=True):
+            names.update(class_counts)
+        return sorted(names)
 
     def with_live_counts(self) -> "ModelVersionQuerySet":
         """Annotate how many predictions each version made, how many are labelled and how many were right.
@@ -102,26 +114,62 @@ class ModelVersion(models.Model):
         return "—" if accuracy is None else f"{accuracy:.1%}"
 
 
-class PredictionQuerySet(models.QuerySet):
-    def recent(self) -> "PredictionQuerySet":
-        return self.select_related("model_version").order_by("-created_at", "-id")
+# History sort orders: URL value -> model field. Every field here has an index (field, id), see
+# Prediction.Meta.indexes. Species and model version are filters, not sort orders: each sort order
+# is one more index that every stored row pays for, and a batch upload stores many rows.
+SORT_FIELDS: dict[str, str] = {
+    "time": "created_at",
+    **{feature.form_name: feature.field for feature in FEATURES},
+    "probability": "probability",
+}
+DEFAULT_SORT = "-time"
+SORT_CHOICES: list[str] = [f"{sign}{key}" for key in SORT_FIELDS for sign in ("", "-")]
 
-    def matching(
-        self,
-        *,
-        species: str | None = None,
-        version: int | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-    ) -> "PredictionQuerySet":
-        """The predictions that pass every filter given; None means any. ``created_before`` is exclusive."""
-        conditions = {
-            "species": species,
-            "model_version__version": version,
-            "created_at__gte": created_after,
-            "created_at__lt": created_before,
-        }
-        return self.filter(**{lookup: value for lookup, value in conditions.items() if value is not None})
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Which predictions to show and in what order: the results page, its CSV, the API and the admin.
+
+    Times are aware datetimes: ``since`` inclusive, ``until`` exclusive. None (or "") means any.
+    """
+
+    species: str = ""
+    model_version: "ModelVersion | None" = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    labelled: bool | None = None
+    sort: str = DEFAULT_SORT
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.species or self.model_version or self.since or self.until) or self.labelled is not None
+
+
+class PredictionQuerySet(models.QuerySet):
+    def matching(self, query: HistoryQuery) -> "PredictionQuerySet":
+        """The predictions that pass every filter of ``query``, in no particular order."""
+        predictions = self
+        if query.species:
+            predictions = predictions.filter(species=query.species)
+        if query.model_version is not None:
+            predictions = predictions.filter(model_version=query.model_version)
+        if query.since is not None:
+            predictions = predictions.filter(created_at__gte=query.since)
+        if query.until is not None:
+            predictions = predictions.filter(created_at__lt=query.until)
+        if query.labelled is not None:
+            predictions = predictions.filter(LABELLED if query.labelled else ~LABELLED)
+        return predictions
+
+    def in_order(self, sort: str = DEFAULT_SORT) -> "PredictionQuerySet":
+        """Sorted by one of SORT_CHOICES ("-time": newest first); ``id`` breaks ties, so the order is total."""
+        sign = "-" if sort.startswith("-") else ""
+        return self.order_by(f"{sign}{SORT_FIELDS[sort.removeprefix('-')]}", f"{sign}id")
+
+
+def _measurement_field(field: str) -> models.FloatField:
+    feature = next(feature for feature in FEATURES if feature.field == field)
+    return models.FloatField(feature.label_with_unit.lower())
 
 
 def _bounds_constraint(feature) -> models.CheckConstraint:
@@ -142,8 +190,9 @@ class Prediction(models.Model):
         BATCH = "batch", "batch upload"
 
     created_at = models.DateTimeField(default=timezone.now)  # indexed with id, see Meta.indexes
-    height_cm = models.FloatField(f"{HEIGHT.label.lower()} ({HEIGHT.unit})")
-    weight_kg = models.FloatField(f"{WEIGHT.label.lower()} ({WEIGHT.unit})")
+    # One field per entry of features.FEATURES (its docstring says how to add a measurement).
+    height_cm = _measurement_field("height_cm")
+    weight_kg = _measurement_field("weight_kg")
     species = models.CharField("predicted species", max_length=50)
     probability = models.FloatField("probability of the predicted species")
     probabilities = models.JSONField("probability of every species")
@@ -158,14 +207,9 @@ class Prediction(models.Model):
     # where set (see Meta.indexes).
     batch_id = models.UUIDField("batch", null=True, blank=True, editable=False)
     # Feedback: written only through predictor.feedback, never by the prediction itself. NULL
-    # means "nobody has said yet", which must not look like a species.
-    actual_species = models.CharField(  # noqa: DJ001
-        "actual species",
-        max_length=50,
-        choices=[(species, species) for species in SPECIES],
-        null=True,
-        blank=True,
-    )
+    # means "nobody has said yet", which must not look like a species. No choices: species are
+    # data (ModelVersion.objects.known_species()), checked by predictor.feedback.
+    actual_species = models.CharField("actual species", max_length=50, null=True, blank=True)  # noqa: DJ001
     labelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -182,7 +226,7 @@ class Prediction(models.Model):
     objects = PredictionQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-created_at", "-id"]  # the same as in_order(DEFAULT_SORT)
         verbose_name = "prediction"
         constraints = [
             *(_bounds_constraint(feature) for feature in FEATURES),
@@ -222,12 +266,13 @@ class Prediction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.species} ({self.probability:.0%}) for {self.height_cm:g} cm, {self.weight_kg:g} kg"
+        inputs = ", ".join(f"{value} {feature.unit}" for feature, value in self.measurements)
+        return f"{self.species} ({self.probability:.0%}) for {inputs}"
 
     @property
-    def label_choices(self) -> tuple[str, ...]:
-        """The species staff can record as this animal's actual species."""
-        return SPECIES
+    def measurements(self) -> list[tuple[Feature, str]]:
+        """Each feature with this animal's value as pages show it, in FEATURES order."""
+        return [(feature, feature.display(getattr(self, feature.field))) for feature in FEATURES]
 
     @property
     def probability_percent(self) -> str:

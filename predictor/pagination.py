@@ -1,4 +1,4 @@
-"""Numbered pages over a million-row table: counts that stop in time, and pages read by id.
+"""Numbered pages of the history for the admin and the API: counts that stop in time, pages read by id.
 
 The admin changelist asks its paginator how many rows match the filters and then reads one page
 with LIMIT/OFFSET. At a million predictions both can take a second: a COUNT(*) under two filters

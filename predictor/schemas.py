@@ -6,16 +6,16 @@ from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator, field_validator
+from pydantic import AfterValidator, create_model, field_validator
 from pydantic_core import PydanticCustomError
 
-from .features import HEIGHT, WEIGHT, Feature
+from .features import FEATURES, Feature
 
 MAX_BATCH_ITEMS = 10_000
 MAX_PAGE_SIZE = 500
 
 
-def _measurement(feature: Feature, example: float) -> Any:
+def _measurement(feature: Feature) -> Any:
     def check_bounds(value: float) -> float:
         if message := feature.bounds_error(value):
             raise PydanticCustomError("out_of_bounds", message)
@@ -28,21 +28,21 @@ def _measurement(feature: Feature, example: float) -> Any:
             strict=True,
             description=f"{feature.label} in {feature.unit}: greater than 0, at most {feature.max_value:g}.",
             json_schema_extra={"exclusiveMinimum": 0, "maximum": feature.max_value},
-            examples=[example],
+            examples=[feature.example],
         ),
         AfterValidator(check_bounds),
     ]
 
 
-class MeasurementsIn(Schema):
-    height_cm: _measurement(HEIGHT, 40.0)
-    weight_kg: _measurement(WEIGHT, 12.5)
+# One field per measurement (features.FEATURES), in and out.
+MeasurementsIn = create_model(
+    "MeasurementsIn", __base__=Schema, **{feature.field: (_measurement(feature), ...) for feature in FEATURES}
+)
+Measurements = create_model("Measurements", __base__=Schema, **{feature.field: (float, ...) for feature in FEATURES})
 
 
-class PredictionOut(Schema):
+class PredictionOut(Measurements):
     id: int = Field(description="The stored prediction's id.")
-    height_cm: float
-    weight_kg: float
     species: str = Field(description="The most probable species.")
     probability: float = Field(description="The probability of that species, 0 to 1.")
     probabilities: dict[str, float] = Field(description="The probability of every species the model knows.")
@@ -62,7 +62,10 @@ class BatchOut(Schema):
 
 
 class PredictionPage(Schema):
-    count: int = Field(description="How many predictions match the filters.")
+    count: int = Field(description="How many predictions match the filters; at least this many when not exact.")
+    count_is_exact: bool = Field(
+        description="False when counting stopped at 10,000 (the count of a large history is not worth its time)."
+    )
     page: int
     page_size: int
     items: list[PredictionRecord]

@@ -1,98 +1,40 @@
-"""Reads behind the results page: filters, sort orders, pages, charts and the CSV export.
+"""Reads behind the results page and the API list: keyset pages and charts.
 
-They must stay fast with a million predictions, so nothing here counts all rows. Pages are keyset
-pages: each sort order has an index ending in ``id``, and each filter but "not labelled" (which
-most rows pass) an index in time order; a filter with another sort order reads one of the two,
-skipping the rows that fail the filter or sorting the ones that pass. The per-day chart is one
-range count per day and species over a bounded date window, and the scatter plots a sample of the
-newest rows. predictor/tests/test_query_plans.py checks the plans on SQLite.
+Filters and sort orders are the history's QuerySet methods (``Prediction.objects.matching(query)``
+and ``.in_order(sort)``); this module pages and charts what they select. They must stay fast
+with a million predictions, so nothing here counts all rows. Pages are keyset pages: each sort
+order has an index ending in ``id``, and each filter but "not labelled" (which most rows pass) an
+index in time order; a filter with another sort order reads one of the two, skipping the rows
+that fail the filter or sorting the ones that pass. The per-day chart is one range count per day
+and species over a bounded date window, and the scatter plots a sample of the newest rows.
+predictor/tests/test_query_plans.py checks the plans on SQLite.
 """
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import LABELLED, ModelVersion, Prediction
-
-# URL value -> model field. Every field here has an index (field, id): see Prediction.Meta.indexes.
-# Species and model version are filters, not sort orders: each sort order is one more index that
-# every stored row pays for, and a batch upload stores many rows.
-SORT_FIELDS: dict[str, str] = {
-    "time": "created_at",
-    "height": "height_cm",
-    "weight": "weight_kg",
-    "probability": "probability",
-}
-DEFAULT_SORT = "-time"
-SORT_CHOICES: list[str] = [f"{sign}{key}" for key in SORT_FIELDS for sign in ("", "-")]
+from .features import FEATURE_FIELDS
+from .models import SORT_FIELDS, Prediction
 
 CHART_DEFAULT_DAYS = 30
 CHART_MAX_DAYS = 366
 SCATTER_SAMPLE_SIZE = 2000
-EXPORT_CHUNK_SIZE = 2000
+SCATTER_FIELDS = FEATURE_FIELDS[:2]  # the scatter plots the first two measurements against each other
 
 
-@dataclass(frozen=True)
-class HistoryQuery:
-    """What the results page shows: filters and sort order, as validated by HistoryFilterForm."""
-
-    species: str = ""
-    model_version: ModelVersion | None = None
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    labelled: bool | None = None
-    sort: str = DEFAULT_SORT
-
-    @property
-    def is_filtered(self) -> bool:
-        return bool(self.species or self.model_version or self.date_from or self.date_to) or self.labelled is not None
-
-
-def known_species() -> list[str]:
-    """Every species a model version can predict, from the small versions table (not the history)."""
-    names: set[str] = set()
-    for class_counts in ModelVersion.objects.values_list("class_counts", flat=True):
-        names.update(class_counts)
-    return sorted(names)
-
-
-def _start_of_day(day: dt.date) -> dt.datetime:
+def start_of_day(day: dt.date) -> dt.datetime:
     # Days are days in the site's time zone, as the page shows them.
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def filter_predictions(query: HistoryQuery) -> QuerySet[Prediction]:
-    """The predictions matching the filters, in no particular order."""
-    predictions = Prediction.objects.all()
-    if query.species:
-        predictions = predictions.filter(species=query.species)
-    if query.model_version is not None:
-        predictions = predictions.filter(model_version=query.model_version)
-    if query.date_from is not None:
-        predictions = predictions.filter(created_at__gte=_start_of_day(query.date_from))
-    if query.date_to is not None:
-        predictions = predictions.filter(created_at__lt=_start_of_day(query.date_to + dt.timedelta(days=1)))
-    if query.labelled is not None:
-        predictions = predictions.filter(LABELLED if query.labelled else ~LABELLED)
-    return predictions
-
-
 def _sort_field(sort: str) -> tuple[str, bool]:
     """The model field and whether the order is descending."""
-    descending = sort.startswith("-")
-    return SORT_FIELDS[sort.removeprefix("-")], descending
-
-
-def sort_predictions(predictions: QuerySet[Prediction], sort: str) -> QuerySet[Prediction]:
-    field, descending = _sort_field(sort)
-    sign = "-" if descending else ""
-    # `id` breaks ties, so the order is total and keyset pages neither skip nor repeat rows.
-    return predictions.order_by(f"{sign}{field}", f"{sign}id")
+    return SORT_FIELDS[sort.removeprefix("-")], sort.startswith("-")
 
 
 # Cursors: "<id>~<sort value>", the position of a row in one sort order.
@@ -180,10 +122,12 @@ def keyset_page(
 # Charts
 
 
-def chart_window(query: HistoryQuery, *, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+def chart_window(
+    date_from: dt.date | None, date_to: dt.date | None, *, today: dt.date | None = None
+) -> tuple[dt.date, dt.date]:
     """The days the per-day chart covers: the filtered range, or the last 30 days; at most 366 days."""
-    last = query.date_to or today or timezone.localdate()
-    first = query.date_from or last - dt.timedelta(days=CHART_DEFAULT_DAYS - 1)
+    last = date_to or today or timezone.localdate()
+    first = date_from or last - dt.timedelta(days=CHART_DEFAULT_DAYS - 1)
     first = max(first, last - dt.timedelta(days=CHART_MAX_DAYS - 1))
     return first, last
 
@@ -193,7 +137,7 @@ def daily_counts(
 ) -> dict[str, Any]:
     """Predictions per day of each of ``species``, every day of the window present (zero when none)."""
     days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
-    bounds = [_start_of_day(day) for day in [*days, last + dt.timedelta(days=1)]]
+    bounds = [start_of_day(day) for day in [*days, last + dt.timedelta(days=1)]]
     window = predictions.order_by()
     counts: dict[str, list[int]] = {}
     for name in species:
@@ -217,48 +161,6 @@ def daily_counts(
 
 
 def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAMPLE_SIZE) -> list[list[Any]]:
-    """[height, weight, species] of the newest ``size`` matching predictions."""
-    newest = predictions.order_by("-created_at", "-id").values_list("height_cm", "weight_kg", "species")[:size]
+    """[first feature, second feature, species] of the newest ``size`` matching predictions."""
+    newest = predictions.in_order().values_list(*SCATTER_FIELDS, "species")[:size]
     return [list(row) for row in newest]
-
-
-# CSV export
-
-
-def export_header() -> list[str]:
-    return [
-        "id",
-        "created_at",
-        "height_cm",
-        "weight_kg",
-        "predicted_species",
-        "probability",
-        "model_version",
-        "source",
-        "actual_species",
-    ]
-
-
-def export_rows(predictions: QuerySet[Prediction]) -> Iterator[tuple[Any, ...]]:
-    """Every row of ``predictions`` in its order, read in chunks so memory stays flat."""
-    columns = [
-        "id",
-        "created_at",
-        "height_cm",
-        "weight_kg",
-        "species",
-        "probability",
-        "model_version__version",
-        "source",
-        "actual_species",
-    ]
-    zone = timezone.get_current_timezone()
-    for row in predictions.values_list(*columns).iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield (*row[:1], row[1].astimezone(zone).isoformat(), *row[2:4], _spreadsheet_safe(row[4]), *row[5:])
-
-
-def _spreadsheet_safe(text: str) -> str:
-    # Species names come from training files; a spreadsheet would run one starting "=" as a formula.
-    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
-        return "'" + text
-    return text

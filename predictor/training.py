@@ -1,8 +1,7 @@
-"""Training: validate a CSV, evaluate honestly, fit, and publish the result as a new model version.
+"""Training: evaluate honestly, fit, and publish the result as a new model version.
 
-No request code here; `manage.py train_model` is a thin wrapper around `train()`. CSVs are read
-in chunks of CHUNK_ROWS lines and kept as compact arrays, so a million-row file needs tens of
-megabytes, not a text copy of the whole file.
+No request code here; `manage.py train_model` is a thin wrapper around `train()`. Reading and
+checking the CSV is training_data's job, recording and activating the version is versions'.
 """
 
 import hashlib
@@ -14,11 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import sklearn
-from django.db import IntegrityError, transaction
-from django.db.models import Max
-from django.utils import timezone
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -29,18 +24,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from . import artifacts, csv_checks
-from .features import FEATURES, TARGET_COLUMN
+from . import artifacts, training_data, versions
+from .features import FEATURE_FIELDS, FEATURES
 from .models import LABELLED, ModelVersion, Prediction
+from .training_data import DEFAULT_TRAINING_DATA, TrainingData, TrainingDataError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRAINING_DATA = Path(__file__).resolve().parent / "data" / "animals.csv"
 DEFAULT_ALGORITHM = "GaussianNB"
 RANDOM_STATE = 0  # fixed, so that a retrain on the same rows gives the same folds and model
 MAX_FOLDS = 5
-CHUNK_ROWS = 100_000
-PROGRESS_DELAY_SECONDS = 1.0  # a progress bar appears only for work that takes longer than this
 
 
 @dataclass(frozen=True)
@@ -56,27 +49,6 @@ ALGORITHMS: dict[str, Algorithm] = {
     "KNeighborsClassifier": Algorithm(lambda: KNeighborsClassifier(n_neighbors=5), scaled=True),
     "RandomForestClassifier": Algorithm(lambda: RandomForestClassifier(random_state=RANDOM_STATE), scaled=False),
 }
-
-
-class TrainingDataError(ValueError):
-    """The training CSV cannot be used; the message names the file and the row or column at fault."""
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    name: str
-    sha256: str
-    features: np.ndarray
-    labels: np.ndarray
-
-    @property
-    def rows(self) -> int:
-        return len(self.labels)
-
-    @property
-    def class_counts(self) -> dict[str, int]:
-        labels, counts = np.unique(self.labels, return_counts=True)
-        return {str(label): int(count) for label, count in zip(labels, counts, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -135,75 +107,14 @@ def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> 
     return Pipeline([*steps, ("classifier", classifier)])
 
 
-def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: int = CHUNK_ROWS) -> TrainingData:
-    """Read and check a `Height,Weight,Species` CSV; raise TrainingDataError on the first problem."""
-    name = str(path)
-    path = Path(path)
-    try:
-        sha256, lines, has_content = _fingerprint(path)
-    except FileNotFoundError:
-        raise TrainingDataError(f"{name}: no such file") from None
-    except OSError as error:
-        raise TrainingDataError(f"{name}: cannot be read ({error.strerror})") from None
-    if not has_content:
-        raise TrainingDataError(f"{name}: the file is empty")
-
-    feature_parts: list[np.ndarray] = []
-    label_parts: list[np.ndarray] = []
-    try:
-        progress = tqdm(
-            total=max(lines - 1, 0),
-            desc=f"Reading {path.name}",
-            unit=" lines",
-            unit_scale=True,
-            delay=PROGRESS_DELAY_SECONDS,
-            disable=not show_progress,
-        )
-        # Strings first, so that each bad cell can be reported as written; keeping blank lines
-        # keeps the frame's index (which runs on across chunks) in step with the file's lines.
-        chunks = pd.read_csv(path, chunksize=chunk_rows, **csv_checks.READ_OPTIONS)
-        with progress, chunks:
-            for chunk in chunks:
-                try:
-                    csv_checks.check_index(chunk)
-                except csv_checks.CellError as error:
-                    raise TrainingDataError(f"{name}: {error}") from None
-                features, labels = _check_chunk(chunk, name)
-                feature_parts.append(features)
-                label_parts.append(labels)
-                progress.update(len(chunk))
-    except TrainingDataError:
-        raise
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise TrainingDataError(f"{name}: not a readable CSV file ({reason})") from None
-    rows = sum(len(labels) for labels in label_parts)
-    if rows == 0:
-        raise TrainingDataError(f"{name}: no data rows below the header")
-    data = TrainingData(
-        name=name,
-        sha256=sha256,
-        features=np.concatenate(feature_parts),
-        labels=np.concatenate(label_parts),
-    )
-    _check_classes(data)
-    return data
-
-
-_NO_FEEDBACK = TrainingData(
-    name="labelled predictions", sha256="", features=np.empty((0, len(FEATURES))), labels=np.array([], dtype=str)
-)
-
-
 def load_feedback() -> TrainingData:
     """Every labelled prediction as a training row: its inputs and the species staff recorded."""
-    fields = [feature.field for feature in FEATURES]
     # In time order, the order of the partial index on labelled rows: in id order SQLite reads the
     # whole history to find them.
     rows = (
         Prediction.objects.filter(LABELLED)
         .order_by("created_at", "pk")
-        .values_list(*fields, "actual_species")
+        .values_list(*FEATURE_FIELDS, "actual_species")
         .iterator(chunk_size=10_000)
     )
     feature_rows, labels = [], []
@@ -238,11 +149,10 @@ def train(
     """
     if algorithm not in ALGORITHMS:
         raise TrainingDataError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    data = load_training_data(data_path, show_progress=show_progress)
-    feedback = load_feedback() if include_feedback else _NO_FEEDBACK
-    features = np.concatenate([data.features, feedback.features]) if feedback.rows else data.features
-    labels = np.concatenate([data.labels, feedback.labels]) if feedback.rows else data.labels
-    combined = TrainingData(name=data.name, sha256=data.sha256, features=features, labels=labels)
+    data = training_data.load_training_data(data_path, show_progress=show_progress)
+    feedback = load_feedback() if include_feedback else training_data.empty("labelled predictions")
+    combined = data.plus(feedback)
+    features, labels = combined.features, combined.labels
 
     folds = max(2, min(MAX_FOLDS, min(combined.class_counts.values())))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
@@ -258,7 +168,7 @@ def train(
     content = artifacts.serialize(pipeline, feature_columns=tuple(feature.column for feature in FEATURES))
     artifact_name, artifact_sha256 = artifacts.save(content)
     try:
-        version = _record_version(
+        version = versions.record_version(
             activate=gate is not None and (gate.passed or gate.forced),
             algorithm=algorithm,
             parameters=_json_safe(pipeline.named_steps["classifier"].get_params()),
@@ -283,18 +193,6 @@ def train(
         raise
     _save_picture(version, pipeline, combined)
     return TrainingResult(version=version, data=data, feedback=feedback, gate=gate)
-
-
-def activate_version(version_number: int) -> ModelVersion:
-    """Make an existing version the active one; running servers switch within one check interval."""
-    with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().get(version=version_number)
-        ModelVersion.objects.active().exclude(pk=version.pk).update(is_active=False)
-        if not version.is_active:
-            version.is_active = True
-            version.activated_at = timezone.now()
-            version.save(update_fields=["is_active", "activated_at"])
-    return version
 
 
 def _cross_validate(
@@ -364,78 +262,8 @@ def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData)
     version.save(update_fields=["picture_name"])
 
 
-def _record_version(*, activate: bool, **fields: Any) -> ModelVersion:
-    # Two concurrent runs can pick the same next number or both activate; the unique constraints
-    # turn that into an IntegrityError, and a retry sees the other run's committed row.
-    attempts = 5
-    for attempt in range(attempts):
-        try:
-            with transaction.atomic():
-                latest = ModelVersion.objects.aggregate(latest=Max("version"))["latest"] or 0
-                if activate:
-                    ModelVersion.objects.active().update(is_active=False)
-                return ModelVersion.objects.create(
-                    version=latest + 1, is_active=activate, activated_at=timezone.now() if activate else None, **fields
-                )
-        except IntegrityError:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _fingerprint(path: Path) -> tuple[str, int, bool]:
-    """The file's sha256, its line count (for the progress bar), and whether it holds anything but whitespace."""
-    digest = hashlib.sha256()
-    lines = 0
-    has_content = False
-    with path.open("rb") as source:
-        while block := source.read(1 << 20):
-            digest.update(block)
-            lines += block.count(b"\n")
-            has_content = has_content or bool(block.strip())
-    return digest.hexdigest(), lines, has_content
-
-
 def _progress(items: list, *, desc: str, show_progress: bool) -> Any:
-    return tqdm(items, desc=desc, unit="fold", delay=PROGRESS_DELAY_SECONDS, disable=not show_progress)
-
-
-def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    chunk.columns = [str(column).strip() for column in chunk.columns]
-    expected = [feature.column for feature in FEATURES] + [TARGET_COLUMN]
-    missing = [column for column in expected if column not in chunk.columns]
-    if missing:
-        raise TrainingDataError(
-            f"{name}: missing column {', '.join(missing)} (the header must name {','.join(expected)})"
-        )
-    frame = chunk[expected].apply(lambda column: column.str.strip())
-    frame = frame[(frame != "").any(axis=1)]  # wholly blank lines carry no row
-    try:
-        columns = [csv_checks.measurements(frame[feature.column], feature) for feature in FEATURES]
-    except csv_checks.CellError as error:
-        raise TrainingDataError(f"{name}: {error}") from None
-    labels = frame[TARGET_COLUMN]
-    blank = labels == ""
-    if blank.any():
-        raise TrainingDataError(
-            f"{name}: line {csv_checks.line_number(labels.index[blank][0])}, column {TARGET_COLUMN}: empty value"
-        )
-    return np.column_stack(columns).reshape(-1, len(FEATURES)), labels.to_numpy(dtype=str)
-
-
-def _check_classes(data: TrainingData) -> None:
-    counts = data.class_counts
-    if len(counts) < 2:
-        raise TrainingDataError(
-            f"{data.name}: column {TARGET_COLUMN} has only one species ({next(iter(counts))!r}); "
-            "at least two are needed to learn anything"
-        )
-    for label, count in counts.items():
-        if count < 2:
-            raise TrainingDataError(
-                f"{data.name}: column {TARGET_COLUMN}: species {label!r} has only {count} row; "
-                "each species needs at least 2 for cross-validation"
-            )
+    return tqdm(items, desc=desc, unit="fold", delay=training_data.PROGRESS_DELAY_SECONDS, disable=not show_progress)
 
 
 def _json_safe(parameters: dict[str, Any]) -> dict[str, Any]:

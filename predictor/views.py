@@ -2,7 +2,6 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import (
     FileResponse,
@@ -18,12 +17,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import artifacts, batch, exports, feedback, health, history, model_metrics, model_service, selectors
+from . import answers, artifacts, batch, exports, feedback, health, model_metrics, model_service, selectors
+from .features import FEATURES
 from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
 from .models import ModelVersion, Prediction
 
-RESULT_SALT = "predictor.result"
-RESULT_FIELDS = ("created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "model_version")
 HISTORY_PAGE_SIZE = 50
 
 
@@ -58,17 +56,14 @@ def predict(request):
         return render(request, "predictor/predict.html", {"form": form, **_model_status(request)}, status=400)
     measurements = form.measurements()
     try:
-        result = model_service.predict(**measurements)
+        result = model_service.predict(measurements)
     except model_service.ModelNotReady as error:
         context = {"form": form, "not_ready_reason": str(error), "submission_refused": True}
         return render(request, "predictor/predict.html", context, status=503)
-    prediction = history.record_prediction(
-        result=result, source=Prediction.Source.FORM, submission_key=form.cleaned_data["submission_key"], **measurements
+    prediction = answers.store_form_answer(
+        result=result, measurements=measurements, submission_key=form.cleaned_data["submission_key"]
     )
-    # The answer comes with this response, not behind a redirect: one request per prediction.
-    # A reload cannot store it twice (the form's submission key), and the page swaps its address
-    # for the result's permanent link (static/predictor/permalink.js), so a reload reads that.
-    return _result_page(request, prediction)
+    return _result_page(request, prediction)  # the answer itself, not a redirect: see predictor.answers
 
 
 @require_safe
@@ -81,26 +76,26 @@ def health_check(request):
 
 @require_safe
 def result(request, token: str):
-    try:
-        prediction_id = signing.loads(token, salt=RESULT_SALT)
-    except signing.BadSignature:
-        raise Http404("No such result.") from None
-    # Only what the page shows: the version's JSON metrics are not decoded on every result.
-    predictions = Prediction.objects.select_related("model_version").only(*RESULT_FIELDS, "model_version__version")
-    return _result_page(request, get_object_or_404(predictions, pk=prediction_id))
+    prediction_id = answers.prediction_id(token)
+    if prediction_id is None:
+        raise Http404("No such result.")
+    prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=prediction_id)
+    return _result_page(request, prediction)
 
 
 def _result_page(request, prediction: Prediction):
-    permalink = reverse("predictor:result", args=[signing.dumps(prediction.pk, salt=RESULT_SALT)])
-    context = {"prediction": prediction, "permalink": permalink, "form": PredictionForm()}
+    context = {
+        "prediction": prediction,
+        "permalink": answers.permalink(prediction),
+        "form": PredictionForm(),
+    }
     return render(request, "predictor/result.html", context)
 
 
 # Column headings of the results table: (label, sort key or None when not sortable, numeric).
 HISTORY_COLUMNS = [
     ("Time", "time", False),
-    ("Height (cm)", "height", True),
-    ("Weight (kg)", "weight", True),
+    *((feature.label_with_unit, feature.form_name, True) for feature in FEATURES),
     ("Species", None, False),
     ("Probability", "probability", True),
     ("Model", None, False),
@@ -128,24 +123,21 @@ def _sort_headings(current: str) -> list[dict]:
 @require_safe
 @staff_required
 def prediction_history(request):
-    species = selectors.known_species()
+    species = ModelVersion.objects.known_species()
     form = HistoryFilterForm(request.GET, species=species)
     if not form.is_valid():
         return render(request, "predictor/history.html", {"form": form}, status=400)
     query = form.query()
-    predictions = selectors.filter_predictions(query)
-    page = selectors.keyset_page(
-        selectors.sort_predictions(predictions, query.sort),
-        sort=query.sort,
-        size=HISTORY_PAGE_SIZE,
-        **form.cursors(),
-    )
-    first_day, last_day = selectors.chart_window(query)
+    predictions = Prediction.objects.matching(query)
+    page = selectors.keyset_page(predictions, sort=query.sort, size=HISTORY_PAGE_SIZE, **form.cursors())
+    first_day, last_day = selectors.chart_window(*form.days())
     daily = selectors.daily_counts(predictions, species=species, first=first_day, last=last_day)
     scatter = selectors.scatter_sample(predictions)
     context = {
         "form": form,
         "page": page,
+        "features": FEATURES,
+        "label_species": species,
         "headings": _sort_headings(query.sort),
         "filtered": query.is_filtered,
         "daily": daily,
@@ -167,12 +159,12 @@ def prediction_history(request):
 @require_safe
 @staff_required
 def prediction_history_csv(request):
-    form = HistoryFilterForm(request.GET, species=selectors.known_species())
+    form = HistoryFilterForm(request.GET, species=ModelVersion.objects.known_species())
     if not form.is_valid():
         problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return HttpResponse(f"Bad filter, nothing exported.\n{problems}\n", status=400, content_type="text/plain")
     query = form.query()
-    return exports.csv_response(selectors.sort_predictions(selectors.filter_predictions(query), query.sort))
+    return exports.csv_response(Prediction.objects.matching(query).in_order(query.sort))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -221,7 +213,7 @@ def batch_download(request, batch_id):
 @staff_required
 def label_prediction(request, prediction_id: int):
     prediction = get_object_or_404(Prediction, pk=prediction_id)
-    form = LabelForm(request.POST)
+    form = LabelForm(request.POST, species=ModelVersion.objects.known_species())
     if not form.is_valid():
         return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
     feedback.label_predictions(prediction_ids=[prediction.pk], species=form.cleaned_data["species"], user=request.user)

@@ -12,7 +12,7 @@ from predictor import history, model_service
 
 def _score(request: HttpRequest) -> tuple[float, float, model_service.PredictionResult]:
     height, weight = float(request.POST["height"]), float(request.POST["weight"])
-    return height, weight, model_service.predict(height_cm=height, weight_kg=weight)
+    return height, weight, model_service.predict({"height_cm": height, "weight_kg": weight})
 
 
 def _answer(result: model_service.PredictionResult) -> HttpResponse:
@@ -26,7 +26,9 @@ def score_only(request: HttpRequest) -> HttpResponse:
 def score_and_store(request: HttpRequest) -> HttpResponse:
     height, weight, result = _score(request)
     history.record_prediction(
-        result=result, height_cm=height, weight_kg=weight, submission_key=request.POST["submission_key"]
+        result=result,
+        measurements={"height_cm": height, "weight_kg": weight},
+        submission_key=request.POST["submission_key"],
     )
     return _answer(result)
 

@@ -13,7 +13,10 @@ CHANGELIST = reverse("admin:predictor_prediction_changelist")
 @pytest.fixture
 def predictions(trained_version):
     return [
-        record_prediction(result=model_service.predict(height_cm=h, weight_kg=w), height_cm=h, weight_kg=w)
+        record_prediction(
+            result=model_service.predict({"height_cm": h, "weight_kg": w}),
+            measurements={"height_cm": h, "weight_kg": w},
+        )
         for h, w in [(90, 50), (70, 40), (88, 47)]
     ]
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from predictor import training
+from predictor import training, versions
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_a_refused_new_version_leaves_the_process_answering_but_degraded(
     assert (body["status"], body["model"]) == ("degraded", "v1")
     assert "v2 cannot be loaded" in body["warning"]
 
-    training.activate_version(1)  # the rollback staff would do
+    versions.activate_version(1)  # the rollback staff would do
 
     assert client.get(HEALTH).json() == {"status": "ok", "database": "ok", "model": "v1"}
 

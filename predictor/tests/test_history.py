@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from django.db import IntegrityError, transaction
 
-from predictor import history, model_service
+from predictor import bulk_insert, history, model_service
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ def test_predict_many_agrees_with_predict_row_by_row(trained_version):
     for (height, weight), species, probability, probabilities in zip(
         ROWS, batch.species, batch.probability, batch.probabilities, strict=True
     ):
-        single = model_service.predict(height_cm=height, weight_kg=weight)
+        single = model_service.predict({"height_cm": height, "weight_kg": weight})
         assert species == single.species
         assert probability == pytest.approx(single.probability)
         assert dict(zip(batch.model.classes, probabilities, strict=True)) == pytest.approx(single.probabilities)
@@ -25,8 +25,8 @@ def test_predict_many_agrees_with_predict_row_by_row(trained_version):
 def test_record_predictions_stores_rows_like_record_prediction(trained_version):
     batch = model_service.predict_many(ROWS)
     batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
-    single = model_service.predict(height_cm=77.0, weight_kg=36.0)
-    one = history.record_prediction(result=single, height_cm=77.0, weight_kg=36.0)
+    single = model_service.predict({"height_cm": 77.0, "weight_kg": 36.0})
+    one = history.record_prediction(result=single, measurements={"height_cm": 77.0, "weight_kg": 36.0})
 
     stored = list(Prediction.objects.filter(batch_id=batch_id).order_by("id"))
     assert [[row.height_cm, row.weight_kg] for row in stored] == ROWS.tolist()
@@ -42,7 +42,7 @@ def test_record_predictions_stores_rows_like_record_prediction(trained_version):
 
 
 def test_record_predictions_stores_large_batches_in_chunks(trained_version, monkeypatch):
-    monkeypatch.setattr(history, "BULK_INSERT_ROWS", 2)
+    monkeypatch.setattr(bulk_insert, "CHUNK_ROWS", 2)
     features = np.tile(ROWS, (5, 1))
     batch_id = history.record_predictions(
         result=model_service.predict_many(features), features=features, source=Prediction.Source.API
@@ -60,7 +60,7 @@ def test_record_predictions_is_all_or_nothing(trained_version):
 
 
 def test_record_predictions_formats_the_json_itself_on_other_databases(trained_version, monkeypatch):
-    monkeypatch.setattr(history, "JSON_OBJECT_SQL", {})
+    monkeypatch.setattr(bulk_insert, "JSON_OBJECT_SQL", {})
     batch = model_service.predict_many(ROWS)
     batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
     stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
@@ -69,8 +69,10 @@ def test_record_predictions_formats_the_json_itself_on_other_databases(trained_v
 
 
 def test_record_prediction_returns_the_row_exactly_as_stored(trained_version):
-    answer = model_service.predict(height_cm=81.25, weight_kg=40.5)
-    returned = history.record_prediction(result=answer, height_cm=81.25, weight_kg=40.5, submission_key="k" * 22)
+    answer = model_service.predict({"height_cm": 81.25, "weight_kg": 40.5})
+    returned = history.record_prediction(
+        result=answer, measurements={"height_cm": 81.25, "weight_kg": 40.5}, submission_key="k" * 22
+    )
     stored = Prediction.objects.get()
     assert returned.pk == stored.pk
     for field in ("created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "source"):
@@ -82,7 +84,7 @@ def test_record_prediction_returns_the_row_exactly_as_stored(trained_version):
 @pytest.mark.parametrize(("height", "weight"), [(float("nan"), 40.0), (80.0, float("inf")), (0.0, 40.0), (301.0, 40.0)])
 def test_record_prediction_refuses_measurements_the_form_would_refuse(trained_version, height, weight):
     # Code that skips the form still cannot store them: the table's check constraints refuse the row.
-    answer = model_service.predict(height_cm=80.0, weight_kg=40.0)
+    answer = model_service.predict({"height_cm": 80.0, "weight_kg": 40.0})
     with pytest.raises(IntegrityError), transaction.atomic():
-        history.record_prediction(result=answer, height_cm=height, weight_kg=weight)
+        history.record_prediction(result=answer, measurements={"height_cm": height, "weight_kg": weight})
     assert Prediction.objects.count() == 0

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from predictor import history, model_service
+from predictor import model_service
 from predictor.features import FEATURES
 from predictor.models import Prediction
 
@@ -26,14 +26,14 @@ def test_populate_history_adds_real_predictions_of_the_active_model(trained_vers
         assert prediction.model_version == trained_version
         for feature in FEATURES:
             assert feature.bounds_error(getattr(prediction, feature.field)) is None
-        expected = model_service.predict(height_cm=prediction.height_cm, weight_kg=prediction.weight_kg)
+        expected = model_service.predict({"height_cm": prediction.height_cm, "weight_kg": prediction.weight_kg})
         assert prediction.species == expected.species
         assert prediction.probabilities == pytest.approx(expected.probabilities)
     assert set(Prediction.objects.values_list("species", flat=True)) == {"Cat", "Dog"}
 
 
 def test_populated_rows_arrive_oldest_first_as_real_traffic_does(trained_version):
-    history.populate_synthetic_history(count=1200, days=5, batch_size=500)
+    call_command("populate_history", "--count", "1200", "--days", "5", stdout=StringIO())
 
     times = list(Prediction.objects.order_by("id").values_list("created_at", flat=True))
     assert len(times) == 1200

@@ -16,9 +16,8 @@ from django.urls import reverse
 
 from predictor import batch, model_metrics, selectors, training
 from predictor.admin import PredictionAdmin
-from predictor.models import ModelVersion, Prediction
+from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion, Prediction
 from predictor.pagination import CappedCountPaginator
-from predictor.selectors import HistoryQuery
 
 pytestmark = [
     pytest.mark.django_db,
@@ -36,7 +35,7 @@ FILTERS = {
     "no filter": {},
     "species": {"species": "Cat"},
     "version": {"model_version": None},
-    "date range": {"date_from": dt.date(2026, 3, 1), "date_to": dt.date(2026, 3, 31)},
+    "date range": {"since": dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "until": dt.datetime(2026, 4, 1, tzinfo=dt.UTC)},
     "labelled": {"labelled": True},
     "not labelled": {"labelled": False},
 }
@@ -112,10 +111,10 @@ def history_query(filters: str, sort: str, version: ModelVersion) -> HistoryQuer
 
 
 @pytest.mark.parametrize("filters", FILTERS)
-@pytest.mark.parametrize("sort", selectors.SORT_CHOICES)
+@pytest.mark.parametrize("sort", SORT_CHOICES)
 def test_results_page_reads_every_sort_and_filter_through_an_index(version, sort, filters):
     query = history_query(filters, sort, version)
-    predictions = selectors.sort_predictions(selectors.filter_predictions(query), sort)
+    predictions = Prediction.objects.matching(query)
     cursor = selectors.decode_cursor(CURSORS[sort.removeprefix("-")], sort)
     with recorded_reads() as reads:
         selectors.keyset_page(predictions, sort=sort, size=50)
@@ -139,10 +138,13 @@ def test_results_page_reads_every_sort_and_filter_through_an_index(version, sort
 
 @pytest.mark.parametrize("filters", FILTERS)
 def test_results_page_charts_read_through_an_index(version, filters):
-    predictions = selectors.filter_predictions(history_query(filters, selectors.DEFAULT_SORT, version))
+    predictions = Prediction.objects.matching(history_query(filters, DEFAULT_SORT, version))
     with recorded_reads() as reads:
         selectors.daily_counts(
-            predictions, species=selectors.known_species(), first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2)
+            predictions,
+            species=ModelVersion.objects.known_species(),
+            first=dt.date(2026, 3, 1),
+            last=dt.date(2026, 3, 2),
         )
         selectors.scatter_sample(predictions)
     for plan in plans(reads):

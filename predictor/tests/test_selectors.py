@@ -3,9 +3,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from predictor import selectors, training
-from predictor.models import ModelVersion, Prediction
-from predictor.selectors import HistoryQuery
+from predictor import exports, selectors, training
+from predictor.forms import HistoryFilterForm
+from predictor.models import SORT_CHOICES, HistoryQuery, ModelVersion, Prediction
 
 pytestmark = pytest.mark.django_db
 
@@ -52,15 +52,22 @@ def mixed_rows(versions):
     return rows
 
 
+def filtered(**params) -> HistoryQuery:
+    """The query the results page runs for these query-string parameters."""
+    form = HistoryFilterForm(params, species=["Cat", "Dog"])
+    assert form.is_valid(), form.errors
+    return form.query()
+
+
 def test_filters_by_species_version_and_inclusive_date_range(mixed_rows, versions):
     first, second = versions
-    species = selectors.filter_predictions(HistoryQuery(species="Cat"))
+    species = Prediction.objects.matching(HistoryQuery(species="Cat"))
     assert {p.species for p in species} == {"Cat"} and species.count() == 12
 
-    by_version = selectors.filter_predictions(HistoryQuery(model_version=second))
+    by_version = Prediction.objects.matching(HistoryQuery(model_version=second))
     assert {p.model_version_id for p in by_version} == {second.pk} and by_version.count() == 8
 
-    one_day = selectors.filter_predictions(HistoryQuery(date_from=dt.date(2026, 3, 2), date_to=dt.date(2026, 3, 2)))
+    one_day = Prediction.objects.matching(filtered(date_from="2026-03-02", date_to="2026-03-02"))
     assert {timezone.localtime(p.created_at).date() for p in one_day} == {dt.date(2026, 3, 2)}
     assert one_day.count() == 8  # every three hours: 00:00 to 21:00
 
@@ -69,14 +76,14 @@ def test_date_filters_use_the_site_time_zone(versions, settings):
     settings.TIME_ZONE = "America/New_York"
     # 02:00 UTC on 2 March is still 1 March in New York.
     row = add_prediction(versions[0], at=dt.datetime(2026, 3, 2, 2, tzinfo=UTC))
-    assert list(selectors.filter_predictions(HistoryQuery(date_to=dt.date(2026, 3, 1)))) == [row]
-    assert not selectors.filter_predictions(HistoryQuery(date_from=dt.date(2026, 3, 2))).exists()
+    assert list(Prediction.objects.matching(filtered(date_to="2026-03-01"))) == [row]
+    assert not Prediction.objects.matching(filtered(date_from="2026-03-02")).exists()
 
 
-@pytest.mark.parametrize("sort", selectors.SORT_CHOICES)
+@pytest.mark.parametrize("sort", SORT_CHOICES)
 def test_keyset_pages_walk_every_row_once_in_order_both_ways(mixed_rows, sort):
-    ordered = list(selectors.sort_predictions(Prediction.objects.all(), sort))
-    predictions = selectors.sort_predictions(Prediction.objects.all(), sort)
+    ordered = list(Prediction.objects.in_order(sort))
+    predictions = Prediction.objects.all()
 
     pages = [selectors.keyset_page(predictions, sort=sort, size=5)]
     assert pages[0].is_first
@@ -107,7 +114,7 @@ def test_a_cursor_for_another_sort_or_garbage_is_refused():
 def test_daily_counts_have_every_day_of_the_window_per_species(mixed_rows):
     daily = selectors.daily_counts(
         Prediction.objects.all(),
-        species=selectors.known_species(),
+        species=ModelVersion.objects.known_species(),
         first=dt.date(2026, 2, 28),
         last=dt.date(2026, 3, 4),
     )
@@ -120,11 +127,10 @@ def test_daily_counts_have_every_day_of_the_window_per_species(mixed_rows):
 
 def test_chart_window_is_the_filter_range_or_the_last_30_days_capped_at_a_year():
     today = dt.date(2026, 6, 30)
-    assert selectors.chart_window(HistoryQuery(), today=today) == (dt.date(2026, 6, 1), today)
-    query = HistoryQuery(date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 4))
-    assert selectors.chart_window(query, today=today) == (dt.date(2026, 3, 1), dt.date(2026, 3, 4))
-    long = HistoryQuery(date_from=dt.date(2020, 1, 1), date_to=dt.date(2026, 3, 4))
-    first, last = selectors.chart_window(long, today=today)
+    assert selectors.chart_window(None, None, today=today) == (dt.date(2026, 6, 1), today)
+    window = selectors.chart_window(dt.date(2026, 3, 1), dt.date(2026, 3, 4), today=today)
+    assert window == (dt.date(2026, 3, 1), dt.date(2026, 3, 4))
+    first, last = selectors.chart_window(dt.date(2020, 1, 1), dt.date(2026, 3, 4), today=today)
     assert (last - first).days + 1 == selectors.CHART_MAX_DAYS and last == dt.date(2026, 3, 4)
 
 
@@ -137,32 +143,33 @@ def test_scatter_sample_is_the_newest_rows(mixed_rows):
 
 def test_export_rows_follow_the_filter_and_order(mixed_rows, versions):
     query = HistoryQuery(species="Dog", sort="height")
-    predictions = selectors.sort_predictions(selectors.filter_predictions(query), query.sort)
-    rows = list(selectors.export_rows(predictions))
+    predictions = Prediction.objects.matching(query).in_order(query.sort)
+    rows = list(exports.export_rows(predictions))
     assert len(rows) == 12
-    assert [row[0] for row in rows] == [p.pk for p in predictions]
-    first = Prediction.objects.get(pk=rows[0][0])
-    assert rows[0][1:8] == (
-        timezone.localtime(first.created_at).isoformat(),
-        first.height_cm,
-        first.weight_kg,
-        "Dog",
-        first.probability,
-        first.model_version.version,
-        "form",
-    )
-    assert rows[0][8:] == (None,)  # actual_species: not labelled
-    assert selectors.export_header()[:5] == ["id", "created_at", "height_cm", "weight_kg", "predicted_species"]
+    assert [row["id"] for row in rows] == [p.pk for p in predictions]
+    first = Prediction.objects.get(pk=rows[0]["id"])
+    assert rows[0] == {
+        "id": first.pk,
+        "created_at": timezone.localtime(first.created_at).isoformat(),
+        "height_cm": first.height_cm,
+        "weight_kg": first.weight_kg,
+        "predicted_species": "Dog",
+        "probability": first.probability,
+        "model_version": first.model_version.version,
+        "source": "form",
+        "actual_species": None,  # not labelled
+    }
+    assert list(exports.COLUMNS)[:5] == ["id", "created_at", "height_cm", "weight_kg", "predicted_species"]
 
 
 def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(versions):
     add_prediction(versions[0], at=timezone.now(), species="=HYPERLINK(1)")
-    (row,) = selectors.export_rows(Prediction.objects.all())
-    assert row[4] == "'=HYPERLINK(1)"
+    (row,) = exports.export_rows(Prediction.objects.all())
+    assert row["predicted_species"] == "'=HYPERLINK(1)"
 
 
 def test_known_species_come_from_the_model_versions(versions):
-    assert selectors.known_species() == ["Cat", "Dog"]
+    assert ModelVersion.objects.known_species() == ["Cat", "Dog"]
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Pacific/Chatham"])
@@ -173,6 +180,9 @@ def test_daily_counts_put_each_prediction_on_its_local_day(versions, settings, z
     for minutes in (-50, -1, 0, 1, 59, 61):
         add_prediction(versions[0], at=midnight + dt.timedelta(minutes=minutes))
     daily = selectors.daily_counts(
-        Prediction.objects.all(), species=selectors.known_species(), first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 2)
+        Prediction.objects.all(),
+        species=ModelVersion.objects.known_species(),
+        first=dt.date(2026, 3, 1),
+        last=dt.date(2026, 3, 2),
     )
     assert daily["species"] == {"Cat": [2, 4]}

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import ProtectedError
 from django.urls import reverse
 
-from predictor import artifacts, training
+from predictor import artifacts, training, training_data, versions
 from predictor.models import ModelVersion, Prediction
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,7 @@ def test_no_activate_keeps_the_current_version_active():
 def test_activate_version_switches_the_active_version():
     training.train()
     training.train()
-    training.activate_version(1)
+    versions.activate_version(1)
     assert list(ModelVersion.objects.active().values_list("version", flat=True)) == [1]
 
 
@@ -323,8 +323,8 @@ def test_large_csv_is_read_in_chunks_with_the_same_rows_and_line_numbers(tmp_pat
     lines = [f"{50 + i % 40},{20 + i % 30},{'Cat' if i % 2 else 'Dog'}" for i in range(23)]
     lines.insert(9, "")  # a blank line inside the second chunk
     path = write_csv(tmp_path, "Height,Weight,Species\n" + "\n".join(lines) + "\n")
-    whole = training.load_training_data(path)
-    chunked = training.load_training_data(path, chunk_rows=4)
+    whole = training_data.load_training_data(path)
+    chunked = training_data.load_training_data(path, chunk_rows=4)
     assert chunked.rows == whole.rows == 23
     assert (chunked.features == whole.features).all() and (chunked.labels == whole.labels).all()
     assert chunked.sha256 == whole.sha256 == artifacts.sha256_hex(path.read_bytes())
@@ -332,7 +332,7 @@ def test_large_csv_is_read_in_chunks_with_the_same_rows_and_line_numbers(tmp_pat
     lines[20] = "55,heavy,Cat"  # file line 22: the header, then 21 lines of which this is the last
     path = write_csv(tmp_path, "Height,Weight,Species\n" + "\n".join(lines) + "\n")
     with pytest.raises(training.TrainingDataError, match="line 22, column Weight: 'heavy' is not a number"):
-        training.load_training_data(path, chunk_rows=4)
+        training_data.load_training_data(path, chunk_rows=4)
 
 
 def test_progress_is_quiet_when_not_on_a_terminal(capsys):
@@ -341,7 +341,7 @@ def test_progress_is_quiet_when_not_on_a_terminal(capsys):
 
 
 def test_progress_bar_shows_when_asked_and_work_is_slow(capsys, monkeypatch):
-    monkeypatch.setattr(training, "PROGRESS_DELAY_SECONDS", 0)  # every step counts as slow
+    monkeypatch.setattr(training_data, "PROGRESS_DELAY_SECONDS", 0)  # every step counts as slow
     training.train(show_progress=True)
     progress = capsys.readouterr().err
     assert "Reading animals.csv" in progress

@@ -6,8 +6,8 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
+from predictor.answers import PERMALINK_SALT as RESULT_SALT
 from predictor.models import Prediction
-from predictor.views import RESULT_SALT
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_the_result_shows_the_measurements_as_typed_and_the_time_in_the_site_tim
 ):
     settings.TIME_ZONE = "Asia/Tokyo"
     html = submit(client, "42.5", "7.25").content.decode()
-    assert "42.5 cm tall weighing 7.25 kg" in html
+    assert "height 42.5 cm, weight 7.25 kg" in html
     stored = Prediction.objects.get().created_at.astimezone(ZoneInfo("Asia/Tokyo"))
     shown = re.search(r'<time datetime="([^"]+)">([^<]+)</time>', html)
     assert shown.group(1) == stored.isoformat()

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor import training
+from predictor import versions
 from predictor.models import ModelVersion
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, version: int, **options):
         try:
-            activated = training.activate_version(version)
+            activated = versions.activate_version(version)
         except ModelVersion.DoesNotExist:
             known = ", ".join(f"v{number}" for number in ModelVersion.objects.values_list("version", flat=True))
             raise CommandError(f"There is no model v{version}. Known versions: {known or 'none'}.") from None

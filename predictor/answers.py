@@ -1,0 +1,64 @@
+"""One answer per form page, and a permanent link to it.
+
+The form's POST is answered with the result page itself, not with a redirect to it: one request
+per prediction instead of two (``bench/answer_page.py`` measures both in one run). Two things
+keep that honest, and both live here:
+
+- each blank form carries a random submission key, and a form sent again with the same key and
+  measurements (a double click, a reload that re-posts) gets the prediction stored the first
+  time, never a second one (a unique constraint on ``Prediction.submission_key``);
+- the result page names its signed permanent link, and ``static/predictor/permalink.js`` swaps
+  the address bar to it, so a reload or a bookmark reads the stored answer. The signature means
+  nobody can walk other visitors' predictions by changing a number.
+"""
+
+import re
+import secrets
+from collections.abc import Mapping
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from . import history
+from .model_service import PredictionResult
+from .models import Prediction
+
+SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+PERMALINK_SALT = "predictor.result"
+
+
+def new_submission_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def is_valid_submission_key(key: str) -> bool:
+    return bool(SUBMISSION_KEY.fullmatch(key))
+
+
+def store_form_answer(
+    *, result: PredictionResult, measurements: Mapping[str, float], submission_key: str | None
+) -> Prediction:
+    """Store a form's answer once per submission key; the same page sent with new measurements is a new question."""
+    try:
+        with transaction.atomic():
+            return history.record_prediction(result=result, measurements=measurements, submission_key=submission_key)
+    except IntegrityError:
+        stored = Prediction.objects.filter(submission_key=submission_key).first()
+        if stored is None:
+            raise
+    if all(getattr(stored, field) == value for field, value in measurements.items()):
+        return stored
+    return history.record_prediction(result=result, measurements=measurements)
+
+
+def permalink(prediction: Prediction) -> str:
+    return reverse("predictor:result", args=[signing.dumps(prediction.pk, salt=PERMALINK_SALT)])
+
+
+def prediction_id(token: str) -> int | None:
+    """The prediction a permanent link's token names, or None when it is not one this site signed."""
+    try:
+        return signing.loads(token, salt=PERMALINK_SALT)
+    except signing.BadSignature:
+        return None
