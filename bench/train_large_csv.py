@@ -31,16 +31,16 @@ def measure(mode: str, path: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from predictor import training
+    from predictor import training, training_data
 
     call_command("migrate", verbosity=0)
     before = peak_mib()
     started = time.perf_counter()
     if mode == "chunked":
-        rows = training.load_training_data(path).rows
+        rows = training_data.load_training_data(path).rows
     elif mode == "whole":
         # The same checks on one chunk that holds the whole file: how training read CSVs before.
-        rows = training.load_training_data(path, chunk_rows=10**9).rows
+        rows = training_data.load_training_data(path, chunk_rows=10**9).rows
     else:
         rows = training.train(data_path=path).version.training_rows
     seconds = time.perf_counter() - started

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -85,7 +86,7 @@ class PredictionAdmin(admin.ModelAdmin):
     date_hierarchy_drilldown = False
     sortable_by = ["created_at"]  # the ordering with an index
     search_fields = ["species", "=id"]  # shows the search box; get_search_results does the search
-    search_help_text = "Search by species (Cat, Dog) or by prediction id."
+    search_help_text = "Search by predicted species (any case) or by prediction id."
     show_full_result_count = False  # no second COUNT(*) over the whole table on every page
     paginator = CappedCountPaginator  # counts stop at 10,000 unless quick; deep pages read ids first
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the table once per choice
@@ -110,6 +111,12 @@ class PredictionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "actual_species":  # the species the versions know, not free text
+            known = [(name, name) for name in ModelVersion.objects.known_species()]
+            return forms.ChoiceField(choices=[("", "not labelled"), *known], required=False, label="actual species")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_actions(self, request):
         # One labelling action per species the trained versions know (species are data, not code).

@@ -12,7 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
 
 from . import api_keys, history, model_service
-from .features import FEATURE_FIELDS, as_row
+from .features import FEATURE_FIELDS, FEATURES, as_row
 from .models import HistoryQuery, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
@@ -45,7 +45,7 @@ api = NinjaAPI(
     title="Animal predictor API",
     version="1.0",
     description=(
-        "Predict whether an animal is a cat or a dog from its height (cm) and weight (kg). "
+        f"Predict an animal's species from its {', '.join(f.label_with_unit.lower() for f in FEATURES)}. "
         "Every prediction is stored, like the web form's. Reading the history needs a staff session "
         "or an API key (created in admin) sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
     ),

@@ -49,6 +49,12 @@ class LoadedModel:
     def version(self) -> int:
         return self.record.version
 
+    @property
+    def species_choice(self) -> str:
+        """The species it can answer, for page copy: "Cat or Dog", "Cat, Dog or Horse"."""
+        *others, last = self.classes
+        return f"{', '.join(others)} or {last}" if others else last
+
 
 @dataclass(frozen=True)
 class PredictionResult:

@@ -88,6 +88,7 @@ class TrainingResult:
     data: TrainingData
     feedback: TrainingData
     gate: Gate | None  # None when activation was not asked for
+    picture_error: str = ""  # why the training picture could not be drawn; the model is kept either way
 
 
 def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> Pipeline:
@@ -191,8 +192,8 @@ def train(
     except BaseException:
         artifacts.delete(artifact_name)  # no row points at it, so nobody will ever read it
         raise
-    _save_picture(version, pipeline, combined)
-    return TrainingResult(version=version, data=data, feedback=feedback, gate=gate)
+    picture_error = _save_picture(version, pipeline, combined)
+    return TrainingResult(version=version, data=data, feedback=feedback, gate=gate, picture_error=picture_error)
 
 
 def _cross_validate(
@@ -248,18 +249,22 @@ def _training_stats(features: np.ndarray) -> dict[str, dict[str, float]]:
     }
 
 
-def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData) -> None:
-    # The picture is a report: a failure to draw it is logged and never loses the trained model.
+def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData) -> str:
+    """Draw and store the version's picture; return why it failed, or "".
+
+    The picture is a report: a failure to draw it is logged and reported, and never loses the model.
+    """
     from .training_picture import render_png  # matplotlib is imported by training only, never by web requests
 
     try:
         title = f"v{version.version} · {version.algorithm} · cross-validated accuracy {version.cv_accuracy:.1%}"
         content = render_png(pipeline, data.features, data.labels, title=title)
         version.picture_name = artifacts.save_picture(content, artifact_name=version.artifact_name)
-    except Exception:
+    except Exception as error:
         logger.exception("Could not draw the training picture of model v%s.", version.version)
-        return
+        return f"{type(error).__name__}: {error}"
     version.save(update_fields=["picture_name"])
+    return ""
 
 
 def _progress(items: list, *, desc: str, show_progress: bool) -> Any:

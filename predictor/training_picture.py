@@ -1,10 +1,15 @@
 """The training picture: training points coloured by species over the model's decision regions.
 
-Drawn once per training run with matplotlib's object API (a Figure rendered by the Agg canvas,
-no pyplot and no global backend), so nothing here runs per request.
+One panel per pair of measurements (one panel for two), each drawn as the history's scatter is:
+the later measurement across, the earlier one up. Measurements not on a panel's axes are held at
+their training mean while its regions are drawn. Drawn once per training run with matplotlib's
+object API (a Figure rendered by the Agg canvas, no pyplot and no global backend), so nothing
+here runs per request.
 """
 
 import io
+import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -20,42 +25,48 @@ REGION_COLOURS = ["#f5c6c1", "#c7d6f5", "#c8e8d4", "#e3cdee", "#f8e1b8"]
 
 
 def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str) -> bytes:
-    """A PNG of ``estimator``'s decision regions over the first two features, with the training points."""
+    """A PNG of ``estimator``'s decision regions for each pair of features, with the training points."""
     classes = [str(label) for label in estimator.classes_]
-    x_min, x_max = _padded_range(features[:, 0])
-    y_min, y_max = _padded_range(features[:, 1])
-    grid_x, grid_y = np.meshgrid(np.linspace(x_min, x_max, GRID_STEPS), np.linspace(y_min, y_max, GRID_STEPS))
-    predicted = estimator.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]))
-    class_index = {label: index for index, label in enumerate(classes)}
-    regions = np.array([class_index[str(label)] for label in predicted]).reshape(grid_x.shape)
+    pairs = list(itertools.combinations(range(len(FEATURES)), 2))
+    columns = min(len(pairs), 2)
+    rows = math.ceil(len(pairs) / columns)
+    figure = Figure(figsize=(7 * columns, 5 * rows), dpi=100, layout="constrained")
+    shown = _sample(len(labels))
+    for position, (up, across) in enumerate(pairs, start=1):
+        axes = figure.add_subplot(rows, columns, position)
+        _draw_panel(axes, estimator, features, labels, classes, shown, across=across, up=up)
+    figure.suptitle(title)
+    sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
+    figure.axes[0].legend(loc="best", title=f"Training rows{sampled} (shaded: predicted species)")
 
-    figure = Figure(figsize=(7, 5), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _draw_panel(axes, estimator, features, labels, classes, shown, *, across: int, up: int) -> None:
+    x_min, x_max = _padded_range(features[:, across])
+    y_min, y_max = _padded_range(features[:, up])
+    grid_x, grid_y = np.meshgrid(np.linspace(x_min, x_max, GRID_STEPS), np.linspace(y_min, y_max, GRID_STEPS))
+    grid = np.tile(features.mean(axis=0), (grid_x.size, 1))
+    grid[:, across], grid[:, up] = grid_x.ravel(), grid_y.ravel()
+    class_index = {label: index for index, label in enumerate(classes)}
+    regions = np.array([class_index[str(label)] for label in estimator.predict(grid)]).reshape(grid_x.shape)
     region_colours = ListedColormap([REGION_COLOURS[i % len(REGION_COLOURS)] for i in range(len(classes))])
     axes.contourf(grid_x, grid_y, regions, levels=np.arange(len(classes) + 1) - 0.5, cmap=region_colours)
-
-    shown = _sample(len(labels))
     for index, label in enumerate(classes):
         points = features[shown][labels[shown] == label]
         axes.scatter(
-            points[:, 0],
-            points[:, 1],
+            points[:, across],
+            points[:, up],
             s=28,
             color=POINT_COLOURS[index % len(POINT_COLOURS)],
             edgecolors="white",
             linewidths=0.6,
             label=f"{label} ({int(np.sum(labels == label)):,} rows)",
         )
-    first, second = FEATURES[0], FEATURES[1]
-    axes.set_xlabel(f"{first.label} ({first.unit})")
-    axes.set_ylabel(f"{second.label} ({second.unit})")
-    axes.set_title(title)
-    sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
-    axes.legend(loc="best", title=f"Training rows{sampled} (shaded: predicted species)")
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    axes.set_xlabel(FEATURES[across].label_with_unit)
+    axes.set_ylabel(FEATURES[up].label_with_unit)
 
 
 def _padded_range(values: np.ndarray) -> tuple[float, float]:

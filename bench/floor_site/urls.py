@@ -1,13 +1,18 @@
-"""Two bare views beside the whole site: the request, the CSRF check, scoring and (or not) the row.
+"""Bare views beside the whole site, served only by benchmarks.
 
-No form class, no template: what is left of a prediction when Django's forms and templates are
-taken away. The site itself stays at "/" so the benchmark can fetch a CSRF token from its form.
+``floor/score/`` and ``floor/store/``: the request, the CSRF check, scoring and (or not) the row,
+with no form class and no template: what is left of a prediction when Django's forms and
+templates are taken away. ``floor/prg/``: the site's form answered the textbook way, post then
+redirect to the result's permanent link, to weigh against the site's one-request answer
+(predictor.answers). The site itself stays at "/" so benchmarks can fetch a CSRF token from its form.
 """
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import include, path
 
-from predictor import history, model_service
+from predictor import answers, history, model_service
+from predictor.forms import PredictionForm
 
 
 def _score(request: HttpRequest) -> tuple[float, float, model_service.PredictionResult]:
@@ -33,7 +38,21 @@ def score_and_store(request: HttpRequest) -> HttpResponse:
     return _answer(result)
 
 
+def post_redirect_get(request: HttpRequest) -> HttpResponse:
+    form = PredictionForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(status=400)
+    measurements = form.measurements()
+    prediction = answers.store_form_answer(
+        result=model_service.predict(measurements),
+        measurements=measurements,
+        submission_key=form.cleaned_data["submission_key"],
+    )
+    return redirect(answers.permalink(prediction))
+
+
 urlpatterns = [
+    path("floor/prg/", post_redirect_get),
     path("floor/score/", score_only),
     path("floor/store/", score_and_store),
     path("", include("mlsite.urls")),

@@ -1,4 +1,5 @@
 import json
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -6,9 +7,10 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 from openapi_spec_validator import validate
 
-from predictor import api_keys, training
+from predictor import api_keys, pagination, training
 from predictor.features import FEATURES
 from predictor.models import ModelVersion, Prediction
+from predictor.pagination import CappedCountPaginator
 from predictor.schemas import MAX_BATCH_ITEMS
 
 pytestmark = pytest.mark.django_db
@@ -276,6 +278,34 @@ def test_predictions_filter_by_species_and_version(client, admin_client, trained
     assert by_first["count"] == 2
     by_second = admin_client.get("/api/predictions", {"version": second.version, "species": "Dog"}).json()
     assert by_second["count"] == 0
+
+
+def test_predictions_refuse_a_version_that_does_not_exist(admin_client, trained_version):
+    response = admin_client.get("/api/predictions", {"version": 99})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "There is no model version 99."
+
+
+def test_predictions_count_stops_at_the_cap_and_says_so(client, admin_client, trained_version, monkeypatch):
+    @contextmanager
+    def slow_database(seconds):  # as if the exact count ran past its time limit (see test_pagination)
+        raise pagination.QueryTimedOut("interrupted")
+        yield
+
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 5)
+    monkeypatch.setattr(pagination, "statement_time_limit", slow_database)
+    make_predictions(client, [CAT] * 7)
+    body = admin_client.get("/api/predictions", {"page_size": 2}).json()
+    assert body["count"] == 5 and body["count_is_exact"] is False
+    assert admin_client.get("/api/predictions", {"page_size": 10}).json()["count"] == 5
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 10)
+    assert admin_client.get("/api/predictions").json() | {"items": []} == {
+        "count": 7,
+        "count_is_exact": True,
+        "page": 1,
+        "page_size": 50,
+        "items": [],
+    }
 
 
 def test_predictions_filter_by_date_range(client, admin_client, trained_version):

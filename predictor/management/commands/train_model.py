@@ -3,12 +3,15 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from predictor import training
+from predictor.features import FEATURES, TARGET_COLUMN
 from predictor.models import ModelVersion
+
+COLUMNS = ",".join([*(feature.column for feature in FEATURES), TARGET_COLUMN])
 
 
 class Command(BaseCommand):
     help = (
-        "Train a model on a Height,Weight,Species CSV (plus labelled predictions with --include-feedback) and "
+        f"Train a model on a {COLUMNS} CSV (plus labelled predictions with --include-feedback) and "
         "record it as a new model version, active unless it is less accurate than the active one."
     )
 
@@ -17,7 +20,7 @@ class Command(BaseCommand):
             "--data",
             type=Path,
             default=training.DEFAULT_TRAINING_DATA,
-            help="CSV with the columns Height,Weight,Species (default: the shipped animals.csv).",
+            help=f"CSV with the columns {COLUMNS} (default: the shipped animals.csv).",
         )
         parser.add_argument(
             "--algorithm",
@@ -88,4 +91,6 @@ class Command(BaseCommand):
             lines.append(f"  gate: {gate.reason}")
         if version.picture_name:
             lines.append(f"  training picture: {version.picture_name}")
+        if result.picture_error:
+            lines.append(self.style.WARNING(f"  training picture: not drawn ({result.picture_error})"))
         self.stdout.write("\n".join(lines))
