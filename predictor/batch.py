@@ -54,7 +54,7 @@ class BatchSummary:
 
 
 def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
-    """Read and check an uploaded CSV with Height and Weight columns; raise BatchFileError on the first problem."""
+    """Read and check an uploaded CSV with a column per feature; raise BatchFileError on the first problem."""
     if not content.strip():
         raise BatchFileError("The file is empty.")
     try:

@@ -27,6 +27,7 @@ class Feature:
     unit: str
     max_value: float  # inclusive; every feature must also be greater than zero
     example: float  # a typical value, for the API's documentation
+    hint: str = ""  # how to measure it, shown beside the form
 
     @property
     def label_with_unit(self) -> str:
@@ -51,10 +52,24 @@ class Feature:
 # Order matters: it is the column order the model is trained and queried with.
 FEATURES: tuple[Feature, ...] = (
     Feature(
-        field="height_cm", column="Height", form_name="height", label="Height", unit="cm", max_value=300, example=40
+        field="height_cm",
+        column="Height",
+        form_name="height",
+        label="Height",
+        unit="cm",
+        max_value=300,
+        example=40,
+        hint="Measure height at the shoulder, in centimetres.",
     ),
     Feature(
-        field="weight_kg", column="Weight", form_name="weight", label="Weight", unit="kg", max_value=500, example=12.5
+        field="weight_kg",
+        column="Weight",
+        form_name="weight",
+        label="Weight",
+        unit="kg",
+        max_value=500,
+        example=12.5,
+        hint="Weight in kilograms; decimals are fine (4.5).",
     ),
 )
 FEATURE_FIELDS: tuple[str, ...] = tuple(feature.field for feature in FEATURES)

@@ -147,7 +147,7 @@ class BatchUploadForm(forms.Form):
 
     file = forms.FileField(
         label="CSV file",
-        help_text="A header line naming Height and Weight; other columns are kept in the results.",
+        help_text=f"A header naming {' and '.join(f.column for f in FEATURES)}; other columns are kept in the results.",
         error_messages={"required": "Choose a CSV file to upload.", "empty": "The file is empty."},
         widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
     )

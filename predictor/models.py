@@ -246,8 +246,7 @@ class Prediction(models.Model):
         #   and confusion matrix of a version, the rows of one batch, and who labelled what.
         indexes = [
             models.Index(fields=["created_at", "id"], name="prediction_time_idx"),
-            models.Index(fields=["height_cm", "id"], name="prediction_height_idx"),
-            models.Index(fields=["weight_kg", "id"], name="prediction_weight_idx"),
+            *(models.Index(fields=[f.field, "id"], name=f"prediction_{f.form_name}_idx") for f in FEATURES),
             models.Index(fields=["probability", "id"], name="prediction_probability_idx"),
             models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
             models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),

@@ -18,13 +18,14 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .features import FEATURE_FIELDS
+from .features import FEATURES
 from .models import SORT_FIELDS, Prediction
 
 CHART_DEFAULT_DAYS = 30
 CHART_MAX_DAYS = 366
 SCATTER_SAMPLE_SIZE = 2000
-SCATTER_FIELDS = FEATURE_FIELDS[:2]  # the scatter plots the first two measurements against each other
+# The scatter plots the first two measurements: the second across, the first up.
+SCATTER_FEATURES = FEATURES[:2]
 
 
 def start_of_day(day: dt.date) -> dt.datetime:
@@ -162,5 +163,5 @@ def daily_counts(
 
 def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAMPLE_SIZE) -> list[list[Any]]:
     """[first feature, second feature, species] of the newest ``size`` matching predictions."""
-    newest = predictions.in_order().values_list(*SCATTER_FIELDS, "species")[:size]
+    newest = predictions.in_order().values_list(*(f.field for f in SCATTER_FEATURES), "species")[:size]
     return [list(row) for row in newest]

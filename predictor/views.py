@@ -40,10 +40,11 @@ def staff_required(view):
 
 
 def _model_status(request) -> dict:
+    """What the form pages show beside the form: the measurements asked for, and the model or why none."""
     try:
-        return {"model": model_service.active_model()}
+        return {"features": FEATURES, "model": model_service.active_model()}
     except model_service.ModelNotReady as error:
-        return {"not_ready_reason": str(error)}
+        return {"features": FEATURES, "not_ready_reason": str(error)}
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -58,7 +59,7 @@ def predict(request):
     try:
         result = model_service.predict(measurements)
     except model_service.ModelNotReady as error:
-        context = {"form": form, "not_ready_reason": str(error), "submission_refused": True}
+        context = {"form": form, "features": FEATURES, "not_ready_reason": str(error), "submission_refused": True}
         return render(request, "predictor/predict.html", context, status=503)
     prediction = answers.store_form_answer(
         result=result, measurements=measurements, submission_key=form.cleaned_data["submission_key"]
@@ -145,12 +146,17 @@ def prediction_history(request):
         "chart_last_day": last_day,
         "scatter": scatter,
         "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
+        "scatter_features": selectors.SCATTER_FEATURES,
         # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
         "chart_data": {
             "species": species,
             "days": daily["days"],
             "daily": daily["species"],
             "scatter": scatter,
+            "axes": {
+                axis: {"title": feature.label_with_unit.lower(), "unit": feature.unit}
+                for axis, feature in zip("yx", selectors.SCATTER_FEATURES, strict=True)
+            },
         },
     }
     return render(request, "predictor/history.html", context)
@@ -171,7 +177,7 @@ def prediction_history_csv(request):
 @staff_required
 def batch_upload(request):
     template = "predictor/batch_upload.html"
-    limits = {"max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}"}
+    limits = {"max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}", "features": FEATURES}
     if request.method == "GET":
         return render(request, template, {"form": BatchUploadForm(), **limits, **_model_status(request)})
 

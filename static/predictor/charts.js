@@ -72,12 +72,12 @@
       plugins: {
         legend: legend,
         tooltip: { callbacks: { label: function (item) {
-          return item.dataset.label + ": " + item.parsed.y + " cm, " + item.parsed.x + " kg";
+          return item.dataset.label + ": " + item.parsed.y + " " + data.axes.y.unit + ", " + item.parsed.x + " " + data.axes.x.unit;
         } } },
       },
       scales: {
-        x: { title: { display: true, text: "weight (kg)" } },
-        y: { title: { display: true, text: "height (cm)" } },
+        x: { title: { display: true, text: data.axes.x.title } },
+        y: { title: { display: true, text: data.axes.y.title } },
       },
     },
   });
