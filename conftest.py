@@ -121,9 +121,10 @@ def make_version(db, artifact_storage, trained_model):
         # A deep copy: the JSON fields are dicts that a test may change in place.
         fields = {**copy.deepcopy(trained_model.fields), "artifact_name": f"model-v{number}.joblib", **overrides}
         if stored:
-            fields["artifact_name"] = artifact_storage.save(fields["artifact_name"], ContentFile(trained_model.artifact))
-            picture_name = fields["artifact_name"].removesuffix(".joblib") + ".png"
-            fields["picture_name"] = artifact_storage.save(picture_name, ContentFile(trained_model.picture))
+            name = artifact_storage.save(fields["artifact_name"], ContentFile(trained_model.artifact))
+            picture = ContentFile(trained_model.picture)
+            picture_name = artifact_storage.save(name.removesuffix(".joblib") + ".png", picture)
+            fields.update(artifact_name=name, picture_name=picture_name)
         if fields.get("is_active"):
             fields.setdefault("activated_at", timezone.now())
             ModelVersion.objects.active().update(is_active=False)
