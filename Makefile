@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_CONCURRENCY ?= 4
 
-.PHONY: run test lint serve install install-dev migrate model clean
+.PHONY: run test test-slow lint serve install install-dev migrate model clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed; set PYTHON=python3.11 (or newer)")'
@@ -47,8 +47,14 @@ serve: model .local-secret-key
 .local-secret-key:
 	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
+# The fast suite (browser tests included); tests that need minutes by nature are marked slow and
+# run by `make test-slow`. PYTEST_ARGS come last, so a -m there replaces the default selection.
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Real gunicorn servers on throw-away databases: load, faults, model switches (a few minutes).
+test-slow: install-dev
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -1,7 +1,19 @@
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import django
 import pytest
+from django.conf import settings as django_settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import Max
+from django.test import override_settings
+from django.utils import timezone
 
 from predictor import model_service, training
+from predictor.models import ModelVersion
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +51,12 @@ def batch_uploads_storage(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Users created by tests get a cheap hash: the real PBKDF2 costs a noticeable fraction of a second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def fresh_model_cache():
     """The service keeps its model per process; without this, one test's model leaks into the next."""
     model_service.clear_cache()
@@ -46,7 +64,91 @@ def fresh_model_cache():
     model_service.clear_cache()
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """What training the shipped data set produced: the artifact, its picture and the version's fields."""
+
+    artifact: bytes
+    picture: bytes
+    fields: dict[str, Any]
+
+
+# Given afresh to each version a test makes, never copied from the one training made.
+PER_VERSION_FIELDS = {"id", "version", "artifact_name", "picture_name", "created_at", "is_active", "activated_at"}
+
+
+@pytest.fixture(scope="session")
+def trained_model(django_db_setup, django_db_blocker, tmp_path_factory) -> TrainedModel:
+    """The shipped data set trained once per run, into a throw-away storage, in a rolled-back transaction."""
+    location = tmp_path_factory.mktemp("trained_model")
+    storage_settings = {
+        **django_settings.STORAGES,
+        "ml_artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": location, "base_url": None},
+        },
+    }
+    with django_db_blocker.unblock(), override_settings(STORAGES=storage_settings), transaction.atomic():
+        version = training.train().version
+        storage = storages["ml_artifacts"]
+        with storage.open(version.artifact_name, "rb") as artifact, storage.open(version.picture_name, "rb") as picture:
+            trained = TrainedModel(
+                artifact=artifact.read(),
+                picture=picture.read(),
+                fields={
+                    field.attname: getattr(version, field.attname)
+                    for field in ModelVersion._meta.concrete_fields
+                    if field.attname not in PER_VERSION_FIELDS
+                },
+            )
+        transaction.set_rollback(True)
+    return trained
+
+
 @pytest.fixture
-def trained_version(db):
-    """The shipped data set trained into the temporary storage, active."""
-    return training.train().version
+def make_version(db, artifact_storage, trained_model):
+    """Makes model version rows like the trained one, numbered on from the newest.
+
+    ``make_version()`` is a row only (its artifact is not stored: enough for lists, filters and
+    foreign keys); ``make_version(stored=True, is_active=True)`` can also be loaded and served.
+    Keyword arguments override any field.
+    """
+
+    def make(*, stored: bool = False, **overrides: Any) -> ModelVersion:
+        number = overrides.pop("version", None)
+        if number is None:
+            number = (ModelVersion.objects.aggregate(newest=Max("version"))["newest"] or 0) + 1
+        # A deep copy: the JSON fields are dicts that a test may change in place.
+        fields = {**copy.deepcopy(trained_model.fields), "artifact_name": f"model-v{number}.joblib", **overrides}
+        if stored:
+            name = artifact_storage.save(fields["artifact_name"], ContentFile(trained_model.artifact))
+            picture = ContentFile(trained_model.picture)
+            picture_name = artifact_storage.save(name.removesuffix(".joblib") + ".png", picture)
+            fields.update(artifact_name=name, picture_name=picture_name)
+        if fields.get("is_active"):
+            fields.setdefault("activated_at", timezone.now())
+            ModelVersion.objects.active().update(is_active=False)
+        return ModelVersion.objects.create(version=number, **fields)
+
+    return make
+
+
+@pytest.fixture
+def trained_version(make_version):
+    """The shipped data set's model, stored in the temporary storage and active (trained once per run)."""
+    return make_version(stored=True, is_active=True)
+
+
+def pytest_collection_modifyitems(items):
+    # Tests marked sql_plan pin SQL and query-plan text as one Django version writes it; on any
+    # other version they still run but may fail (xfail) until someone re-reads them and moves the
+    # marker's version on.
+    running = "{}.{}".format(*django.VERSION[:2])
+    for item in items:
+        marker = item.get_closest_marker("sql_plan")
+        if marker and marker.kwargs.get("django") != running:
+            reason = (
+                f"SQL text pinned for Django {marker.kwargs.get('django')}, running {running}: "
+                "re-check the plans, then update the sql_plan marker"
+            )
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))

@@ -1,116 +1,36 @@
-"""Start the real site under gunicorn on loopback, on a throw-away database and artifact folder.
+"""The real site under gunicorn for the benchmarks, and the options of the wrk benchmarks.
 
-Used by the load test, the throughput benchmark and the tests that need a real server. With a
-PostgreSQL DATABASE_URL, a fresh database is created beside the given one and dropped afterwards.
+Starting the site on a throw-away database and artifact folder is shared with the tests that need
+a real server: it lives in predictor/tests/live_server.py and is re-exported here. This module adds
+what only the benchmarks use: any WSGI app under gunicorn, and wrk's command line.
 """
 
 import argparse
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from predictor.tests.live_server import (
+    PROJECT_DIR,
+    Server,
+    free_port,
+    running_server,
+    start_gunicorn,
+    stop,
+    throwaway_site_settings,
+    wait_until_up,
+)
 
-
-@dataclass(frozen=True)
-class Server:
-    base_url: str
-    env: dict[str, str]
-    database: str  # SQLite file path or PostgreSQL URL
-    workdir: Path
-    process: subprocess.Popen | None = None
-
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=PROJECT_DIR,
-            env=self.env,
-            check=check,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    def query(self, sql: str) -> list[tuple]:
-        """Rows straight from the database, bypassing Django: what is really stored."""
-        if self.database.startswith("postgres"):
-            import psycopg
-
-            with psycopg.connect(self.database) as connection:
-                return connection.execute(sql).fetchall()
-        import sqlite3
-
-        with sqlite3.connect(self.database, timeout=30) as connection:
-            return connection.execute(sql).fetchall()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def temporary_postgres_database(base_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"mlsite_bench_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(base_url)
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def running_server(
-    *,
-    workers: int = 4,
-    database_url: str = "",
-    extra_env: dict[str, str] | None = None,
-    train: bool = True,
-    access_log: bool = False,
-) -> Iterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="mlsite-server-") as workdir:
-        if database_url.startswith("postgres"):
-            with temporary_postgres_database(database_url) as url:
-                yield from _serve(Path(workdir), url, workers, extra_env, train, access_log)
-        else:
-            yield from _serve(Path(workdir), "", workers, extra_env, train, access_log)
-
-
-def throwaway_site_settings(workdir: Path) -> dict[str, str]:
-    """The site's settings for a throw-away copy in ``workdir``: DEBUG off, plain HTTP on loopback."""
-    return {
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_SESSION_COOKIE_SECURE": "0",
-        "DJANGO_CSRF_COOKIE_SECURE": "0",
-        "DJANGO_SECURE_HSTS_SECONDS": "0",
-        "DJANGO_SQLITE_PATH": str(workdir / "db.sqlite3"),
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "ML_ARTIFACTS_DIR": str(workdir / "artifacts"),
-    }
+# The benchmarks import all of these from here.
+__all__ = [
+    "Server",
+    "add_wrk_arguments",
+    "parse_wrk_arguments",
+    "running_server",
+    "serving_app",
+    "throwaway_site_settings",
+]
 
 
 def add_wrk_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,51 +49,6 @@ def parse_wrk_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
-def _serve(workdir: Path, database_url: str, workers: int, extra_env, train: bool, access_log: bool):
-    settings = throwaway_site_settings(workdir)
-    sqlite_path = settings["DJANGO_SQLITE_PATH"]
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "ML_"))}
-    env.update(settings, PYTHONUNBUFFERED="1")
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    env.update(extra_env or {})
-    port = free_port()
-    server = Server(base_url=f"http://127.0.0.1:{port}", env=env, database=database_url or sqlite_path, workdir=workdir)
-    # One interpreter for the set-up steps: each start-up costs seconds on a busy machine.
-    steps = ["call_command('migrate', interactive=False, verbosity=0)"]
-    steps.append("call_command('collectstatic', interactive=False, verbosity=0)")
-    if train:
-        steps.append("call_command('train_model', stdout=open(os.devnull, 'w'))")
-    server.manage("shell", "-c", "import os; from django.core.management import call_command; " + "; ".join(steps))
-    process, log_path = start_gunicorn(env, port=port, workers=workers, log_dir=workdir, access_log=access_log)
-    server = replace(server, process=process)
-    try:
-        wait_until_up(server.base_url, process, log_path)
-        yield server
-    finally:
-        stop(process)
-
-
-def start_gunicorn(
-    env: dict[str, str],
-    *,
-    port: int,
-    workers: int,
-    log_dir: Path,
-    access_log: bool = False,
-    app: str = "mlsite.wsgi",
-    cwd: Path = PROJECT_DIR,
-) -> tuple[subprocess.Popen, Path]:
-    command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--backlog", "4096"]
-    if access_log:
-        command += ["--access-logfile", "-"]
-    log_path = log_dir / f"gunicorn-{port}.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return process, log_path
-
-
 @contextmanager
 def serving_app(
     app: str, env: dict[str, str], *, workers: int, log_dir: Path, cwd: Path = PROJECT_DIR
@@ -187,28 +62,3 @@ def serving_app(
         yield base_url
     finally:
         stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
-    """Wait until the server answers HTTP at all (any status: a 503 is an answer too)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(base_url + "/", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer within {timeout} s:\n{log_path.read_text()}")

@@ -7,7 +7,7 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 from openapi_spec_validator import validate
 
-from predictor import api_keys, pagination, training
+from predictor import api_keys, pagination
 from predictor.features import FEATURES
 from predictor.models import ModelVersion, Prediction
 from predictor.pagination import CappedCountPaginator
@@ -265,10 +265,10 @@ def test_predictions_lists_newest_first_with_source_and_model(client, admin_clie
     assert body["items"][0]["batch_id"] is None
 
 
-def test_predictions_filter_by_species_and_version(client, admin_client, trained_version, settings):
+def test_predictions_filter_by_species_and_version(client, admin_client, trained_version, make_version, settings):
     settings.ML_MODEL_CHECK_SECONDS = 0  # serve the new version at once
     make_predictions(client, [CAT, DOG])
-    second = training.train().version
+    second = make_version(stored=True, is_active=True)
     make_predictions(client, [CAT])
 
     cats = admin_client.get("/api/predictions", {"species": "Cat"}).json()
@@ -352,8 +352,8 @@ def test_predictions_refuse_bad_query_parameters_naming_them(admin_client, param
 # GET /api/models
 
 
-def test_models_lists_every_version_newest_first(admin_client, trained_version):
-    training.train(activate=False)
+def test_models_lists_every_version_newest_first(admin_client, trained_version, make_version):
+    make_version()
     body = admin_client.get("/api/models").json()
     assert [model["version"] for model in body] == [2, 1]
     assert [model["is_active"] for model in body] == [False, True]

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from predictor import training, versions
+from predictor import versions
 
 pytestmark = pytest.mark.django_db
 
@@ -30,21 +30,21 @@ def test_a_process_without_a_model_is_unavailable_and_says_what_to_do(client):
     assert "train_model" in body["model"]
 
 
-def test_the_health_check_follows_the_newly_activated_version(client, trained_version, settings):
+def test_the_health_check_follows_the_newly_activated_version(client, trained_version, make_version, settings):
     settings.ML_MODEL_CHECK_SECONDS = 0  # ask the database on every request
     assert client.get(HEALTH).json()["model"] == "v1"
 
-    training.train()
+    make_version(stored=True, is_active=True)
 
     assert client.get(HEALTH).json()["model"] == "v2"
 
 
 def test_a_refused_new_version_leaves_the_process_answering_but_degraded(
-    client, trained_version, settings, artifact_storage
+    client, trained_version, make_version, settings, artifact_storage
 ):
     settings.ML_MODEL_CHECK_SECONDS = 0
     client.get(HEALTH)
-    broken = training.train().version
+    broken = make_version(stored=True, is_active=True)
     path = Path(artifact_storage.path(broken.artifact_name))
     path.write_bytes(path.read_bytes()[:-10])
 

@@ -25,7 +25,7 @@ ROWS = [
 
 
 @pytest.fixture
-def observed_version(trained_version):
+def observed_version(trained_version, make_version):
     trained_version.training_stats = TRAINING_STATS
     trained_version.save()
     for height, weight, species, actual in ROWS:
@@ -39,7 +39,7 @@ def observed_version(trained_version):
             actual_species=actual,
         )
     # Another version's predictions must not count for this one.
-    other = training.train(activate=False).version
+    other = make_version()
     Prediction.objects.create(
         height_cm=1,
         weight_kg=1,

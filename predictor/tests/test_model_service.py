@@ -1,5 +1,4 @@
 import logging
-import time
 from pathlib import Path
 
 import joblib
@@ -17,8 +16,24 @@ INVERTED_DATA = (
 )
 
 
-def wait_for_next_check(settings):
-    time.sleep(settings.ML_MODEL_CHECK_SECONDS + 0.05)
+class ManualClock:
+    """Stands in for the service's monotonic clock: a check interval passes without sleeping through it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = ManualClock()
+    monkeypatch.setattr(model_service, "time", clock)
+    return clock
 
 
 def train_inverted(tmp_path: Path, activate: bool = True) -> ModelVersion:
@@ -58,23 +73,24 @@ def test_at_most_one_database_check_per_interval(trained_version, django_assert_
             model_service.predict({"height_cm": 70, "weight_kg": 40})
 
 
-def test_newly_activated_version_is_served_within_one_check(trained_version, tmp_path, settings):
+def test_newly_activated_version_is_served_within_one_check(trained_version, tmp_path, settings, clock):
     assert settings.ML_MODEL_CHECK_SECONDS == 1
     assert model_service.predict({"height_cm": 90, "weight_kg": 50}).species == "Dog"
     train_inverted(tmp_path)
 
     # Still inside the interval: the loaded model keeps answering without asking the database.
+    clock.advance(0.99)
     assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 1
-    wait_for_next_check(settings)
+    clock.advance(0.01)
     result = model_service.predict({"height_cm": 90, "weight_kg": 50})
     assert (result.model.version, result.species) == (2, "Cat")
 
 
 def test_rollback_is_served_within_one_check(trained_version, tmp_path, settings):
+    settings.ML_MODEL_CHECK_SECONDS = 0  # check at every call: the interval is tested above
     train_inverted(tmp_path)
     assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 2
     versions.activate_version(1)
-    wait_for_next_check(settings)
     assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 1
 
 
@@ -89,12 +105,12 @@ def test_rollback_is_served_within_one_check(trained_version, tmp_path, settings
 def test_altered_new_artifact_is_refused_and_the_last_good_model_keeps_serving(
     damage, trained_version, tmp_path, settings, artifact_storage, caplog
 ):
+    settings.ML_MODEL_CHECK_SECONDS = 0
     assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 1
     broken = train_inverted(tmp_path)
     path = Path(artifact_storage.path(broken.artifact_name))
     path.write_bytes(damage(path.read_bytes()))
 
-    wait_for_next_check(settings)
     with caplog.at_level(logging.ERROR, logger="predictor.model_service"):
         result = model_service.predict({"height_cm": 90, "weight_kg": 50})
     assert (result.model.version, result.species) == (1, "Dog")

@@ -5,15 +5,14 @@ import urllib.request
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
-from bench.server import running_server
-from predictor import model_service, training
+from predictor import model_service
 from predictor.models import ModelVersion
+from predictor.tests.live_server import running_server
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +21,21 @@ def active_numbers() -> list[int]:
     return list(ModelVersion.objects.active().values_list("version", flat=True))
 
 
-def test_rollback_command_is_served_by_the_running_service_within_one_check():
-    training.train()
-    training.train()
+def test_rollback_command_is_served_by_the_running_service_within_one_check(make_version, settings):
+    settings.ML_MODEL_CHECK_SECONDS = 0  # check at every call; the interval itself is tested on gunicorn below
+    make_version(stored=True, is_active=True)
+    make_version(stored=True, is_active=True)
     assert model_service.active_model().version == 2
 
     call_command("activate_model", "1", stdout=StringIO())
     assert active_numbers() == [1]
-    time.sleep(settings.ML_MODEL_CHECK_SECONDS + 0.05)
     assert model_service.predict({"height_cm": 80, "weight_kg": 40}).model.version == 1
 
 
-def test_admin_action_rolls_back_to_the_selected_version(admin_client):
-    first = training.train().version
-    training.train()
+def test_admin_action_rolls_back_to_the_selected_version(admin_client, make_version, settings):
+    settings.ML_MODEL_CHECK_SECONDS = 0
+    first = make_version(stored=True, is_active=True)
+    make_version(stored=True, is_active=True)
     assert model_service.active_model().version == 2
 
     response = admin_client.post(
@@ -45,12 +45,11 @@ def test_admin_action_rolls_back_to_the_selected_version(admin_client):
     )
     assert "Model v1 is now active; running servers serve it within a second." in response.content.decode()
     assert active_numbers() == [1]
-    time.sleep(settings.ML_MODEL_CHECK_SECONDS + 0.05)
     assert model_service.active_model().version == 1
 
 
-def test_admin_action_needs_exactly_one_version(admin_client):
-    versions = [training.train().version for _ in range(2)]
+def test_admin_action_needs_exactly_one_version(admin_client, make_version):
+    versions = [make_version(is_active=True) for _ in range(2)]
     response = admin_client.post(
         reverse("admin:predictor_modelversion_changelist"),
         {"action": "activate", ACTION_CHECKBOX_NAME: [v.pk for v in versions]},
@@ -60,8 +59,8 @@ def test_admin_action_needs_exactly_one_version(admin_client):
     assert active_numbers() == [2]
 
 
-def test_admin_action_is_offered_only_to_staff_allowed_to_change_versions(client, django_user_model):
-    training.train()
+def test_admin_action_is_offered_only_to_staff_allowed_to_change_versions(client, django_user_model, make_version):
+    make_version(is_active=True)
     viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_modelversion"))
     client.force_login(viewer)

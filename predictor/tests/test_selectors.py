@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from predictor import exports, selectors, training
+from predictor import exports, selectors
 from predictor.forms import HistoryFilterForm
 from predictor.models import SORT_CHOICES, HistoryQuery, ModelVersion, Prediction
 
@@ -27,10 +27,8 @@ def add_prediction(version: ModelVersion, *, at: dt.datetime, species: str = "Ca
 
 
 @pytest.fixture
-def versions():
-    first = training.train().version
-    second = training.train().version
-    return first, second
+def versions(make_version):
+    return make_version(is_active=True), make_version(is_active=True)
 
 
 @pytest.fixture

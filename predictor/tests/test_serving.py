@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from bench.load_test import BrowserLikeClient, run_load_test
-from bench.server import free_port, running_server, start_gunicorn, stop, wait_until_up
+from predictor.tests.live_server import free_port, running_server, start_gunicorn, stop, wait_until_up
+from predictor.tests.load import BrowserLikeClient, run_load_test
 
 pytestmark = pytest.mark.slow
 

@@ -58,16 +58,16 @@ def test_every_run_creates_a_new_active_version_with_its_own_artifact():
     assert ModelVersion.objects.active().count() == 1
 
 
-def test_no_activate_keeps_the_current_version_active():
-    first = training.train().version
+def test_no_activate_keeps_the_current_version_active(trained_version):
+    first = trained_version
     second = training.train(activate=False).version
     first.refresh_from_db()
     assert first.is_active and not second.is_active
 
 
-def test_activate_version_switches_the_active_version():
-    training.train()
-    training.train()
+def test_activate_version_switches_the_active_version(make_version):
+    make_version(is_active=True)
+    make_version(is_active=True)
     versions.activate_version(1)
     assert list(ModelVersion.objects.active().values_list("version", flat=True)) == [1]
 
@@ -115,8 +115,8 @@ BAD_CSVS = {
 
 
 @pytest.mark.parametrize("case", BAD_CSVS)
-def test_bad_csv_is_rejected_with_file_and_place_and_changes_nothing(case, tmp_path, artifact_storage):
-    active = training.train().version
+def test_bad_csv_is_rejected_with_file_and_place_and_changes_nothing(case, tmp_path, artifact_storage, trained_version):
+    active = trained_version
     files_before = artifact_storage.listdir("")[1]
     text, expected = BAD_CSVS[case]
     path = write_csv(tmp_path, text)
@@ -178,9 +178,9 @@ def test_command_no_activate_flag():
     assert ModelVersion.objects.active().get().version == 1
 
 
-def test_activate_model_command_and_unknown_version():
-    call_command("train_model", stdout=StringIO())
-    call_command("train_model", stdout=StringIO())
+def test_activate_model_command_and_unknown_version(make_version):
+    make_version(is_active=True)
+    make_version(is_active=True)
     out = StringIO()
     call_command("activate_model", "1", stdout=out)
     assert "v1 is now active" in out.getvalue()
@@ -209,8 +209,8 @@ def label(version, rows, *, user=None):
     ]
 
 
-def test_include_feedback_adds_labelled_predictions_and_records_the_row_counts():
-    first = training.train().version
+def test_include_feedback_adds_labelled_predictions_and_records_the_row_counts(trained_version):
+    first = trained_version
     label(first, [(30, 5, "Cat", "Cat"), (100, 60, "Cat", "Dog"), (95, 55, "Dog", "Dog"), (31, 6, "Cat", None)])
 
     out = StringIO()
@@ -223,8 +223,8 @@ def test_include_feedback_adds_labelled_predictions_and_records_the_row_counts()
     assert "rows: 13 (10 from " in out.getvalue() and "3 labelled predictions)" in out.getvalue()
 
 
-def test_without_include_feedback_labels_are_not_used():
-    first = training.train().version
+def test_without_include_feedback_labels_are_not_used(trained_version):
+    first = trained_version
     label(first, [(30, 5, "Cat", "Cat")])
     version = training.train().version
     assert (version.rows_from_csv, version.rows_from_feedback, version.training_rows) == (10, 0, 10)
@@ -357,8 +357,8 @@ def test_training_saves_a_picture_beside_its_artifact(artifact_storage):
     assert len(content) > 10_000
 
 
-def test_training_picture_is_served_to_staff_only(client, admin_client, django_user_model):
-    version = training.train().version
+def test_training_picture_is_served_to_staff_only(client, admin_client, django_user_model, trained_version):
+    version = trained_version
     url = reverse("predictor:model_picture", args=[version.version])
     response = admin_client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
@@ -370,20 +370,20 @@ def test_training_picture_is_served_to_staff_only(client, admin_client, django_u
     assert client.get(url).status_code == 403
 
 
-def test_missing_training_picture_is_a_404(admin_client, artifact_storage):
-    version = training.train().version
+def test_missing_training_picture_is_a_404(admin_client, artifact_storage, trained_version):
+    version = trained_version
     artifact_storage.delete(version.picture_name)
     assert admin_client.get(reverse("predictor:model_picture", args=[version.version])).status_code == 404
 
 
-def test_admin_model_version_page_shows_the_training_picture(admin_client):
-    version = training.train().version
+def test_admin_model_version_page_shows_the_training_picture(admin_client, trained_version):
+    version = trained_version
     page = admin_client.get(reverse("admin:predictor_modelversion_change", args=[version.pk])).content.decode()
     assert f'<img src="{reverse("predictor:model_picture", args=[version.version])}"' in page
 
 
-def test_a_version_referenced_by_predictions_cannot_be_deleted_nor_its_artifact(artifact_storage):
-    version = training.train().version
+def test_a_version_referenced_by_predictions_cannot_be_deleted_nor_its_artifact(artifact_storage, trained_version):
+    version = trained_version
     label(version, [(80, 40, "Cat", None)])
     with pytest.raises(ProtectedError):
         version.delete()

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from predictor import selectors, training
+from predictor import selectors
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -137,8 +137,8 @@ def test_history_reads_a_bounded_number_of_queries_and_never_counts_every_row(ad
     assert not any(" OFFSET " in statement for statement in sql)
 
 
-def test_model_version_filter_uses_version_numbers(admin_client, rows):
-    newer = training.train().version
+def test_model_version_filter_uses_version_numbers(admin_client, rows, make_version):
+    newer = make_version(stored=True, is_active=True)
     response = admin_client.get(HISTORY, {"version": str(newer.version)})
     assert response.status_code == 200
     assert response.context["page"].rows == []
