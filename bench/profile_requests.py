@@ -48,7 +48,10 @@ def environ(method: str, path: str, cookie: str = "", body: bytes = b"") -> dict
 
 
 def call(application, env: dict) -> tuple[str, dict, bytes]:
+    from django.conf import settings
+
     answer = {}
+    settings.RENDER_ONCE = env.pop("bench.render_once", True)
 
     def start_response(status, headers, exc_info=None):
         answer["status"], answer["headers"] = status, headers
@@ -90,9 +93,20 @@ def main() -> int:
         fields["submission_key"] = secrets.token_urlsafe(16)
         return urlencode(fields).encode()
 
+    def without_rendered_once(make):
+        # The same request with predictor/templatetags/rendered_once.py switched off: what it buys.
+        def make_plain() -> dict:
+            env = make()
+            env["bench.render_once"] = False
+            return env
+
+        return make_plain
+
     kinds = {
         "GET / (blank form)": lambda: environ("GET", "/", cookie),
+        "GET / without rendered_once": without_rendered_once(lambda: environ("GET", "/", cookie)),
         "POST / (store and answer)": lambda: environ("POST", "/", cookie, submission()),
+        "POST / without rendered_once": without_rendered_once(lambda: environ("POST", "/", cookie, submission())),
         "POST, 302, GET (post/redirect/get)": lambda: environ("POST", "/floor/prg/", cookie, submission()),
         "GET /static/… (WhiteNoise)": lambda: environ("GET", "/static/predictor/site.css", cookie),
         "GET /no-such-page (404 page)": lambda: environ("GET", "/no-such-page", cookie),

@@ -164,6 +164,9 @@ STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "stati
 ML_ARTIFACTS_DIR = Path(os.environ.get("ML_ARTIFACTS_DIR", "") or BASE_DIR / "ml_artifacts")
 BATCH_UPLOADS_DIR = Path(os.environ.get("BATCH_UPLOADS_DIR", "") or BASE_DIR / "batch_uploads")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The header and the blank form are rendered once per process (predictor/templatetags/rendered_once.py);
+# off only to measure what that buys (bench/profile_requests.py --no-rendered-once).
+RENDER_ONCE = env_bool("DJANGO_RENDER_ONCE", True)
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

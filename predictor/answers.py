@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Mapping
 
 from django.core import signing
-from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from . import history
@@ -40,15 +39,9 @@ def store_form_answer(
     *, result: PredictionResult, measurements: Mapping[str, float], submission_key: str | None
 ) -> Prediction:
     """Store a form's answer once per submission key; the same page sent with new measurements is a new question."""
-    try:
-        with transaction.atomic():
-            return history.record_prediction(result=result, measurements=measurements, submission_key=submission_key)
-    except IntegrityError:
-        stored = Prediction.objects.filter(submission_key=submission_key).first()
-        if stored is None:
-            raise
+    stored = history.record_prediction(result=result, measurements=measurements, submission_key=submission_key)
     if all(getattr(stored, field) == value for field, value in measurements.items()):
-        return stored
+        return stored  # just stored, or stored the first time this form page was sent
     return history.record_prediction(result=result, measurements=measurements)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 from django.utils import timezone
 
-from . import bulk_insert
+from . import fast_inserts
 from .features import FEATURE_FIELDS
 from .model_service import BatchResult, PredictionResult
 from .models import Prediction
@@ -19,16 +19,24 @@ def record_prediction(
     source: str = Prediction.Source.FORM,
     submission_key: str | None = None,
 ) -> Prediction:
-    """Store one answer and return it as saved."""
-    return Prediction.objects.create(
-        **{field: measurements[field] for field in FEATURE_FIELDS},
-        species=result.species,
-        probability=result.probability,
-        probabilities=result.probabilities,
-        model_version=result.model.record,
-        source=source,
-        submission_key=submission_key,
+    """Store one answer and return it as stored.
+
+    A ``submission_key`` that is already stored stores nothing and returns the row stored with it
+    (predictor.answers decides what a repeated key means).
+    """
+    stored = fast_inserts.insert_prediction(
+        {
+            "created_at": timezone.now(),
+            **{field: measurements[field] for field in FEATURE_FIELDS},
+            "species": result.species,
+            "probability": result.probability,
+            "probabilities": result.probabilities,
+            "model_version": result.model.record,
+            "source": source,
+            "submission_key": submission_key,
+        }
     )
+    return stored if stored is not None else Prediction.objects.get(submission_key=submission_key)
 
 
 def record_predictions(
@@ -50,7 +58,7 @@ def record_predictions(
         constants["created_at"] = timezone.now()
     columns = {field: features[:, index].tolist() for index, field in enumerate(FEATURE_FIELDS)}
     columns |= {"species": result.species.tolist(), "probability": result.probability.tolist()}
-    bulk_insert.insert_predictions(
+    fast_inserts.insert_predictions(
         columns=columns,
         constants=constants,
         classes=result.model.classes,

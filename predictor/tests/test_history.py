@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from predictor import bulk_insert, history, model_service
+from predictor import fast_inserts, history, model_service
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_record_predictions_stores_rows_like_record_prediction(trained_version):
 
 
 def test_record_predictions_stores_large_batches_in_chunks(trained_version, monkeypatch):
-    monkeypatch.setattr(bulk_insert, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(fast_inserts, "CHUNK_ROWS", 2)
     features = np.tile(ROWS, (5, 1))
     batch_id = history.record_predictions(
         result=model_service.predict_many(features), features=features, source=Prediction.Source.API
@@ -60,7 +61,7 @@ def test_record_predictions_is_all_or_nothing(trained_version):
 
 
 def test_record_predictions_formats_the_json_itself_on_other_databases(trained_version, monkeypatch):
-    monkeypatch.setattr(bulk_insert, "JSON_OBJECT_SQL", {})
+    monkeypatch.setattr(fast_inserts, "JSON_OBJECT_SQL", {})
     batch = model_service.predict_many(ROWS)
     batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
     stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
@@ -88,3 +89,38 @@ def test_record_prediction_refuses_measurements_the_form_would_refuse(trained_ve
     with pytest.raises(IntegrityError), transaction.atomic():
         history.record_prediction(result=answer, measurements={"height_cm": height, "weight_kg": weight})
     assert Prediction.objects.count() == 0
+
+
+def test_the_fast_single_row_insert_stores_what_the_orm_would(trained_version):
+    answer = model_service.predict({"height_cm": 81.25, "weight_kg": 40.5})
+    fields = {
+        "created_at": timezone.now(),
+        "height_cm": 81.25,
+        "weight_kg": 40.5,
+        "species": answer.species,
+        "probability": answer.probability,
+        "probabilities": answer.probabilities,
+        "model_version": trained_version,
+        "source": "form",
+        "submission_key": "f" * 22,
+    }
+    fast = fast_inserts.insert_prediction(fields)
+    orm = Prediction.objects.create(**{**fields, "submission_key": "o" * 22})
+    fast_stored, orm_stored = Prediction.objects.get(pk=fast.pk), Prediction.objects.get(pk=orm.pk)
+    for name in [*fields, "batch_id", "actual_species", "labelled_by_id", "labelled_at"]:
+        if name != "submission_key":
+            assert getattr(fast_stored, name) == getattr(orm_stored, name), name
+            assert getattr(fast, name) == getattr(fast_stored, name), name
+    assert not fast._state.adding  # a saved instance, as a query would return it
+
+
+def test_a_repeated_submission_key_inserts_nothing(trained_version):
+    answer = model_service.predict({"height_cm": 81.25, "weight_kg": 40.5})
+    first = history.record_prediction(
+        result=answer, measurements={"height_cm": 81.25, "weight_kg": 40.5}, submission_key="k" * 22
+    )
+    again = history.record_prediction(
+        result=answer, measurements={"height_cm": 81.25, "weight_kg": 40.5}, submission_key="k" * 22
+    )
+    assert again.pk == first.pk
+    assert Prediction.objects.count() == 1

@@ -1,12 +1,19 @@
-"""The project's only raw SQL that writes rows: storing a batch of predictions in one statement.
+"""The project's only raw SQL that writes rows: one form answer, or a batch of predictions.
 
-Why it exists: a batch upload stores up to a million rows, and building a model instance per row
-costs more than the database itself (``bulk_create`` took about 7x as long for 100,000 rows on
-SQLite; ``bench/bulk_insert_gain.py`` measures both in one run). So a batch is one parameterised
-``INSERT`` run through ``executemany`` in chunks, with columns that are the same for every row
-sent as repeated parameters, and each row's probabilities JSON built by the database
-(``json_object`` on SQLite, ``jsonb_build_object`` on PostgreSQL), which was the slowest step of
-a large batch when done in Python. Tests compare what it stores with what the ORM would.
+Why: both are the site's hot paths, and Django's ORM costs more than the database there.
+``bench/profile_requests.py`` and ``bench/fast_inserts_gain.py`` measure each against the ORM in
+one run (figures in docs/performance.md):
+
+- a form answer is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: a double click or a
+  re-sent form (the same submission key, see predictor.answers) inserts nothing and needs no
+  savepoint to recover from, and the SQL compiler and ``save()`` machinery are skipped; the row
+  comes back as a model instance through ``Model.from_db``, as Django builds one from a query;
+- a batch (up to a million rows) is one parameterised ``INSERT`` run through ``executemany`` in
+  chunks, with the columns every row shares sent as repeated parameters and each row's
+  probabilities JSON built by the database (``json_object`` on SQLite, ``jsonb_build_object`` on
+  PostgreSQL): a model instance per row cost more than the database itself.
+
+Tests compare what both store with what the ORM stores.
 """
 
 import json
@@ -17,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Model
 
 from .models import Prediction
 
@@ -26,6 +34,28 @@ CHUNK_ROWS = 10_000  # rows sent per round trip; bounds memory for million-row u
 # the JSON text from Python.
 JSON_OBJECT_SQL = {"sqlite": "json_object({pairs})", "postgresql": "jsonb_build_object({pairs})"}
 JSON_PAIR_SQL = {"sqlite": "%s, %s", "postgresql": "%s::text, %s::float8"}
+
+
+def insert_prediction(values: dict[str, Any]) -> Prediction | None:
+    """Insert one prediction (model field name -> value) and return it as stored.
+
+    None when the row conflicts with a stored one (its submission key is taken): nothing is
+    inserted then. Check constraints still raise IntegrityError.
+    """
+    names = list(values)
+    related = {name: value for name, value in values.items() if isinstance(value, Model)}
+    plain = [value.pk if name in related else value for name, value in values.items()]
+    sql = _insert_sql(names, ["%s"] * len(names)) + " ON CONFLICT DO NOTHING RETURNING id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_db_value(name, value) for name, value in zip(names, plain, strict=True)])
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    attnames = [Prediction._meta.get_field(name).attname for name in names]
+    prediction = Prediction.from_db(connection.alias, ["id", *attnames], [inserted[0], *plain])
+    for name, value in related.items():
+        setattr(prediction, name, value)  # the object in hand, not another query
+    return prediction
 
 
 def insert_predictions(
