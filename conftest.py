@@ -16,38 +16,31 @@ from predictor import model_service, training
 from predictor.models import ModelVersion
 
 
-@pytest.fixture(autouse=True)
-def artifact_storage(tmp_path, settings):
-    """Every test trains into, and loads from, its own temporary artifact storage."""
-    location = tmp_path / "ml_artifacts"
+def _temporary_storage(settings, alias: str, location) -> Any:
     settings.STORAGES = {
         **settings.STORAGES,
         # The hashed-name manifest exists only after collectstatic; tests render without it.
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        "ml_artifacts": {
+        alias: {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": location, "base_url": None},
         },
     }
-    storage = storages["ml_artifacts"]
+    storage = storages[alias]
     assert storage.location == str(location)
     return storage
+
+
+@pytest.fixture(autouse=True)
+def artifact_storage(tmp_path, settings):
+    """Every test trains into, and loads from, its own temporary artifact storage."""
+    return _temporary_storage(settings, "ml_artifacts", tmp_path / "ml_artifacts")
 
 
 @pytest.fixture(autouse=True)
 def batch_uploads_storage(tmp_path, settings):
     """Uploaded batch CSVs are kept in a temporary directory, never in batch_uploads/."""
-    location = tmp_path / "batch_uploads"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "batch_uploads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": location, "base_url": None},
-        },
-    }
-    storage = storages["batch_uploads"]
-    assert storage.location == str(location)
-    return storage
+    return _temporary_storage(settings, "batch_uploads", tmp_path / "batch_uploads")
 
 
 @pytest.fixture(autouse=True)

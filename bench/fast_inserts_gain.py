@@ -21,15 +21,12 @@ from pathlib import Path
 import numpy as np
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-WORKDIR = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="mlsite.settings",
-    DJANGO_DEBUG="1",
-    DJANGO_SQLITE_PATH=str(WORKDIR / "bench.sqlite3"),
-    ML_ARTIFACTS_DIR=str(WORKDIR / "ml_artifacts"),
-    DJANGO_LOG_LEVEL="WARNING",
-)
 sys.path.insert(0, str(BASE_DIR))
+from bench.server import throwaway_site_settings  # noqa: E402
+
+WORKDIR = Path(tempfile.mkdtemp(prefix="bench-inserts-"))
+os.environ.update(throwaway_site_settings(WORKDIR), DJANGO_SETTINGS_MODULE="mlsite.settings")
+os.environ.pop("DATABASE_URL", None)
 
 import django  # noqa: E402
 

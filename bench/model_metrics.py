@@ -16,6 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.server import throwaway_site_settings  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -23,14 +25,7 @@ def main() -> None:
     rows = parser.parse_args().rows
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
-    os.environ.update(
-        DJANGO_DEBUG="1",
-        DATABASE_URL="",
-        DJANGO_SQLITE_PATH=str(workdir / "db.sqlite3"),
-        ML_ARTIFACTS_DIR=str(workdir / "artifacts"),
-        DJANGO_SETTINGS_MODULE="mlsite.settings",
-        DJANGO_LOG_LEVEL="WARNING",
-    )
+    os.environ.update(throwaway_site_settings(workdir), DATABASE_URL="", DJANGO_SETTINGS_MODULE="mlsite.settings")
     import django
 
     django.setup()
