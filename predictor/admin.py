@@ -78,7 +78,14 @@ class PredictionAdmin(admin.ModelAdmin):
         "source",
         "actual_species",
     ]
-    list_filter = [SpeciesFilter, ActualSpeciesFilter, "model_version", "created_at", "source"]
+    list_filter = [
+        SpeciesFilter,
+        ActualSpeciesFilter,
+        "model_version",
+        "created_at",
+        "source",
+        "outside_training_range",
+    ]
     list_select_related = ["model_version"]
     date_hierarchy = "created_at"
     # The stock date hierarchy scans the whole table for the dates that have rows (seconds at a
@@ -100,6 +107,7 @@ class PredictionAdmin(admin.ModelAdmin):
         "model_version",
         "source",
         "batch_id",
+        "outside_training_range",
         "actual_species",
         "labelled_by",
         "labelled_at",

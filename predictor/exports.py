@@ -22,6 +22,7 @@ COLUMNS: dict[str, str] = {
     "model_version": "model_version__version",
     "source": "source",
     "actual_species": "actual_species",
+    "outside_training_range": "outside_training_range",
 }
 SPECIES_COLUMNS = ("predicted_species", "actual_species")  # names from training files, shown as text
 

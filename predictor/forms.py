@@ -86,8 +86,15 @@ class HistoryFilterForm(forms.Form):
     )
     labelled = forms.TypedChoiceField(
         required=False,
-        label="True species",
+        label="Actual species",
         choices=[("", "Labelled or not"), ("yes", "Labelled"), ("no", "Not labelled")],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+    outside_range = forms.TypedChoiceField(
+        required=False,
+        label="Training range",
+        choices=[("", "Inside or outside"), ("yes", "Outside the training range"), ("no", "Inside the training range")],
         coerce=lambda value: value == "yes",
         empty_value=None,
     )
@@ -130,6 +137,7 @@ class HistoryFilterForm(forms.Form):
             since=selectors.start_of_day(date_from) if date_from else None,
             until=selectors.start_of_day(date_to + dt.timedelta(days=1)) if date_to else None,
             labelled=data["labelled"],
+            outside_training_range=data["outside_range"],
             sort=data["sort"] or DEFAULT_SORT,
         )
 

@@ -33,6 +33,7 @@ def record_prediction(
             "probabilities": result.probabilities,
             "model_version": result.model.record,
             "source": source,
+            "outside_training_range": result.outside_training_range,
             "submission_key": submission_key,
         }
     )
@@ -57,7 +58,11 @@ def record_predictions(
     if created_at is None:
         constants["created_at"] = timezone.now()
     columns = {field: features[:, index].tolist() for index, field in enumerate(FEATURE_FIELDS)}
-    columns |= {"species": result.species.tolist(), "probability": result.probability.tolist()}
+    columns |= {
+        "species": result.species.tolist(),
+        "probability": result.probability.tolist(),
+        "outside_training_range": result.outside_training_range.tolist(),
+    }
     fast_inserts.insert_predictions(
         columns=columns,
         constants=constants,

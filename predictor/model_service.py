@@ -40,6 +40,10 @@ class LoadedModel:
     classes: tuple[str, ...]
     # One row of features in, one probability per class out (see _single_row_probabilities).
     probabilities_of: Callable[[list[float]], list[float]]
+    # Per feature, the smallest and largest value it was trained on (ModelVersion.training_range);
+    # unbounded for versions recorded without training statistics.
+    training_low: tuple[float, ...]
+    training_high: tuple[float, ...]
 
     @property
     def version_id(self) -> int:
@@ -48,6 +52,17 @@ class LoadedModel:
     @property
     def version(self) -> int:
         return self.record.version
+
+    def is_outside_training_range(self, row: list[float]) -> bool:
+        """Whether a measurement of one row lies outside what this version was trained on."""
+        return any(
+            not low <= value <= high
+            for value, low, high in zip(row, self.training_low, self.training_high, strict=True)
+        )
+
+    def rows_outside_training_range(self, features: np.ndarray) -> np.ndarray:
+        """is_outside_training_range for each row of a (rows, features) array."""
+        return ((features < self.training_low) | (features > self.training_high)).any(axis=1)
 
     @property
     def species_choice(self) -> str:
@@ -62,6 +77,7 @@ class PredictionResult:
     probability: float
     probabilities: dict[str, float]
     model: LoadedModel
+    outside_training_range: bool  # a measurement lies outside what the version was trained on
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class BatchResult:
     probability: np.ndarray  # the probability of that label
     probabilities: np.ndarray  # shape (rows, classes)
     model: LoadedModel
+    outside_training_range: np.ndarray  # per row, as PredictionResult's
 
     def __len__(self) -> int:
         return len(self.species)
@@ -125,26 +142,30 @@ def refused_activation() -> str:
 def predict(measurements: Mapping[str, float]) -> PredictionResult:
     """The answer for one animal; ``measurements`` is keyed by feature field (features.FEATURE_FIELDS)."""
     model = active_model()
-    probabilities = model.probabilities_of(as_row(measurements))
+    row = as_row(measurements)
+    probabilities = model.probabilities_of(row)
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return PredictionResult(
         species=model.classes[best],
         probability=probabilities[best],
         probabilities=dict(zip(model.classes, probabilities, strict=True)),
         model=model,
+        outside_training_range=model.is_outside_training_range(row),
     )
 
 
 def predict_many(features: np.ndarray) -> BatchResult:
     """Predict every row of a (rows, features) array, columns in FEATURES order, in one call."""
     model = active_model()
-    probabilities = model.estimator.predict_proba(np.asarray(features, dtype=float))
+    features = np.asarray(features, dtype=float)
+    probabilities = model.estimator.predict_proba(features)
     best = np.argmax(probabilities, axis=1)
     return BatchResult(
         species=np.asarray(model.classes, dtype=object)[best],
         probability=probabilities[np.arange(len(best)), best],
         probabilities=probabilities,
         model=model,
+        outside_training_range=model.rows_outside_training_range(features),
     )
 
 
@@ -198,11 +219,14 @@ def _load(version: ModelVersion) -> LoadedModel:
         raise artifacts.ArtifactError(
             f"artifact {version.artifact_name} expects columns {artifact.feature_columns}, not {expected_columns}"
         )
+    ranges = [version.training_range(feature) or (-math.inf, math.inf) for feature in FEATURES]
     return LoadedModel(
         record=version,
         estimator=artifact.estimator,
         classes=tuple(str(label) for label in artifact.estimator.classes_),
         probabilities_of=_single_row_probabilities(artifact.estimator),
+        training_low=tuple(low for low, _ in ranges),
+        training_high=tuple(high for _, high in ranges),
     )
 
 

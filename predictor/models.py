@@ -11,6 +11,16 @@ from django.utils import timezone
 
 from .features import FEATURES, Feature
 
+
+def probability_text(probability: float) -> str:
+    """How every page shows a probability: one decimal, never rounded to certainty (">99.9%", "<0.1%")."""
+    if probability >= 0.9995:
+        return ">99.9%"
+    if probability < 0.0005:
+        return "<0.1%"
+    return f"{probability:.1%}"
+
+
 # Predictions whose actual species staff have recorded. The condition of the partial indexes on
 # labelled rows: a query uses them only when its WHERE clause includes this.
 LABELLED = Q(actual_species__isnull=False)
@@ -95,10 +105,24 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"v{self.version}"
 
+    def training_range(self, feature: Feature) -> tuple[float, float] | None:
+        """The smallest and largest value of ``feature`` this version was trained on (all species together).
+
+        None for versions recorded before training statistics were kept.
+        """
+        stats = self.training_stats.get(feature.field)
+        return (stats["min"], stats["max"]) if stats else None
+
     @property
     def live_accuracy(self) -> float | None:
         """Accuracy on labelled predictions; needs the counts from ``with_live_counts()``."""
         return self.correct_count / self.labelled_count if self.labelled_count else None
+
+    @property
+    def training_summary(self) -> str:
+        """What it was trained on, for page copy: "10 rows: Cat 5, Dog 5"."""
+        counts = ", ".join(f"{species} {rows:,}" for species, rows in sorted(self.class_counts.items()))
+        return f"{self.training_rows:,} rows: {counts}"
 
     @property
     def cv_accuracy_percent(self) -> str:
@@ -138,11 +162,13 @@ class HistoryQuery:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     labelled: bool | None = None
+    outside_training_range: bool | None = None
     sort: str = DEFAULT_SORT
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.species or self.model_version or self.since or self.until) or self.labelled is not None
+        chosen = [self.labelled, self.outside_training_range]
+        return bool(self.species or self.model_version or self.since or self.until) or chosen != [None, None]
 
 
 class PredictionQuerySet(models.QuerySet):
@@ -159,6 +185,8 @@ class PredictionQuerySet(models.QuerySet):
             predictions = predictions.filter(created_at__lt=query.until)
         if query.labelled is not None:
             predictions = predictions.filter(LABELLED if query.labelled else ~LABELLED)
+        if query.outside_training_range is not None:
+            predictions = predictions.filter(outside_training_range=query.outside_training_range)
         return predictions
 
     def in_order(self, sort: str = DEFAULT_SORT) -> "PredictionQuerySet":
@@ -219,6 +247,9 @@ class Prediction(models.Model):
         db_index=False,  # indexed only where set (see Meta.indexes)
     )
     labelled_at = models.DateTimeField(null=True, blank=True)
+    # Whether a measurement lay outside what the answering version was trained on (its
+    # training_range): the answer is a guess beyond the data, and the visitor was told so.
+    outside_training_range = models.BooleanField("outside the training range", default=False)
     # The random key of the form page that sent it: a form sent twice (a double click, a reload
     # that re-posts) stores one prediction. NULL for the API and batches.
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
@@ -258,6 +289,11 @@ class Prediction(models.Model):
                 name="prediction_live_accuracy",
             ),
             models.Index(fields=["batch_id"], condition=Q(batch_id__isnull=False), name="prediction_batch_idx"),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(outside_training_range=True),
+                name="prediction_outside_range_idx",
+            ),
             # For deleting a user, whose labels then stay with no name.
             models.Index(
                 fields=["labelled_by"], condition=Q(labelled_by__isnull=False), name="prediction_labelled_by_idx"
@@ -266,7 +302,7 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         inputs = ", ".join(f"{value} {feature.unit}" for feature, value in self.measurements)
-        return f"{self.species} ({self.probability:.0%}) for {inputs}"
+        return f"{self.species} ({probability_text(self.probability)}) for {inputs}"
 
     @property
     def measurements(self) -> list[tuple[Feature, str]]:
@@ -275,13 +311,23 @@ class Prediction(models.Model):
 
     @property
     def probability_percent(self) -> str:
-        return f"{self.probability:.1%}"
+        return probability_text(self.probability)
 
     @property
-    def sorted_probabilities(self) -> list[tuple[str, str]]:
-        """Every species with its probability as a percentage, most likely first."""
+    def range_warnings(self) -> list[tuple[Feature, str, str, str]]:
+        """(feature, value, smallest, largest) for each measurement outside the answering version's training range."""
+        warnings = []
+        for feature, text in self.measurements:
+            known = self.model_version.training_range(feature)
+            if known and not known[0] <= getattr(self, feature.field) <= known[1]:
+                warnings.append((feature, text, feature.display(known[0]), feature.display(known[1])))
+        return warnings
+
+    @property
+    def sorted_probabilities(self) -> list[tuple[str, str, str]]:
+        """Every species with its probability as shown and as a bar's CSS width, most likely first."""
         ranked = sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)
-        return [(label, f"{probability:.1%}") for label, probability in ranked]
+        return [(label, probability_text(probability), f"{probability:.4%}") for label, probability in ranked]
 
 
 class ApiKeyQuerySet(models.QuerySet):

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from predictor import model_service
 from predictor.history import record_prediction
-from predictor.models import Prediction
+from predictor.models import Prediction, probability_text
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_prediction_list_shows_inputs_outputs_and_version(admin_client, predicti
     html = response.content.decode()
     for heading in ["Created at", "Height (cm)", "Weight (kg)", "Predicted species", "Probability", "Model version"]:
         assert heading in html
-    assert f"{predictions[0].probability:.1%}" in html
+    assert probability_text(predictions[0].probability) in html
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,7 @@ def test_the_fast_single_row_insert_stores_what_the_orm_would(trained_version):
         "probabilities": answer.probabilities,
         "model_version": trained_version,
         "source": "form",
+        "outside_training_range": False,
         "submission_key": "f" * 22,
     }
     fast = fast_inserts.insert_prediction(fields)

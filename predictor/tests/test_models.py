@@ -57,6 +57,6 @@ def test_only_one_version_can_be_active(trained_version):
 
 def test_prediction_reads_well(trained_version):
     prediction = make_prediction(trained_version)
-    assert str(prediction) == "Dog (90%) for 90 cm, 50 kg"
-    assert prediction.sorted_probabilities == [("Dog", "90.0%"), ("Cat", "10.0%")]
+    assert str(prediction) == "Dog (90.0%) for 90 cm, 50 kg"
+    assert prediction.sorted_probabilities == [("Dog", "90.0%", "90.0000%"), ("Cat", "10.0%", "10.0000%")]
     assert str(trained_version) == "v1"

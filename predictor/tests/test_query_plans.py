@@ -46,6 +46,7 @@ FILTERS = {
     "date range": {"since": dt.datetime(2026, 3, 1, tzinfo=dt.UTC), "until": dt.datetime(2026, 4, 1, tzinfo=dt.UTC)},
     "labelled": {"labelled": True},
     "not labelled": {"labelled": False},
+    "outside the training range": {"outside_training_range": True},
 }
 # The index that finds the rows matching each filter; "not labelled" has none (every new row matches).
 FILTER_INDEXES = {
@@ -53,6 +54,7 @@ FILTER_INDEXES = {
     "version": "prediction_version_time_idx (model_version_id=?",
     "date range": "prediction_time_idx (created_at>? AND created_at<?)",
     "labelled": "prediction_labelled_time_idx",
+    "outside the training range": "prediction_outside_range_idx",
 }
 # The admin's count reads at most this many rows (one past its cap).
 CAPPED_COUNT = f"LIMIT {CappedCountPaginator.count_cap + 1}"

@@ -156,6 +156,7 @@ def test_export_rows_follow_the_filter_and_order(mixed_rows, versions):
         "model_version": first.model_version.version,
         "source": "form",
         "actual_species": None,  # not labelled
+        "outside_training_range": False,
     }
     assert list(exports.COLUMNS)[:5] == ["id", "created_at", "height_cm", "weight_kg", "predicted_species"]
 

@@ -5,6 +5,7 @@ import pytest
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from predictor.answers import PERMALINK_SALT as RESULT_SALT
 from predictor.models import Prediction
@@ -62,7 +63,7 @@ def test_valid_submission_stores_one_row_and_answers_with_the_result(client, tra
 
     html = response.content.decode()
     assert f'<span class="species">{species}</span>' in html
-    assert prediction.probability_percent in html
+    assert escape(prediction.probability_percent) in html
     assert re.search(r"Model\s*(<[^>]+>)?v1", html)
 
 
