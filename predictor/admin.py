@@ -1,16 +1,47 @@
+import calendar
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from . import api_keys, feedback, model_metrics, versions
 from .exports import csv_response
-from .features import FEATURE_FIELDS
+from .features import FEATURE_FIELDS, FEATURES
 from .models import ApiKey, ModelVersion, Prediction
 from .pagination import CappedCountPaginator
+
+
+class DataBoundedDateHierarchy:
+    """The admin's date links offer only the years, months and days between the first and last row.
+
+    django-admin-lightweight-date-hierarchy skips the stock hierarchy's scan of the whole table
+    for the dates that have rows, and by default offers three years either side of today; the
+    first and last row, each read through the time index, bound it to the data instead.
+    """
+
+    date_hierarchy_drilldown = False
+
+    def get_date_hierarchy_drilldown(self, year_lookup, month_lookup):
+        times = self.model._default_manager.order_by(self.date_hierarchy).values_list(self.date_hierarchy, flat=True)
+        first, last = times.first(), times.last()
+        if first is None:
+            return []
+        first, last = timezone.localtime(first).date(), timezone.localtime(last).date()
+        if year_lookup is None:
+            return [dt.date(year, 1, 1) for year in range(first.year, last.year + 1)]
+        year = int(year_lookup)
+        if month_lookup is None:
+            months = [dt.date(year, month, 1) for month in range(1, 13)]
+            return [day for day in months if (first.year, first.month) <= (year, day.month) <= (last.year, last.month)]
+        month = int(month_lookup)
+        days = [dt.date(year, month, day) for day in range(1, calendar.monthrange(year, month)[1] + 1)]
+        return [day for day in days if first <= day <= last]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -66,7 +97,7 @@ def _label_action(species: str):
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     """A record: only the actual species (feedback) can be changed; inputs and outputs stay as they were."""
 
     list_display = [
@@ -88,9 +119,6 @@ class PredictionAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["model_version"]
     date_hierarchy = "created_at"
-    # The stock date hierarchy scans the whole table for the dates that have rows (seconds at a
-    # million rows); this one offers plain calendar links instead.
-    date_hierarchy_drilldown = False
     sortable_by = ["created_at"]  # the ordering with an index
     search_fields = ["species", "=id"]  # shows the search box; get_search_results does the search
     search_help_text = "Search by predicted species (any case) or by prediction id."
@@ -102,8 +130,8 @@ class PredictionAdmin(admin.ModelAdmin):
         "created_at",
         *FEATURE_FIELDS,
         "species",
-        "probability",
-        "probabilities",
+        "probability_display",
+        "probabilities_display",
         "model_version",
         "source",
         "batch_id",
@@ -162,16 +190,20 @@ class PredictionAdmin(admin.ModelAdmin):
     def probability_display(self, prediction: Prediction) -> str:
         return prediction.probability_percent
 
+    @admin.display(description="probability of every species")
+    def probabilities_display(self, prediction: Prediction) -> str:
+        return ", ".join(f"{label} {text}" for label, text, _ in prediction.sorted_probabilities)
+
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnlyAdmin):
+class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     list_display = [
         "version",
         "is_active",
         "algorithm",
         "training_rows",
         "rows_from_feedback",
-        "class_counts",
+        "class_counts_display",
         "accuracy_percent",
         "prediction_count",
         "labelled_count",
@@ -185,7 +217,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["activate"]
     fieldsets = [
-        (None, {"fields": ["version", "is_active", "algorithm", "parameters", "created_at", "model_page"]}),
+        (None, {"fields": ["version", "is_active", "algorithm", "parameters_display", "created_at", "model_page"]}),
         (
             "Training data",
             {
@@ -196,19 +228,36 @@ class ModelVersionAdmin(ReadOnlyAdmin):
                     "rows_from_csv",
                     "rows_from_feedback",
                     "feedback_sha256",
-                    "class_counts",
-                    "training_stats",
+                    "class_counts_display",
+                    "training_ranges",
                 ]
             },
         ),
         (
             "Evaluation",
-            {"fields": ["cv_accuracy", "cv_folds", "baseline_version", "baseline_cv_accuracy", "live_metrics"]},
+            {
+                "fields": [
+                    "accuracy_percent",
+                    "cv_folds",
+                    "baseline_version",
+                    "baseline_accuracy_percent",
+                    "live_metrics",
+                ]
+            },
         ),
         ("Training picture", {"fields": ["picture"]}),
         ("Artifact", {"fields": ["artifact_name", "artifact_sha256", "sklearn_version", "picture_name"]}),
     ]
-    readonly_fields = ["model_page", "live_metrics", "picture"]
+    readonly_fields = [
+        "parameters_display",
+        "class_counts_display",
+        "training_ranges",
+        "accuracy_percent",
+        "baseline_accuracy_percent",
+        "model_page",
+        "live_metrics",
+        "picture",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_live_counts()
@@ -227,6 +276,27 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="cross-validated accuracy", ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:
         return version.cv_accuracy_percent
+
+    @admin.display(description="its accuracy on the same rows")
+    def baseline_accuracy_percent(self, version: ModelVersion) -> str:
+        return version.baseline_cv_accuracy_percent
+
+    @admin.display(description="parameters")
+    def parameters_display(self, version: ModelVersion) -> str:
+        return ", ".join(f"{name}={value}" for name, value in sorted(version.parameters.items())) or "—"
+
+    @admin.display(description="rows per species")
+    def class_counts_display(self, version: ModelVersion) -> str:
+        return ", ".join(f"{species} {rows:,}" for species, rows in sorted(version.class_counts.items()))
+
+    @admin.display(description="training range")
+    def training_ranges(self, version: ModelVersion) -> str:
+        ranges = []
+        for feature in FEATURES:
+            if known := version.training_range(feature):
+                low, high = (feature.display(value) for value in known)
+                ranges.append(f"{feature.label} {low}–{high} {feature.unit}")
+        return "; ".join(ranges) or "not recorded for this version"
 
     @admin.display(description="predictions", ordering="prediction_count")
     def prediction_count(self, version: ModelVersion) -> int:

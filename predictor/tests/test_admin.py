@@ -1,5 +1,8 @@
+import re
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from predictor import model_service
 from predictor.history import record_prediction
@@ -96,3 +99,31 @@ def test_model_versions_list_shows_metrics_and_the_active_one(admin_client, trai
     assert f"{trained_version.cv_accuracy:.1%}" in html
     assert "GaussianNB" in html
     assert 'alt="True"' in html  # the active flag's icon
+
+
+def test_a_prediction_page_shows_probabilities_as_percentages_not_raw_numbers(admin_client, predictions):
+    prediction = predictions[0]
+    html = admin_client.get(reverse("admin:predictor_prediction_change", args=[prediction.pk])).content.decode()
+    assert repr(prediction.probability) not in html
+    assert '{"Cat"' not in html and "{&quot;Cat&quot;" not in html
+    shown = ", ".join(f"{label} {text}" for label, text, _ in prediction.sorted_probabilities)
+    assert shown.replace(">", "&gt;").replace("<", "&lt;") in html
+
+
+def test_a_model_version_page_reads_as_text_not_json(admin_client, trained_version):
+    html = admin_client.get(reverse("admin:predictor_modelversion_change", args=[trained_version.pk])).content.decode()
+    assert "Cat 5, Dog 5" in html
+    assert "Height 76.4–90.2 cm; Weight 35.4–48.3 kg" in html
+    assert "{&quot;" not in html and repr(trained_version.cv_accuracy) not in html
+
+
+def test_the_date_links_offer_only_the_dates_that_hold_predictions(admin_client, predictions):
+    year = timezone.localdate().year
+    top = admin_client.get(CHANGELIST).content.decode()
+    years = set(re.findall(r"created_at__year=(\d{4})", top))
+    assert years == {str(year)}
+    month = timezone.localdate().month
+    months = admin_client.get(CHANGELIST, {"created_at__year": year}).content.decode()
+    assert set(re.findall(r"created_at__month=(\d+)", months)) == {str(month)}
+    days = admin_client.get(CHANGELIST, {"created_at__year": year, "created_at__month": month}).content.decode()
+    assert set(re.findall(r"created_at__day=(\d+)", days)) == {str(timezone.localdate().day)}

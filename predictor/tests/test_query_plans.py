@@ -198,8 +198,10 @@ def test_admin_changelist_reads_every_filter_through_an_index(admin_client, vers
         response = admin_client.get(CHANGELIST, params)
     assert response.status_code == 200
     # The paginator's count of the filtered rows (up to its cap), the ids of the page in the admin's
-    # order, then those rows by id.
-    count_sql, ids_sql, rows_sql = (sql for sql, _ in reads)
+    # order, then those rows by id; then the first and last time, which bound the date links.
+    count_sql, ids_sql, rows_sql, first_sql, last_sql = (sql for sql, _ in reads)
+    assert first_sql.endswith("ORDER BY 1 ASC LIMIT 1") and '"created_at" AS "created_at"' in first_sql
+    assert last_sql.endswith("ORDER BY 1 DESC LIMIT 1") and '"created_at" AS "created_at"' in last_sql
     assert "COUNT(*)" in count_sql and CAPPED_COUNT in count_sql
     assert ids_sql.startswith('SELECT "predictor_prediction"."id" AS "pk" FROM "predictor_prediction"')
     assert 'ORDER BY "predictor_prediction"."created_at" DESC, "predictor_prediction"."id" DESC' in ids_sql
