@@ -32,6 +32,7 @@ SPECIES_COLUMN = "predicted_species"
 VERSION_COLUMN = "model_version"
 PROBABILITY_PREFIX = "probability_"
 RESULTS_CHUNK_ROWS = 20_000
+PREVIEW_ROWS = 10  # rows shown on the batch's page
 
 
 class BatchFileError(ValueError):
@@ -51,6 +52,14 @@ class BatchSummary:
     species_counts: dict[str, int]
     model_version: int
     created_at: datetime
+    outside_training_range: int  # rows with a measurement outside what the version was trained on
+    first_rows: list[Prediction]  # a preview, in file order
+
+    @property
+    def species_shares(self) -> list[tuple[str, int, str]]:
+        """(species, rows, share of the batch as text), most frequent first."""
+        ranked = sorted(self.species_counts.items(), key=lambda item: (-item[1], item[0]))
+        return [(species, count, f"{count / self.rows:.1%}") for species, count in ranked]
 
 
 def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
@@ -135,15 +144,17 @@ def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
     """What a stored CSV batch holds, read back from the history; None for an unknown batch."""
     rows = Prediction.objects.filter(batch_id=batch_id, source=Prediction.Source.BATCH)
     counts = dict(rows.order_by().values_list("species").annotate(rows=Count("id")))
-    first = rows.order_by().select_related("model_version").first()
-    if first is None:
+    first_rows = list(rows.select_related("model_version").order_by("id")[:PREVIEW_ROWS])
+    if not first_rows:
         return None
     return BatchSummary(
         batch_id=batch_id,
         rows=sum(counts.values()),
         species_counts=dict(sorted(counts.items())),
-        model_version=first.model_version.version,
-        created_at=first.created_at,
+        model_version=first_rows[0].model_version.version,
+        created_at=first_rows[0].created_at,
+        outside_training_range=rows.filter(outside_training_range=True).count(),
+        first_rows=first_rows,
     )
 
 

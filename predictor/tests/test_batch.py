@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -60,8 +61,14 @@ def test_upload_predicts_stores_and_offers_the_results(admin_client, trained_ver
     assert str(stored[0].batch_id) in response["Location"]
 
     page = admin_client.get(response["Location"])
-    assert b"3 rows predicted with model v1" in page.content
-    assert b"Cat: 2" in page.content
+    html = page.content.decode()
+    assert "3 rows predicted with model v1" in html
+    assert re.search(r"<dt>Cat</dt><dd>2 <span[^>]*>\(66.7%\)</span></dd>", html)
+    assert re.search(r"<dt>Dog</dt><dd>1 <span[^>]*>\(33.3%\)</span></dd>", html)
+    preview = page.context["summary"].first_rows
+    assert [row.species for row in preview] == ["Cat", "Dog", "Cat"]
+    assert html.count("<tr>") == 4  # the heading and the three rows
+    assert 'class="button" href="{}results.csv" download'.format(response["Location"]) in html
 
     rows = download(admin_client, response)
     assert [row["name"] for row in rows] == ["Tom", "Rex", "Kit"]
