@@ -324,8 +324,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     def picture(self, version: ModelVersion) -> str:
         if not version.picture_name:
             return "No picture was drawn for this version."
-        url = reverse("predictor:model_picture", args=[version.version])
-        return format_html('<img src="{}" alt="Training picture of {}" width="700" height="500">', url, version)
+        return render_to_string("predictor/_training_picture.html", {"version": version})
 
 
 @admin.register(ApiKey)

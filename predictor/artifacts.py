@@ -59,16 +59,33 @@ def save(content: bytes) -> tuple[str, str]:
     return stored_name, digest
 
 
-def save_picture(content: bytes, *, artifact_name: str) -> str:
-    """Write a training picture beside its artifact (same name, .png); return the stored name."""
+def save_picture(content: bytes, *, artifact_name: str, scheme: str = "light") -> str:
+    """Write a training picture beside its artifact (same name, .png); return the stored name.
+
+    The dark colour scheme's picture is named after the light one (see dark_picture_name).
+    """
     name = artifact_name.removesuffix(".joblib") + ".png"
+    if scheme == "dark":
+        name = dark_picture_name(name)
     return artifact_storage().save(name, ContentFile(content))
 
 
-def open_picture(name: str) -> File:
-    """Open a stored training picture for streaming; raise FileNotFoundError if it is gone."""
+def dark_picture_name(picture_name: str) -> str:
+    return picture_name.removesuffix(".png") + "-dark.png"
+
+
+def open_picture(name: str, *, scheme: str = "light") -> File:
+    """Open a stored training picture for streaming; raise FileNotFoundError if it is gone.
+
+    A version trained before pictures had a dark variant gets its light picture.
+    """
     if not name.endswith(".png"):
         raise FileNotFoundError(name)
+    if scheme == "dark":
+        try:
+            return artifact_storage().open(dark_picture_name(name), "rb")
+        except FileNotFoundError:
+            pass
     return artifact_storage().open(name, "rb")
 
 

@@ -258,8 +258,9 @@ def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData)
 
     try:
         title = f"v{version.version} · {version.algorithm} · cross-validated accuracy {version.cv_accuracy:.1%}"
-        content = render_png(pipeline, data.features, data.labels, title=title)
-        version.picture_name = artifacts.save_picture(content, artifact_name=version.artifact_name)
+        for scheme in ("dark", "light"):  # the light one's name is the one recorded
+            content = render_png(pipeline, data.features, data.labels, title=title, scheme=scheme)
+            version.picture_name = artifacts.save_picture(content, artifact_name=version.artifact_name, scheme=scheme)
     except Exception as error:
         logger.exception("Could not draw the training picture of model v%s.", version.version)
         return f"{type(error).__name__}: {error}"

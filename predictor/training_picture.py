@@ -2,9 +2,11 @@
 
 One panel per pair of measurements (one panel for two), each drawn as the history's scatter is:
 the later measurement across, the earlier one up. Measurements not on a panel's axes are held at
-their training mean while its regions are drawn. Drawn once per training run with matplotlib's
-object API (a Figure rendered by the Agg canvas, no pyplot and no global backend), so nothing
-here runs per request.
+their training mean while its regions are drawn. Species take the site's chart colours, in the
+same order (static/predictor/site.css, --series-1 to --series-4), and each picture is drawn for
+the light and the dark colour scheme. Drawn once per training run with matplotlib's object API (a
+Figure rendered by the Agg canvas, no pyplot and no global backend), so nothing here runs per
+request.
 """
 
 import io
@@ -13,6 +15,7 @@ import math
 from typing import Any
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
@@ -20,31 +23,61 @@ from .features import FEATURES
 
 GRID_STEPS = 200
 MAX_POINTS = 3_000  # beyond this the scatter is a blot; a fixed sample keeps the picture readable
-POINT_COLOURS = ["#c0392b", "#2357c6", "#2e8b57", "#8e44ad", "#d68910"]
-REGION_COLOURS = ["#f5c6c1", "#c7d6f5", "#c8e8d4", "#e3cdee", "#f8e1b8"]
+SCHEMES = {
+    # The site's --series-1..4, --surface, --fg and --border in each colour scheme.
+    "light": {
+        "series": ["#2451c4", "#c2410c", "#0f766e", "#7c3aed"],
+        "bg": "#ffffff",
+        "fg": "#14181f",
+        "grid": "#d5dae2",
+    },
+    "dark": {
+        "series": ["#8fb0ff", "#ffa26b", "#5eead4", "#c4a7ff"],
+        "bg": "#161b24",
+        "fg": "#e7eaf0",
+        "grid": "#2d3542",
+    },
+}
+MARKERS = ["o", "^", "s", "X"]  # the shapes of the site's charts: colour is never the only signal
+REGION_ALPHA = 0.22  # the shaded regions: the species' colour, faint enough for the points to stand out
 
 
-def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str) -> bytes:
+def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str, scheme: str = "light") -> bytes:
     """A PNG of ``estimator``'s decision regions for each pair of features, with the training points."""
+    colours = SCHEMES[scheme]
     classes = [str(label) for label in estimator.classes_]
     pairs = list(itertools.combinations(range(len(FEATURES)), 2))
     columns = min(len(pairs), 2)
     rows = math.ceil(len(pairs) / columns)
-    figure = Figure(figsize=(7 * columns, 5 * rows), dpi=100, layout="constrained")
+    # Nearly square panels with large type: the page shows the picture at the width of a phone too.
+    figure = Figure(figsize=(6 * columns, 5.6 * rows), dpi=100, layout="constrained", facecolor=colours["bg"])
     shown = _sample(len(labels))
-    for position, (up, across) in enumerate(pairs, start=1):
-        axes = figure.add_subplot(rows, columns, position)
-        _draw_panel(axes, estimator, features, labels, classes, shown, across=across, up=up)
-    figure.suptitle(title)
-    sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
-    figure.axes[0].legend(loc="best", title=f"Training rows{sampled} (shaded: predicted species)")
+    with rc_context(
+        {
+            "font.size": 13,
+            "text.color": colours["fg"],
+            "axes.labelcolor": colours["fg"],
+            "xtick.color": colours["fg"],
+            "ytick.color": colours["fg"],
+            "axes.edgecolor": colours["grid"],
+        }
+    ):
+        for position, (up, across) in enumerate(pairs, start=1):
+            axes = figure.add_subplot(rows, columns, position, facecolor=colours["bg"])
+            _draw_panel(axes, estimator, features, labels, classes, shown, colours, across=across, up=up)
+        figure.suptitle(title, color=colours["fg"])
+        sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
+        legend = figure.axes[0].legend(
+            loc="best", title=f"Training rows{sampled}\n(shaded: predicted species)", facecolor=colours["bg"]
+        )
+        legend.get_frame().set_edgecolor(colours["grid"])
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def _draw_panel(axes, estimator, features, labels, classes, shown, *, across: int, up: int) -> None:
+def _draw_panel(axes, estimator, features, labels, classes, shown, colours, *, across: int, up: int) -> None:
     x_min, x_max = _padded_range(features[:, across])
     y_min, y_max = _padded_range(features[:, up])
     grid_x, grid_y = np.meshgrid(np.linspace(x_min, x_max, GRID_STEPS), np.linspace(y_min, y_max, GRID_STEPS))
@@ -52,16 +85,24 @@ def _draw_panel(axes, estimator, features, labels, classes, shown, *, across: in
     grid[:, across], grid[:, up] = grid_x.ravel(), grid_y.ravel()
     class_index = {label: index for index, label in enumerate(classes)}
     regions = np.array([class_index[str(label)] for label in estimator.predict(grid)]).reshape(grid_x.shape)
-    region_colours = ListedColormap([REGION_COLOURS[i % len(REGION_COLOURS)] for i in range(len(classes))])
-    axes.contourf(grid_x, grid_y, regions, levels=np.arange(len(classes) + 1) - 0.5, cmap=region_colours)
+    series = [colours["series"][index % len(colours["series"])] for index in range(len(classes))]
+    axes.contourf(
+        grid_x,
+        grid_y,
+        regions,
+        levels=np.arange(len(classes) + 1) - 0.5,
+        cmap=ListedColormap(series),
+        alpha=REGION_ALPHA,
+    )
     for index, label in enumerate(classes):
         points = features[shown][labels[shown] == label]
         axes.scatter(
             points[:, across],
             points[:, up],
-            s=28,
-            color=POINT_COLOURS[index % len(POINT_COLOURS)],
-            edgecolors="white",
+            s=64,
+            color=series[index],
+            marker=MARKERS[index % len(MARKERS)],
+            edgecolors=colours["bg"],
             linewidths=0.6,
             label=f"{label} ({int(np.sum(labels == label)):,} rows)",
         )

@@ -17,4 +17,5 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/<int:version>/", views.model_detail, name="model_detail"),
     path("models/<int:version>/picture.png", views.model_picture, name="model_picture"),
+    path("models/<int:version>/picture-dark.png", views.model_picture, {"scheme": "dark"}, name="model_picture_dark"),
 ]

@@ -245,12 +245,12 @@ def model_detail(request, version: int):
 
 @require_safe
 @staff_required
-def model_picture(request, version: int):
+def model_picture(request, version: int, scheme: str = "light"):
     model_version = get_object_or_404(ModelVersion, version=version)
     if not model_version.picture_name:
         raise Http404("This version has no training picture.")
     try:
-        picture = artifacts.open_picture(model_version.picture_name)
+        picture = artifacts.open_picture(model_version.picture_name, scheme=scheme)
     except FileNotFoundError:
         raise Http404("The training picture is missing from the artifact storage.") from None
     response = FileResponse(picture, content_type="image/png")

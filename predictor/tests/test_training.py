@@ -379,7 +379,8 @@ def test_missing_training_picture_is_a_404(admin_client, artifact_storage, train
 def test_admin_model_version_page_shows_the_training_picture(admin_client, trained_version):
     version = trained_version
     page = admin_client.get(reverse("admin:predictor_modelversion_change", args=[version.pk])).content.decode()
-    assert f'<img src="{reverse("predictor:model_picture", args=[version.version])}"' in page
+    assert f'src="{reverse("predictor:model_picture", args=[version.version])}"' in page
+    assert f'srcset="{reverse("predictor:model_picture_dark", args=[version.version])}"' in page
 
 
 def test_a_version_referenced_by_predictions_cannot_be_deleted_nor_its_artifact(artifact_storage, trained_version):
