@@ -28,6 +28,29 @@ class FeatureDrift:
     def outside_percent(self) -> str:
         return percent(self.outside_share)
 
+    # As every page shows a measurement (Feature.display); "—" when there is nothing to show.
+    @property
+    def training_mean_text(self) -> str:
+        return self._text(self.training_mean)
+
+    @property
+    def live_mean_text(self) -> str:
+        return self._text(self.live_mean)
+
+    @property
+    def training_range_text(self) -> str:
+        return self._range(self.training_min, self.training_max)
+
+    @property
+    def live_range_text(self) -> str:
+        return self._range(self.live_min, self.live_max)
+
+    def _text(self, value: float | None) -> str:
+        return "—" if value is None else self.feature.display(value)
+
+    def _range(self, low: float | None, high: float | None) -> str:
+        return "—" if low is None else f"{self._text(low)}–{self._text(high)}"
+
 
 @dataclass(frozen=True)
 class VersionMetrics:

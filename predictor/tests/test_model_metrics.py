@@ -115,7 +115,7 @@ def test_model_page_shows_live_accuracy_confusion_and_drift(admin_client, observ
     page = admin_client.get(reverse("predictor:model_detail", args=[observed_version.version])).content.decode()
     assert "60.0%" in page
     assert "2 of 6 inputs (33.3%) were outside the training range" in page
-    assert "70 – 90" in page and "60 – 95" in page
+    assert "70–90" in page and "60–95" in page
     assert reverse("predictor:model_picture", args=[observed_version.version]) in page
 
 
@@ -145,3 +145,9 @@ def test_model_pages_are_for_staff_only(client, django_user_model, trained_versi
 
 def test_unknown_model_page_is_404(admin_client, trained_version):
     assert admin_client.get(reverse("predictor:model_detail", args=[99])).status_code == 404
+
+
+def test_a_version_that_has_not_answered_says_so(admin_client, trained_version):
+    page = admin_client.get(reverse("predictor:model_detail", args=[trained_version.version])).content.decode()
+    assert "This version has not answered any prediction yet." in page
+    assert "0 of 0" not in page
