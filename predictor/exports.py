@@ -25,6 +25,7 @@ COLUMNS: dict[str, str] = {
     "outside_training_range": "outside_training_range",
 }
 SPECIES_COLUMNS = ("predicted_species", "actual_species")  # names from training files, shown as text
+SOURCE_NAMES = dict(Prediction.Source.choices)  # "web form", as the pages name it, not the stored "form"
 
 
 def spreadsheet_safe(text: str) -> str:
@@ -41,6 +42,7 @@ def export_rows(predictions: QuerySet[Prediction]) -> Iterator[dict[str, Any]]:
     for values in predictions.values_list(*COLUMNS.values()).iterator(chunk_size=CHUNK_ROWS):
         row = dict(zip(headers, values, strict=True))
         row["created_at"] = row["created_at"].astimezone(zone).isoformat()
+        row["source"] = SOURCE_NAMES[row["source"]]
         for column in SPECIES_COLUMNS:
             if row[column] is not None:
                 row[column] = spreadsheet_safe(row[column])

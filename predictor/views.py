@@ -1,6 +1,7 @@
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -222,11 +223,14 @@ def label_prediction(request, prediction_id: int):
     form = LabelForm(request.POST, species=ModelVersion.objects.known_species())
     if not form.is_valid():
         return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
-    feedback.label_predictions(prediction_ids=[prediction.pk], species=form.cleaned_data["species"], user=request.user)
+    species = form.cleaned_data["species"]
+    feedback.label_predictions(prediction_ids=[prediction.pk], species=species, user=request.user)
+    messages.success(request, f"Recorded {species} as the actual species of prediction {prediction.pk}.")
     back = form.cleaned_data["next"]
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = reverse("predictor:history")
-    return redirect(back)
+    # Back to the same row of the same page, not the top of the list.
+    return redirect(f"{back.partition('#')[0]}#prediction-{prediction.pk}")
 
 
 @require_safe

@@ -124,12 +124,16 @@ def test_results_page_post_labels_and_redirects_back(staff_client, staff_user, t
     prediction = make_prediction(trained_version, species="Cat")
     back = reverse("predictor:history") + "?page=1"
     response = staff_client.post(reverse("predictor:label", args=[prediction.pk]), {"species": "Dog", "next": back})
-    assert response.status_code == 302 and response.url == back
+    # Back to the same row of the same page, with a confirmation.
+    assert response.status_code == 302 and response.url == f"{back}#prediction-{prediction.pk}"
     prediction.refresh_from_db()
     assert prediction.actual_species == "Dog" and prediction.labelled_by == staff_user
 
     page = staff_client.get(back).content.decode()
     assert 'aria-pressed="true"' in page and "✗ wrong" in page
+    assert f'id="prediction-{prediction.pk}"' in page
+    assert f"Recorded Dog as the actual species of prediction {prediction.pk}." in page
+    assert "Recorded Dog" not in staff_client.get(back).content.decode()  # shown once
 
 
 def test_results_page_post_never_redirects_off_site(staff_client, trained_version):
@@ -137,7 +141,7 @@ def test_results_page_post_never_redirects_off_site(staff_client, trained_versio
     response = staff_client.post(
         reverse("predictor:label", args=[prediction.pk]), {"species": "Cat", "next": "https://evil.example/"}
     )
-    assert response.url == reverse("predictor:history")
+    assert response.url == reverse("predictor:history") + f"#prediction-{prediction.pk}"
 
 
 def test_results_page_post_with_bad_species_is_a_400_naming_the_choices(staff_client, trained_version):

@@ -154,7 +154,7 @@ def test_export_rows_follow_the_filter_and_order(mixed_rows, versions):
         "predicted_species": "Dog",
         "probability": first.probability,
         "model_version": first.model_version.version,
-        "source": "form",
+        "source": "web form",
         "actual_species": None,  # not labelled
         "outside_training_range": False,
     }
