@@ -21,7 +21,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponseNotAllowed
 from django.urls import URLPattern, path, re_path, resolve, reverse
 from django.utils.log import log_response
-from ninja import Body, NinjaAPI, Query, Router
+from ninja import Body, NinjaAPI, Query, Router, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
 
@@ -188,19 +188,21 @@ def _prediction_record(prediction: Prediction) -> dict:
     }
 
 
-def _unknown_filter(field: str, message: str) -> tuple[int, dict]:
+def _unknown_filter(field: str, message: str) -> Status:
     item = {"loc": ["query", field], "field": field, "index": None, "message": message, "type": "unknown_value"}
-    return 400, {"detail": message, "errors": [item]}
+    return Status(400, {"detail": message, "errors": [item]})
 
 
 api.add_router("/v1", v1)
 
 
 # Every request body is JSON: a form-encoded or text body is refused before anything reads it.
+# No body and no Content-Type is let through, to be refused as a missing body (422).
 def _json_body_only(run):
     @wraps(run)
     def run_json_only(request, *args, **kwargs):
-        if request.method in BODY_METHODS and request.content_type != "application/json":
+        has_body = request.content_type or request.META.get("CONTENT_LENGTH", "0") not in {"", "0"}
+        if request.method in BODY_METHODS and has_body and request.content_type != "application/json":
             sent = request.content_type or "none"
             return _error(request, 415, f"{JSON_ONLY}; this request's Content-Type is “{sent}”.")
         return run(request, *args, **kwargs)
