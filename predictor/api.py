@@ -224,8 +224,6 @@ def _message(error: dict, field: str | None, index: int | None) -> str:
     kind, context = error.get("type", ""), error.get("ctx") or {}
     if field in _FORM_FIELDS and error.get("loc", ("",))[0] == "body" and kind != "out_of_bounds":
         return _FORM_FIELDS[field].error_messages["required" if kind == "missing" else "invalid"]
-    if field is None and index is not None:
-        return f"Item {index} of the batch must be a JSON object, such as {_EXAMPLE}."
     if field is None:
         match kind:
             case "list_type":
