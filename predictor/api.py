@@ -220,7 +220,7 @@ _EXAMPLE = "{" + ", ".join(f'"{feature.field}": {feature.example:g}' for feature
 _OBJECT_EXPECTED = f"Send the measurements as a JSON object, such as {_EXAMPLE}."
 
 
-def _message(error: dict, field: str | None, index: int | None) -> str:
+def _message(error: dict, field: str | None) -> str:
     kind, context = error.get("type", ""), error.get("ctx") or {}
     if field in _FORM_FIELDS and error.get("loc", ("",))[0] == "body" and kind != "out_of_bounds":
         return _FORM_FIELDS[field].error_messages["required" if kind == "missing" else "invalid"]
@@ -273,7 +273,7 @@ def _validation_error(request, exc: ValidationError):
                 "loc": loc,
                 "field": field,
                 "index": index,
-                "message": _message(error, field, index),
+                "message": _message(error, field),
                 "type": error.get("type", "value_error"),
             }
         )
