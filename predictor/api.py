@@ -1,18 +1,33 @@
 """The JSON API, mounted at /api/: predictions for programs, and the history for staff and API keys.
 
 Predictions go through the same service and history writer as the form, and validation uses the
-same bounds (predictor.features). Every error is JSON: {"detail": ..., "errors": [...]}.
+same bounds (predictor.features) and the form's wording. Every error is JSON, {"detail": ...,
+"errors": [...]}, including the ones Django or django-ninja would answer in HTML or plain text
+(unknown paths, wrong methods, a busy database): ``urls()`` wraps ninja's URLs for that.
+
+The endpoints live under /api/v1/; their paths from before versioning (/api/predict ...) are
+aliases served by the same views and left out of the OpenAPI schema.
 """
 
+import logging
+from functools import wraps
+
 import numpy as np
+from django.conf import settings
+from django.core import signals
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import EmptyPage
-from ninja import Body, NinjaAPI, Query
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import URLPattern, path, re_path, resolve, reverse
+from django.utils.log import log_response
+from ninja import Body, NinjaAPI, Query, Router, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
 
 from . import api_keys, history, model_service
 from .features import FEATURE_FIELDS, FEATURES, as_row
+from .forms import MeasurementForm
 from .models import HistoryQuery, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
@@ -25,6 +40,8 @@ from .schemas import (
     PredictionOut,
     PredictionPage,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class BearerKey(HttpBearer):
@@ -47,20 +64,27 @@ api = NinjaAPI(
     description=(
         f"Predict an animal's species from its {', '.join(f.label_with_unit.lower() for f in FEATURES)}. "
         "Every prediction is stored, like the web form's. Reading the history needs a staff session "
-        "or an API key (created in admin) sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+        "or an API key (created in admin) sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
+        "Request bodies are JSON, sent with `Content-Type: application/json`. "
+        "The same endpoints answer without `/v1` (`/api/predict` ...), as before versioning."
     ),
     urls_namespace="api",
 )
+v1 = Router()
 
 # The whole request body is the list (a bare JSON array), limited in the schema and in validation.
 BATCH_BODY = Body(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 NOT_READY = {503: Error}
-INVALID = {400: Error, 413: Error, 422: Error}
+INVALID = {400: Error, 413: Error, 415: Error, 422: Error}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+JSON_ONLY = "Send the body as JSON with Content-Type: application/json"
+RETRY_AFTER_SECONDS = 5
 
 
-@api.post(
+@v1.post(
     "/predict",
     response={200: PredictionOut, **INVALID, **NOT_READY},
+    operation_id="predict",
     summary="Predict one animal",
     tags=["predictions"],
 )
@@ -71,9 +95,10 @@ def predict(request, measurements: MeasurementsIn):
     return _prediction_out(prediction, model_version=result.model.version)
 
 
-@api.post(
+@v1.post(
     "/predict/batch",
     response={200: BatchOut, **INVALID, **NOT_READY},
+    operation_id="predict_batch",
     summary=f"Predict up to {MAX_BATCH_ITEMS:,} animals at once",
     description=(
         "The body is a JSON array of measurements. A bad item rejects the whole batch (the error names "
@@ -93,19 +118,23 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     }
 
 
-@api.get(
+@v1.get(
     "/predictions",
     auth=STAFF_OR_KEY,
-    response={200: PredictionPage, 401: Error, 422: Error},
+    response={200: PredictionPage, 400: Error, 401: Error, 422: Error},
+    operation_id="list_predictions",
     summary="The stored predictions, newest first",
+    description="An unknown `species` or `version` is refused with 400, as on the results page.",
     tags=["history"],
 )
-def predictions(request, filters: Query[PredictionFilters]):
+def list_predictions(request, filters: Query[PredictionFilters]):
+    if filters.species and filters.species not in ModelVersion.objects.known_species():
+        return _unknown_filter("species", f"No model predicts the species “{filters.species}”.")
     model_version = None
     if filters.version is not None:
         model_version = ModelVersion.objects.filter(version=filters.version).first()
         if model_version is None:
-            raise HttpError(400, f"There is no model version {filters.version}.")
+            return _unknown_filter("version", f"There is no model version {filters.version}.")
     query = HistoryQuery(
         species=filters.species or "",
         model_version=model_version,
@@ -127,14 +156,15 @@ def predictions(request, filters: Query[PredictionFilters]):
     }
 
 
-@api.get(
+@v1.get(
     "/models",
     auth=STAFF_OR_KEY,
     response={200: list[ModelVersionOut], 401: Error},
+    operation_id="list_models",
     summary="Every trained model version, newest first",
     tags=["models"],
 )
-def models(request):
+def list_models(request):
     return list(ModelVersion.objects.order_by("-version"))
 
 
@@ -158,6 +188,73 @@ def _prediction_record(prediction: Prediction) -> dict:
     }
 
 
+def _unknown_filter(field: str, message: str) -> Status:
+    item = {"loc": ["query", field], "field": field, "index": None, "message": message, "type": "unknown_value"}
+    return Status(400, {"detail": message, "errors": [item]})
+
+
+api.add_router("/v1", v1)
+
+
+# Every request body is JSON: a form-encoded or text body is refused before anything reads it.
+# No body and no Content-Type is let through, to be refused as a missing body (422).
+def _json_body_only(run):
+    @wraps(run)
+    def run_json_only(request, *args, **kwargs):
+        has_body = request.content_type or request.META.get("CONTENT_LENGTH", "0") not in {"", "0"}
+        if request.method in BODY_METHODS and has_body and request.content_type != "application/json":
+            sent = request.content_type or "none"
+            return _error(request, 415, f"{JSON_ONLY}; this request's Content-Type is “{sent}”.")
+        return run(request, *args, **kwargs)
+
+    return run_json_only
+
+
+api.add_decorator(_json_body_only, mode="view")
+
+
+# Error wording: the web form's for measurements, plain sentences for the rest (pydantic's otherwise).
+
+_FORM_FIELDS = {feature.field: MeasurementForm.base_fields[feature.form_name] for feature in FEATURES}
+_EXAMPLE = "{" + ", ".join(f'"{feature.field}": {feature.example:g}' for feature in FEATURES) + "}"
+_OBJECT_EXPECTED = f"Send the measurements as a JSON object, such as {_EXAMPLE}."
+
+
+def _message(error: dict, field: str | None) -> str:
+    kind, context = error.get("type", ""), error.get("ctx") or {}
+    if field in _FORM_FIELDS and error.get("loc", ("",))[0] == "body" and kind != "out_of_bounds":
+        return _FORM_FIELDS[field].error_messages["required" if kind == "missing" else "invalid"]
+    if field is None:
+        match kind:
+            case "list_type":
+                return f"Send the batch as a JSON list of measurements, such as [{_EXAMPLE}]."
+            case "too_short":
+                return "Send at least one item in the batch."
+            case "too_long":
+                actual = context.get("actual_length")
+                return f"A batch holds at most {MAX_BATCH_ITEMS:,} items" + (f", not {actual:,}." if actual else ".")
+            case _:
+                return _OBJECT_EXPECTED
+    name = field.replace("_", " ").capitalize()
+    match kind:
+        case "int_parsing" | "int_type" | "int_from_float":
+            return f"{name} must be a whole number."
+        case "greater_than_equal":
+            return f"{name} must be at least {context['ge']}."
+        case "less_than_equal":
+            return f"{name} must be at most {context['le']}."
+        case "datetime_parsing" | "datetime_from_date_parsing" | "datetime_type":
+            return f"{name} must be a date and time in ISO 8601, such as 2026-11-30T09:30:00Z."
+        case "string_too_long":
+            return f"{name} must be at most {context['max_length']} characters."
+        case "string_pattern_mismatch":
+            return f"{name} contains a character that is not allowed."
+    return error.get("msg", "Invalid value.")
+
+
+# The errors' JSON: the same shape for every status.
+
+
 def _error(request, status: int, detail: str, errors: list | None = None):
     return api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
 
@@ -169,12 +266,14 @@ def _validation_error(request, exc: ValidationError):
         loc = [part for part in error.get("loc", ()) if part not in {"items", "measurements", "filters"}]
         names = [part for part in loc[1:] if isinstance(part, str)]
         positions = [part for part in loc[1:] if isinstance(part, int)]
+        field = names[-1] if names else None
+        index = positions[0] if positions else None
         errors.append(
             {
                 "loc": loc,
-                "field": names[-1] if names else None,
-                "index": positions[0] if positions else None,
-                "message": error.get("msg", "invalid value"),
+                "field": field,
+                "index": index,
+                "message": _message(error, field),
                 "type": error.get("type", "value_error"),
             }
         )
@@ -198,11 +297,135 @@ def _http_error(request, exc: HttpError):
     return _error(request, exc.status_code, str(exc))
 
 
+@api.exception_handler(Http404)
+def _not_found_in_view(request, exc):
+    return _error(request, 404, "Not found.")
+
+
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request, exc):
-    return _error(request, 413, f"The request body is too large: {exc}.")
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _error(request, 413, f"The request body is too large: at most {limit:,} bytes are accepted.")
 
 
 @api.exception_handler(model_service.ModelNotReady)
 def _not_ready(request, exc):
     return _error(request, 503, f"No model is ready: {exc}")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request, exc):
+    # As predictor.middleware does for the site's pages, in the API's format.
+    logger.error("Database unavailable during %s %s: %s", request.method, request.path, exc)
+    response = _error(request, 503, f"The database is busy or unavailable; try again in {RETRY_AFTER_SECONDS} seconds.")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+@api.exception_handler(Exception)
+def _server_error(request, exc):
+    # Logged and signalled as Django does for any view (error e-mails, the test client re-raises).
+    response = _error(request, 500, "Something went wrong on the server; the error has been logged.")
+    log_response(f"Internal Server Error: {request.path}", response=response, request=request, exception=exc)
+    signals.got_request_exception.send(sender=None, request=request)
+    return response
+
+
+# URLs: ninja's, answering JSON for a wrong method, plus the index, the aliases and a JSON 404.
+
+READ_METHODS = ("GET", "HEAD")
+
+
+def _json_405(view, *, allow: tuple[str, ...] | None = None):
+    """``view``, with a JSON 405 (and its Allow header) instead of ninja's plain text or Django's empty one."""
+
+    @wraps(view)
+    def view_answering_json(request, *args, **kwargs):
+        if allow and request.method not in allow:
+            response = HttpResponseNotAllowed(allow)
+        else:
+            response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            response = _error(request, 405, f"{request.method} is not allowed here; use {allowed}.")
+            response["Allow"] = allowed
+        return response
+
+    view_answering_json.csrf_exempt = True  # no form posts here; the refusal must be the JSON one
+    return view_answering_json
+
+
+def index(request):
+    """GET /api/: what the API is and where its endpoints and docs are."""
+    endpoints = []
+    for path_view in v1.path_operations.values():
+        for operation in path_view.operations:
+            endpoints.extend(
+                {
+                    "operation_id": operation.operation_id,
+                    "method": method,
+                    "path": reverse(f"api:{operation.view_func.__name__}"),
+                    "summary": operation.summary,
+                }
+                for method in operation.methods
+            )
+    return api.create_response(
+        request,
+        {
+            "name": api.title,
+            "version": api.version,
+            "docs": reverse("api:openapi-view"),
+            "openapi": reverse("api:openapi-json"),
+            "endpoints": endpoints,
+        },
+        status=200,
+    )
+
+
+api_index = _json_405(index, allow=READ_METHODS)
+
+
+def not_found(request, *args, **kwargs):
+    detail = f"There is nothing at {request.path}: see {reverse('api:api-root')} for the endpoints."
+    trimmed = request.path.rstrip("/")
+    if trimmed != request.path and resolve(trimmed).func is not not_found_view:
+        detail = f"There is nothing at {request.path}; did you mean {trimmed}?"
+    return _error(request, 404, detail)
+
+
+not_found_view = _json_405(not_found)
+
+
+def urls() -> tuple[list, str, str]:
+    """What mlsite.urls mounts at api/: ninja's URLs (the docs, the schema, v1), each v1 path also
+    without v1/, the index, the docs with a trailing slash, and a JSON 404 for anything else."""
+    patterns, app_name, namespace = api.urls
+    by_name = {pattern.name: pattern for pattern in patterns}
+    read_only = {"openapi-json", "openapi-view"}
+    ninja_patterns = [
+        URLPattern(
+            pattern.pattern,
+            _json_405(pattern.callback, allow=READ_METHODS if pattern.name in read_only else None),
+            pattern.default_args,
+            pattern.name,
+        )
+        for pattern in patterns
+        if pattern.name != "api-root"
+    ]
+    aliases = [
+        path(str(pattern.pattern).removeprefix("v1/"), pattern.callback)
+        for pattern in ninja_patterns
+        if str(pattern.pattern).startswith("v1/")
+    ]
+    return (
+        [
+            path("", api_index, name="api-root"),
+            path("docs/", _json_405(by_name["openapi-view"].callback, allow=READ_METHODS), name="openapi-view"),
+            *ninja_patterns,
+            *aliases,
+            re_path(r"^", not_found_view),
+        ],
+        app_name,
+        namespace,
+    )

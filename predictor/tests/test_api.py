@@ -68,11 +68,11 @@ def test_predict_needs_no_login_or_csrf_token(trained_version):
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({"weight_kg": 12}, "height_cm", "Field required"),
-        ({"height_cm": "tall", "weight_kg": 12}, "height_cm", "valid number"),
-        ({"height_cm": "40", "weight_kg": 12}, "height_cm", "valid number"),
-        ({"height_cm": True, "weight_kg": 12}, "height_cm", "valid number"),
-        ({"height_cm": None, "weight_kg": 12}, "height_cm", "valid number"),
+        ({"weight_kg": 12}, "height_cm", "Enter the height in cm."),
+        ({"height_cm": "tall", "weight_kg": 12}, "height_cm", "Height must be a number in cm, such as 42.5."),
+        ({"height_cm": "40", "weight_kg": 12}, "height_cm", "Height must be a number in cm, such as 42.5."),
+        ({"height_cm": True, "weight_kg": 12}, "height_cm", "Height must be a number in cm, such as 42.5."),
+        ({"height_cm": None, "weight_kg": 12}, "height_cm", "Height must be a number in cm, such as 42.5."),
         ({"height_cm": 40, "weight_kg": 0}, "weight_kg", "Weight must be greater than 0 kg."),
         ({"height_cm": 40, "weight_kg": -3}, "weight_kg", "Weight must be greater than 0 kg."),
         ({"height_cm": 301, "weight_kg": 12}, "height_cm", "Height must be at most 300 cm."),
@@ -119,7 +119,10 @@ def test_oversized_body_is_refused_with_413(client, trained_version, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = post_json(client, "/api/predict", {"height_cm": 40, "weight_kg": 12, "padding": "x" * 2000})
     assert response.status_code == 413
-    assert "too large" in response.json()["detail"]
+    assert response.json() == {
+        "detail": "The request body is too large: at most 1,000 bytes are accepted.",
+        "errors": [],
+    }
     assert not Prediction.objects.exists()
 
 
@@ -130,8 +133,11 @@ def test_predict_without_a_model_answers_503(client, db):
     assert not Prediction.objects.exists()
 
 
-def test_predict_with_get_is_refused_with_405(client, trained_version):
-    assert client.get("/api/predict").status_code == 405
+def test_predict_with_get_is_refused_with_405_in_json_naming_the_allowed_method(client, trained_version):
+    response = client.get("/api/predict")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json() == {"detail": "GET is not allowed here; use POST.", "errors": []}
 
 
 # POST /api/predict/batch
@@ -175,7 +181,9 @@ def test_batch_refuses_an_empty_list_and_a_non_list(client, trained_version):
     assert post_json(client, "/api/predict/batch", []).status_code == 422
     response = post_json(client, "/api/predict/batch", CAT)
     assert response.status_code == 422
-    assert "list" in response.json()["errors"][0]["message"]
+    assert response.json()["errors"][0]["message"] == (
+        'Send the batch as a JSON list of measurements, such as [{"height_cm": 40, "weight_kg": 12.5}].'
+    )
 
 
 def test_batch_accepts_the_maximum_and_refuses_one_more(client, trained_version):
@@ -187,7 +195,7 @@ def test_batch_accepts_the_maximum_and_refuses_one_more(client, trained_version)
 
     response = post_json(client, "/api/predict/batch", [*items, items[0]])
     assert response.status_code == 422
-    assert f"at most {MAX_BATCH_ITEMS} items" in response.json()["errors"][0]["message"]
+    assert response.json()["errors"][0]["message"] == f"A batch holds at most {MAX_BATCH_ITEMS:,} items, not 10,001."
     assert Prediction.objects.count() == MAX_BATCH_ITEMS
 
 
@@ -284,6 +292,7 @@ def test_predictions_refuse_a_version_that_does_not_exist(admin_client, trained_
     response = admin_client.get("/api/predictions", {"version": 99})
     assert response.status_code == 400
     assert response.json()["detail"] == "There is no model version 99."
+    assert error_fields(response) == ["version"]
 
 
 def test_predictions_count_stops_at_the_cap_and_says_so(client, admin_client, trained_version, monkeypatch):
@@ -369,11 +378,12 @@ def test_openapi_schema_is_valid_and_documents_every_endpoint(client, db):
     assert response.status_code == 200
     schema = response.json()
     validate(schema)
-    assert set(schema["paths"]) == {"/api/predict", "/api/predict/batch", "/api/predictions", "/api/models"}
+    assert set(schema["paths"]) == {"/api/v1/predict", "/api/v1/predict/batch", "/api/v1/predictions", "/api/v1/models"}
     measurements = schema["components"]["schemas"]["MeasurementsIn"]
     assert list(measurements["properties"]) == [feature.field for feature in FEATURES]
     assert measurements["properties"]["height_cm"]["maximum"] == 300
-    batch_body = schema["paths"]["/api/predict/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    batch_post = schema["paths"]["/api/v1/predict/batch"]["post"]
+    batch_body = batch_post["requestBody"]["content"]["application/json"]["schema"]
     assert (batch_body["type"], batch_body["minItems"], batch_body["maxItems"]) == ("array", 1, MAX_BATCH_ITEMS)
     security = schema["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in security.values()} >= {"http", "apiKey"}
@@ -392,3 +402,4 @@ def test_docs_page_loads_its_assets_from_this_site(client, db):
 def test_unknown_api_path_answers_404_json(client, db):
     response = client.get("/api/nothing-here")
     assert response.status_code == 404
+    assert response.json()["detail"] == "There is nothing at /api/nothing-here: see /api/ for the endpoints."
