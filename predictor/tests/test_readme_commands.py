@@ -28,7 +28,6 @@ from predictor.tests.live_server import PROJECT_DIR, free_port
 
 pytestmark = pytest.mark.slow
 
-README = PROJECT_DIR / "README.md"
 README_URL = "http://127.0.0.1:8000"
 
 # They run this test, or need root; CI runs them itself.
@@ -192,9 +191,9 @@ def healthz_model(base_url: str) -> str:
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_every_readme_command_works_as_written_in_a_fresh_clone(tmp_path):
-    commands = readme_commands(README.read_text())
-    assert commands[0] == "make run", f"the README's first command should be `make run`, not {commands[0]!r}"
     clone = fresh_clone(tmp_path)
+    commands = readme_commands((clone / "README.md").read_text())
+    assert commands[0] == "make run", f"the README's first command should be `make run`, not {commands[0]!r}"
     server: Background | None = None
     trained_version = 1  # `make run` trains v1
     try:
