@@ -23,29 +23,32 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-migrate: install
-	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+# This machine's settings (DEBUG on, a random secret key), which every manage.py command reads, so
+# the README's commands work as written. Written once, readable only by you, never committed.
+.env:
+	@umask 077 && $(PYTHON) -c 'import secrets; print("DJANGO_DEBUG=1"); print("DJANGO_SECRET_KEY=" + secrets.token_urlsafe(50))' > $@
+	@echo "Wrote .env (DJANGO_DEBUG=1 and a random DJANGO_SECRET_KEY) for this machine."
+
+migrate: install .env
+	$(BIN)/python manage.py migrate --noinput
 
 # Trains the shipped data set only when no model version is active yet.
 model: migrate
-	DJANGO_DEBUG=1 $(BIN)/python manage.py train_model --if-none-active
+	$(BIN)/python manage.py train_model --if-none-active
 
 run: model
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production mode on this machine: gunicorn, several workers, WhiteNoise, DEBUG off. Plain HTTP on
-# loopback, so the HTTPS redirect, secure cookies and HSTS are switched off explicitly here.
-SERVE_ENV = DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat .local-secret-key)}" \
+# Production mode on this machine: gunicorn, several workers, WhiteNoise, DEBUG off (set here, so it
+# wins over the DJANGO_DEBUG=1 in .env; the secret key comes from the environment or .env). Plain
+# HTTP on loopback, so the HTTPS redirect, secure cookies and HSTS are switched off explicitly here.
+SERVE_ENV = DJANGO_DEBUG=0 \
 	DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SESSION_COOKIE_SECURE=0 DJANGO_CSRF_COOKIE_SECURE=0 DJANGO_SECURE_HSTS_SECONDS=0
 
-serve: model .local-secret-key
+serve: model
 	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
 	$(SERVE_ENV) $(BIN)/gunicorn mlsite.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) \
 		--access-logfile - --error-logfile -
-
-# A random key kept on this machine, so that `make serve` needs no set-up (never committed).
-.local-secret-key:
-	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
 # The fast suite (browser tests included); tests that need minutes by nature are marked slow and
 # run by `make test-slow`. PYTEST_ARGS come last, so a -m there replaces the default selection.
@@ -61,4 +64,4 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .local-secret-key
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -2,7 +2,8 @@
 
 Every deployment difference comes from an environment variable (listed with its default in the
 README and in .env.example). The defaults are the safe ones: DEBUG off, HTTPS protections on,
-no built-in secret key outside DEBUG.
+no built-in secret key outside DEBUG. On a development machine, `make run` writes the local ones
+(DEBUG on, a random secret key) to .env, read below; a deployment has no .env.
 """
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,6 +44,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# Variables already in the environment win over the file. Tests (pytest sets PYTEST_VERSION, which
+# their subprocesses inherit) and throw-away servers (DJANGO_READ_DOT_ENV=0) never read it, so a
+# developer's .env cannot change what they run against.
+if env_bool("DJANGO_READ_DOT_ENV", "PYTEST_VERSION" not in os.environ):
+    load_dotenv(BASE_DIR / ".env", override=False)
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -50,7 +58,7 @@ if not SECRET_KEY:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random string, for example the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
-            "or set DJANGO_DEBUG=1 for local development."
+            "or, on a development machine, run `make run` once: it writes DJANGO_DEBUG=1 and a key to .env."
         )
     SECRET_KEY = "django-insecure-local-development-only-never-used-with-debug-off"
 

@@ -100,6 +100,7 @@ def throwaway_site_settings(workdir: Path) -> dict[str, str]:
     """The site's settings for a throw-away copy in ``workdir``: DEBUG off, plain HTTP on loopback."""
     return {
         "DJANGO_DEBUG": "0",
+        "DJANGO_READ_DOT_ENV": "0",  # a developer's .env must not reach a throw-away copy
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_SESSION_COOKIE_SECURE": "0",
