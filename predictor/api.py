@@ -110,7 +110,7 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     features = np.array([as_row(item.model_dump()) for item in items], dtype=float)
     result = model_service.predict_many(features)
     batch_id = history.record_predictions(result=result, features=features, source=Prediction.Source.API)
-    stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    stored = Prediction.objects.filter(batch_id=batch_id).select_related("model_version").order_by("id")
     return {
         "batch_id": batch_id,
         "model_version": result.model.version,
@@ -177,6 +177,8 @@ def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:
         "probabilities": prediction.probabilities,
         "model_version": model_version,
         "created_at": prediction.created_at,
+        "outside_training_range": prediction.outside_training_range,
+        "outside_features": [feature.field for feature, *_ in prediction.range_warnings],
     }
 
 

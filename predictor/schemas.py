@@ -48,6 +48,13 @@ class PredictionOut(Measurements):
     probabilities: dict[str, float] = Field(description="The probability of every species the model knows.")
     model_version: int
     created_at: datetime
+    outside_training_range: bool = Field(
+        description="True when a measurement lies outside what the answering version was trained on: "
+        "the answer is a guess beyond its data."
+    )
+    outside_features: list[str] = Field(
+        description="The measurements outside the answering version's training range (empty when none)."
+    )
 
 
 class PredictionRecord(PredictionOut):
