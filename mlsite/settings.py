@@ -161,7 +161,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "predictor:history"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Dates and numbers: one format per language, everywhere (mlsite/formats/<language>/formats.py).
+FORMAT_MODULE_PATH = ["mlsite.formats"]
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -3,6 +3,7 @@ import datetime as dt
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from . import answers, selectors
 from .features import FEATURES, Feature
@@ -57,6 +58,9 @@ class PredictionForm(MeasurementForm):
         return {feature.field: self.cleaned_data[feature.form_name] for feature in FEATURES}
 
 
+DAY_INPUT_ATTRS = {"placeholder": "YYYY-MM-DD", "inputmode": "numeric", "autocomplete": "off", "size": 10}
+
+
 class HistoryFilterForm(forms.Form):
     """The results page's filters, sort order and page cursor, all from the query string."""
 
@@ -72,17 +76,19 @@ class HistoryFilterForm(forms.Form):
         empty_label="All versions",
         error_messages={"invalid_choice": "There is no model version “%(value)s”."},
     )
+    # Plain text inputs that ask for what they accept: a browser's date input shows the format of
+    # the browser's own locale (mm/dd/yyyy), which would contradict the message below.
     date_from = forms.DateField(
         required=False,
         label="From",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter the first day as YYYY-MM-DD."},
+        widget=forms.DateInput(attrs=DAY_INPUT_ATTRS, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the first day as YYYY-MM-DD, such as 2026-11-30."},
     )
     date_to = forms.DateField(
         required=False,
         label="To",
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter the last day as YYYY-MM-DD."},
+        widget=forms.DateInput(attrs=DAY_INPUT_ATTRS, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter the last day as YYYY-MM-DD, such as 2026-11-30."},
     )
     labelled = forms.TypedChoiceField(
         required=False,
@@ -113,6 +119,11 @@ class HistoryFilterForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        earliest, latest = dt.date(2000, 1, 1), dt.date(timezone.localdate().year + 1, 12, 31)
+        for name in ("date_from", "date_to"):
+            day = cleaned.get(name)
+            if day is not None and not earliest <= day <= latest:
+                self.add_error(name, f"Choose a day from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}.")
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         if date_from and date_to and date_from > date_to:
             self.add_error("date_to", "The last day must not be before the first day.")

@@ -93,7 +93,7 @@ def test_next_page_link_continues_where_the_first_page_ended(admin_client, rows)
     [
         ({"species": "Horse"}, "No model predicts the species “Horse”."),
         ({"version": "99"}, "There is no model version “99”."),
-        ({"date_from": "yesterday"}, "Enter the first day as YYYY-MM-DD."),
+        ({"date_from": "yesterday"}, "Enter the first day as YYYY-MM-DD, such as 2026-11-30."),
         ({"date_from": "2026-03-05", "date_to": "2026-03-01"}, "The last day must not be before the first day."),
         ({"sort": "price"}, "Cannot sort by “price”."),
         ({"sort": "-species"}, "Cannot sort by “-species”."),
@@ -173,3 +173,17 @@ def test_labelled_filter_splits_rows_with_and_without_a_true_species(admin_clien
 def test_the_labelled_filter_is_offered(admin_client, rows):
     html = admin_client.get(HISTORY).content.decode()
     assert 'name="labelled"' in html
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1999-12-31"])
+def test_days_outside_a_sane_calendar_are_refused_not_a_server_error(admin_client, trained_version, day):
+    for url in (reverse("predictor:history"), reverse("predictor:history_csv")):
+        response = admin_client.get(url, {"date_to": day})
+        assert response.status_code == 400
+        assert "Choose a day from 2000-01-01 to" in response.content.decode()
+
+
+def test_the_day_filters_ask_for_the_format_they_accept(admin_client, trained_version):
+    html = admin_client.get(reverse("predictor:history")).content.decode()
+    assert 'name="date_from" placeholder="YYYY-MM-DD"' in html
+    assert 'type="date"' not in html
