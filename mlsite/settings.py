@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the one chosen with the switcher (a cookie), else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -162,6 +164,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "predictor:history"
 
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # Dates and numbers: one format per language, everywhere (mlsite/formats/<language>/formats.py).
 FORMAT_MODULE_PATH = ["mlsite.formats"]
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")

@@ -9,6 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from . import api_keys, feedback, model_metrics, versions
 from .exports import csv_response
@@ -60,7 +63,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class SpeciesFilter(admin.SimpleListFilter):
     """Species from the model versions' training data: no DISTINCT over the prediction table."""
 
-    title = "predicted species"
+    title = _("predicted species")
     parameter_name = "species"
 
     def lookups(self, request, model_admin):
@@ -73,13 +76,13 @@ class SpeciesFilter(admin.SimpleListFilter):
 class ActualSpeciesFilter(admin.SimpleListFilter):
     """The label staff gave, or none yet; the same URL parameters as Django's choices filter."""
 
-    title = "actual species"
+    title = _("actual species")
     parameter_name = "actual_species__exact"
     NOT_LABELLED = "__none__"
 
     def lookups(self, request, model_admin):
         known = [(label, label) for label in ModelVersion.objects.known_species()]
-        return [*known, (self.NOT_LABELLED, "not labelled")]
+        return [*known, (self.NOT_LABELLED, _("not labelled"))]
 
     def queryset(self, request, queryset):
         if self.value() == self.NOT_LABELLED:
@@ -88,10 +91,15 @@ class ActualSpeciesFilter(admin.SimpleListFilter):
 
 
 def _label_action(species: str):
-    @admin.action(permissions=["change"], description=f"actual species: {species}")
+    @admin.action(permissions=["change"], description=format_lazy(_("actual species: {species}"), species=species))
     def label(modeladmin, request, queryset):
         count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
-        modeladmin.message_user(request, f"Recorded {species} as the actual species of {count} prediction(s).")
+        message = ngettext(
+            "Recorded %(species)s as the actual species of %(count)d prediction.",
+            "Recorded %(species)s as the actual species of %(count)d predictions.",
+            count,
+        )
+        modeladmin.message_user(request, message % {"species": species, "count": count})
 
     return label, f"label_{species.lower()}", label.short_description
 
@@ -121,7 +129,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     date_hierarchy = "created_at"
     sortable_by = ["created_at"]  # the ordering with an index
     search_fields = ["species", "=id"]  # shows the search box; get_search_results does the search
-    search_help_text = "Search by predicted species (any case) or by prediction id."
+    search_help_text = _("Search by predicted species (any case) or by prediction id.")
     show_full_result_count = False  # no second COUNT(*) over the whole table on every page
     paginator = CappedCountPaginator  # counts stop at 10,000 unless quick; deep pages read ids first
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the table once per choice
@@ -151,7 +159,9 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "actual_species":  # the species the versions know, not free text
             known = [(name, name) for name in ModelVersion.objects.known_species()]
-            return forms.ChoiceField(choices=[("", "not labelled"), *known], required=False, label="actual species")
+            return forms.ChoiceField(
+                choices=[("", _("not labelled")), *known], required=False, label=_("actual species")
+            )
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_actions(self, request):
@@ -182,17 +192,17 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         if "actual_species" in form.changed_data:
             feedback.label_predictions(prediction_ids=[obj.pk], species=obj.actual_species or None, user=request.user)
 
-    @admin.action(description="Export selected predictions as CSV", permissions=["view"])
+    @admin.action(description=_("Export selected predictions as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         return csv_response(queryset.in_order())
 
-    @admin.display(description="probability", ordering="probability")
+    @admin.display(description=_("probability"), ordering="probability")
     def probability_display(self, prediction: Prediction) -> str:
         return prediction.probability_percent
 
-    @admin.display(description="probability of every species")
+    @admin.display(description=_("probability of every species"))
     def probabilities_display(self, prediction: Prediction) -> str:
-        return ", ".join(f"{label} {text}" for label, text, _ in prediction.sorted_probabilities)
+        return gettext(", ").join(f"{label} {text}" for label, text, _width in prediction.sorted_probabilities)
 
 
 @admin.register(ModelVersion)
@@ -219,7 +229,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     fieldsets = [
         (None, {"fields": ["version", "is_active", "algorithm", "parameters_display", "created_at", "model_page"]}),
         (
-            "Training data",
+            _("Training data"),
             {
                 "fields": [
                     "training_data_name",
@@ -234,7 +244,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
             },
         ),
         (
-            "Evaluation",
+            _("Evaluation"),
             {
                 "fields": [
                     "accuracy_percent",
@@ -245,8 +255,8 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
                 ]
             },
         ),
-        ("Training picture", {"fields": ["picture"]}),
-        ("Artifact", {"fields": ["artifact_name", "artifact_sha256", "sklearn_version", "picture_name"]}),
+        (_("Training picture"), {"fields": ["picture"]}),
+        (_("Artifact"), {"fields": ["artifact_name", "artifact_sha256", "sklearn_version", "picture_name"]}),
     ]
     readonly_fields = [
         "parameters_display",
@@ -265,65 +275,66 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     def has_activate_permission(self, request) -> bool:
         return request.user.has_perm("predictor.change_modelversion")
 
-    @admin.action(permissions=["activate"], description="Make the selected version active (roll back or forward)")
+    @admin.action(permissions=["activate"], description=_("Make the selected version active (roll back or forward)"))
     def activate(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to make active.", messages.ERROR)
+            self.message_user(request, gettext("Select exactly one version to make active."), messages.ERROR)
             return
         version = versions.activate_version(queryset.get().version)
-        self.message_user(request, f"Model {version} is now active; running servers serve it within a second.")
+        message = gettext("Model %(version)s is now active; running servers serve it within a second.")
+        self.message_user(request, message % {"version": version})
 
-    @admin.display(description="cross-validated accuracy", ordering="cv_accuracy")
+    @admin.display(description=_("cross-validated accuracy"), ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:
         return version.cv_accuracy_percent
 
-    @admin.display(description="its accuracy on the same rows")
+    @admin.display(description=_("its accuracy on the same rows"))
     def baseline_accuracy_percent(self, version: ModelVersion) -> str:
         return version.baseline_cv_accuracy_percent
 
-    @admin.display(description="parameters")
+    @admin.display(description=_("parameters"))
     def parameters_display(self, version: ModelVersion) -> str:
         return ", ".join(f"{name}={value}" for name, value in sorted(version.parameters.items())) or "—"
 
-    @admin.display(description="rows per species")
+    @admin.display(description=_("rows per species"))
     def class_counts_display(self, version: ModelVersion) -> str:
-        return ", ".join(f"{species} {rows:,}" for species, rows in sorted(version.class_counts.items()))
+        return gettext(", ").join(f"{species} {rows:,}" for species, rows in sorted(version.class_counts.items()))
 
-    @admin.display(description="training range")
+    @admin.display(description=_("training range"))
     def training_ranges(self, version: ModelVersion) -> str:
         ranges = []
         for feature in FEATURES:
             if known := version.training_range(feature):
                 low, high = (feature.display(value) for value in known)
                 ranges.append(f"{feature.label} {low}–{high} {feature.unit}")
-        return "; ".join(ranges) or "not recorded for this version"
+        return gettext("; ").join(ranges) or gettext("not recorded for this version")
 
-    @admin.display(description="predictions", ordering="prediction_count")
+    @admin.display(description=_("predictions"), ordering="prediction_count")
     def prediction_count(self, version: ModelVersion) -> int:
         return version.prediction_count
 
-    @admin.display(description="labelled", ordering="labelled_count")
+    @admin.display(description=_("labelled"), ordering="labelled_count")
     def labelled_count(self, version: ModelVersion) -> int:
         return version.labelled_count
 
-    @admin.display(description="live accuracy")
+    @admin.display(description=_("live accuracy"))
     def live_accuracy_display(self, version: ModelVersion) -> str:
         return version.live_accuracy_percent
 
-    @admin.display(description="model page")
+    @admin.display(description=_("model page"))
     def model_page(self, version: ModelVersion) -> str:
         url = reverse("predictor:model_detail", args=[version.version])
         return format_html('<a href="{}">{}</a>', url, url)
 
-    @admin.display(description="live accuracy and drift")
+    @admin.display(description=_("live accuracy and drift"))
     def live_metrics(self, version: ModelVersion) -> str:
         metrics = model_metrics.version_metrics(version)
         return mark_safe(render_to_string("predictor/_model_metrics.html", {"metrics": metrics}))
 
-    @admin.display(description="picture")
+    @admin.display(description=_("picture"))
     def picture(self, version: ModelVersion) -> str:
         if not version.picture_name:
-            return "No picture was drawn for this version."
+            return gettext("No picture was drawn for this version.")
         return render_to_string("predictor/_training_picture.html", {"version": version})
 
 
@@ -354,11 +365,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         secret = api_keys.issue(obj, created_by=request.user)
         messages.warning(
             request,
-            f"The new API key is {secret} — copy it now: it is stored only as a hash and cannot be shown again.",
+            gettext(
+                "The new API key is %(secret)s — copy it now: it is stored only as a hash and cannot be shown again."
+            )
+            % {"secret": secret},
         )
 
-    @admin.action(description="Revoke the selected API keys")
+    @admin.action(description=_("Revoke the selected API keys"))
     def revoke_keys(self, request, queryset):
         for api_key in queryset.filter(revoked_at__isnull=True):
             api_keys.revoke(api_key)
-        self.message_user(request, "Revoked. Programs using these keys are refused from now on.")
+        self.message_user(request, gettext("Revoked. Programs using these keys are refused from now on."))

@@ -21,6 +21,9 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponseNotAllowed
 from django.urls import URLPattern, path, re_path, resolve, reverse
 from django.utils.log import log_response
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from ninja import Body, NinjaAPI, Query, Router, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
@@ -77,7 +80,6 @@ BATCH_BODY = Body(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 NOT_READY = {503: Error}
 INVALID = {400: Error, 413: Error, 415: Error, 422: Error}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-JSON_ONLY = "Send the body as JSON with Content-Type: application/json"
 RETRY_AFTER_SECONDS = 5
 
 
@@ -129,12 +131,14 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
 )
 def list_predictions(request, filters: Query[PredictionFilters]):
     if filters.species and filters.species not in ModelVersion.objects.known_species():
-        return _unknown_filter("species", f"No model predicts the species “{filters.species}”.")
+        message = gettext("No model predicts the species “%(value)s”.")
+        return _unknown_filter("species", message % {"value": filters.species})
     model_version = None
     if filters.version is not None:
         model_version = ModelVersion.objects.filter(version=filters.version).first()
         if model_version is None:
-            return _unknown_filter("version", f"There is no model version {filters.version}.")
+            message = gettext("There is no model version %(version)s.")
+            return _unknown_filter("version", message % {"version": filters.version})
     query = HistoryQuery(
         species=filters.species or "",
         model_version=model_version,
@@ -206,7 +210,10 @@ def _json_body_only(run):
         has_body = request.content_type or request.META.get("CONTENT_LENGTH", "0") not in {"", "0"}
         if request.method in BODY_METHODS and has_body and request.content_type != "application/json":
             sent = request.content_type or "none"
-            return _error(request, 415, f"{JSON_ONLY}; this request's Content-Type is “{sent}”.")
+            message = gettext(
+                "Send the body as JSON with Content-Type: application/json; this request's Content-Type is “%(sent)s”."
+            )
+            return _error(request, 415, message % {"sent": sent})
         return run(request, *args, **kwargs)
 
     return run_json_only
@@ -219,7 +226,7 @@ api.add_decorator(_json_body_only, mode="view")
 
 _FORM_FIELDS = {feature.field: MeasurementForm.base_fields[feature.form_name] for feature in FEATURES}
 _EXAMPLE = "{" + ", ".join(f'"{feature.field}": {feature.example:g}' for feature in FEATURES) + "}"
-_OBJECT_EXPECTED = f"Send the measurements as a JSON object, such as {_EXAMPLE}."
+_OBJECT_EXPECTED = format_lazy(_("Send the measurements as a JSON object, such as {example}."), example=_EXAMPLE)
 
 
 def _message(error: dict, field: str | None) -> str:
@@ -229,29 +236,36 @@ def _message(error: dict, field: str | None) -> str:
     if field is None:
         match kind:
             case "list_type":
-                return f"Send the batch as a JSON list of measurements, such as [{_EXAMPLE}]."
+                return gettext("Send the batch as a JSON list of measurements, such as [%(example)s].") % {
+                    "example": _EXAMPLE
+                }
             case "too_short":
-                return "Send at least one item in the batch."
+                return gettext("Send at least one item in the batch.")
             case "too_long":
-                actual = context.get("actual_length")
-                return f"A batch holds at most {MAX_BATCH_ITEMS:,} items" + (f", not {actual:,}." if actual else ".")
+                limit, actual = f"{MAX_BATCH_ITEMS:,}", context.get("actual_length")
+                if actual:
+                    return gettext("A batch holds at most %(limit)s items, not %(actual)s.") % {
+                        "limit": limit,
+                        "actual": f"{actual:,}",
+                    }
+                return gettext("A batch holds at most %(limit)s items.") % {"limit": limit}
             case _:
-                return _OBJECT_EXPECTED
-    name = field.replace("_", " ").capitalize()
+                return str(_OBJECT_EXPECTED)
+    values = {"name": field.replace("_", " ").capitalize(), **context}
     match kind:
         case "int_parsing" | "int_type" | "int_from_float":
-            return f"{name} must be a whole number."
+            return gettext("%(name)s must be a whole number.") % values
         case "greater_than_equal":
-            return f"{name} must be at least {context['ge']}."
+            return gettext("%(name)s must be at least %(ge)s.") % values
         case "less_than_equal":
-            return f"{name} must be at most {context['le']}."
+            return gettext("%(name)s must be at most %(le)s.") % values
         case "datetime_parsing" | "datetime_from_date_parsing" | "datetime_type":
-            return f"{name} must be a date and time in ISO 8601, such as 2026-11-30T09:30:00Z."
+            return gettext("%(name)s must be a date and time in ISO 8601, such as 2026-11-30T09:30:00Z.") % values
         case "string_too_long":
-            return f"{name} must be at most {context['max_length']} characters."
+            return gettext("%(name)s must be at most %(max_length)s characters.") % values
         case "string_pattern_mismatch":
-            return f"{name} contains a character that is not allowed."
-    return error.get("msg", "Invalid value.")
+            return gettext("%(name)s contains a character that is not allowed.") % values
+    return error.get("msg", gettext("Invalid value."))
 
 
 # The errors' JSON: the same shape for every status.
@@ -279,7 +293,7 @@ def _validation_error(request, exc: ValidationError):
                 "type": error.get("type", "value_error"),
             }
         )
-    return _error(request, 422, "The request is not valid: see errors.", errors)
+    return _error(request, 422, gettext("The request is not valid: see errors."), errors)
 
 
 @api.exception_handler(AuthenticationError)
@@ -287,8 +301,10 @@ def _unauthenticated(request, exc):
     response = _error(
         request,
         401,
-        "Authentication required: log in as staff, or send an API key as "
-        "'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+        gettext(
+            "Authentication required: log in as staff, or send an API key as "
+            "'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+        ),
     )
     response["WWW-Authenticate"] = "Bearer"
     return response
@@ -301,18 +317,19 @@ def _http_error(request, exc: HttpError):
 
 @api.exception_handler(Http404)
 def _not_found_in_view(request, exc):
-    return _error(request, 404, "Not found.")
+    return _error(request, 404, gettext("Not found."))
 
 
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request, exc):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return _error(request, 413, f"The request body is too large: at most {limit:,} bytes are accepted.")
+    message = gettext("The request body is too large: at most %(limit)s bytes are accepted.")
+    return _error(request, 413, message % {"limit": f"{limit:,}"})
 
 
 @api.exception_handler(model_service.ModelNotReady)
 def _not_ready(request, exc):
-    return _error(request, 503, f"No model is ready: {exc}")
+    return _error(request, 503, gettext("No model is ready: %(reason)s") % {"reason": exc})
 
 
 @api.exception_handler(OperationalError)
@@ -320,7 +337,8 @@ def _not_ready(request, exc):
 def _database_unavailable(request, exc):
     # As predictor.middleware does for the site's pages, in the API's format.
     logger.error("Database unavailable during %s %s: %s", request.method, request.path, exc)
-    response = _error(request, 503, f"The database is busy or unavailable; try again in {RETRY_AFTER_SECONDS} seconds.")
+    message = gettext("The database is busy or unavailable; try again in %(seconds)s seconds.")
+    response = _error(request, 503, message % {"seconds": RETRY_AFTER_SECONDS})
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
@@ -328,7 +346,7 @@ def _database_unavailable(request, exc):
 @api.exception_handler(Exception)
 def _server_error(request, exc):
     # Logged and signalled as Django does for any view (error e-mails, the test client re-raises).
-    response = _error(request, 500, "Something went wrong on the server; the error has been logged.")
+    response = _error(request, 500, gettext("Something went wrong on the server; the error has been logged."))
     log_response(f"Internal Server Error: {request.path}", response=response, request=request, exception=exc)
     signals.got_request_exception.send(sender=None, request=request)
     return response
@@ -389,10 +407,10 @@ api_index = _json_405(index, allow=READ_METHODS)
 
 
 def not_found(request, *args, **kwargs):
-    detail = f"There is nothing at {request.path}: see {reverse('api:api-root')} for the endpoints."
-    trimmed = request.path.rstrip("/")
-    if trimmed != request.path and resolve(trimmed).func is not not_found_view:
-        detail = f"There is nothing at {request.path}; did you mean {trimmed}?"
+    values = {"path": request.path, "index": reverse("api:api-root"), "trimmed": request.path.rstrip("/")}
+    detail = gettext("There is nothing at %(path)s: see %(index)s for the endpoints.") % values
+    if values["trimmed"] != request.path and resolve(values["trimmed"]).func is not not_found_view:
+        detail = gettext("There is nothing at %(path)s; did you mean %(trimmed)s?") % values
     return _error(request, 404, detail)
 
 

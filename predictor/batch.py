@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils.translation import gettext
 
 from . import history, model_service, training_data
 from .features import FEATURES
@@ -65,36 +66,44 @@ class BatchSummary:
 def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     """Read and check an uploaded CSV with a column per feature; raise BatchFileError on the first problem."""
     if not content.strip():
-        raise BatchFileError("The file is empty.")
+        raise BatchFileError(gettext("The file is empty."))
     try:
         # Strings first, so that each bad cell can be reported as written and every other column
         # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
         table = pd.read_csv(io.BytesIO(content), **training_data.READ_OPTIONS)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
-        raise BatchFileError(f"This is not a readable CSV file ({reason}).") from None
+        raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason}) from None
     if not isinstance(table.index, pd.RangeIndex):
-        raise BatchFileError("Line 2 has more values than the header has column names.")
+        raise BatchFileError(gettext("Line 2 has more values than the header has column names."))
     table.columns = [str(column).strip() for column in table.columns]
     required = [feature.column for feature in FEATURES]
     missing = [column for column in required if column not in table.columns]
     if missing:
+        message = gettext("Line 1: missing column %(missing)s (the header must name %(required)s; it names %(named)s).")
         raise BatchFileError(
-            f"Line 1: missing column {', '.join(missing)} (the header must name {', '.join(required)}; "
-            f"it names {', '.join(table.columns) or 'nothing'})."
+            message
+            % {
+                "missing": ", ".join(missing),
+                "required": ", ".join(required),
+                "named": ", ".join(table.columns) or gettext("nothing"),
+            }
         )
     reserved = [column for column in table.columns if _is_result_column(column)]
     if reserved:
-        raise BatchFileError(f"Line 1: column {reserved[0]} would be overwritten by the results; rename it.")
+        message = gettext("Line 1: column %(column)s would be overwritten by the results; rename it.")
+        raise BatchFileError(message % {"column": reserved[0]})
     table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
     if table.empty:
-        raise BatchFileError("There are no data rows below the header.")
+        raise BatchFileError(gettext("There are no data rows below the header."))
     if len(table) > max_rows:
-        raise BatchFileError(f"The file has {len(table):,} rows; at most {max_rows:,} are accepted in one upload.")
+        message = gettext("The file has %(rows)s rows; at most %(limit)s are accepted in one upload.")
+        raise BatchFileError(message % {"rows": f"{len(table):,}", "limit": f"{max_rows:,}"})
     try:
         features = training_data.feature_matrix(table)
     except training_data.CellError as error:
-        raise BatchFileError(f"Line {error.line}, column {error.column}: {error.reason}.") from None
+        message = gettext("Line %(line)s, column %(column)s: %(reason)s.")
+        raise BatchFileError(message % {"line": error.line, "column": error.column, "reason": error.reason}) from None
     return BatchFile(table=table.reset_index(drop=True), features=features)
 
 

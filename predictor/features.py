@@ -17,21 +17,27 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Feature:
     field: str  # model field, API field and the service's input name
     column: str  # column in training and batch CSVs
     form_name: str  # HTML input name, as in the original tutorial
-    label: str
-    unit: str
+    label: str | Promise  # "Height": headings and labels (translated)
+    name: str | Promise  # "height": the same inside a sentence (translated)
+    unit: str  # a unit symbol, the same in every language
     max_value: float  # inclusive; every feature must also be greater than zero
     example: float  # a typical value, for the API's documentation
-    hint: str = ""  # how to measure it, shown beside the form
+    hint: str | Promise = ""  # how to measure it, shown beside the form (translated)
 
     @property
-    def label_with_unit(self) -> str:
-        return f"{self.label} ({self.unit})"
+    def label_with_unit(self) -> str | Promise:
+        return format_lazy("{} ({})", self.label, self.unit)
 
     @staticmethod
     def display(value: float) -> str:
@@ -40,12 +46,13 @@ class Feature:
 
     def bounds_error(self, value: float) -> str | None:
         """Why ``value`` is not an acceptable measurement, or None when it is."""
+        values = {"label": self.label, "unit": self.unit, "max": f"{self.max_value:g}"}
         if not math.isfinite(value):
-            return f"{self.label} must be a finite number."
+            return gettext("%(label)s must be a finite number.") % values
         if value <= 0:
-            return f"{self.label} must be greater than 0 {self.unit}."
+            return gettext("%(label)s must be greater than 0 %(unit)s.") % values
         if value > self.max_value:
-            return f"{self.label} must be at most {self.max_value:g} {self.unit}."
+            return gettext("%(label)s must be at most %(max)s %(unit)s.") % values
         return None
 
 
@@ -55,21 +62,23 @@ FEATURES: tuple[Feature, ...] = (
         field="height_cm",
         column="Height",
         form_name="height",
-        label="Height",
+        label=_("Height"),
+        name=_("height"),
         unit="cm",
         max_value=300,
         example=40,
-        hint="Measure height at the shoulder, in centimetres.",
+        hint=_("Measure height at the shoulder, in centimetres."),
     ),
     Feature(
         field="weight_kg",
         column="Weight",
         form_name="weight",
-        label="Weight",
+        label=_("Weight"),
+        name=_("weight"),
         unit="kg",
         max_value=500,
         example=12.5,
-        hint="Weight in kilograms; decimals are fine (4.5).",
+        hint=_("Weight in kilograms; decimals are fine (4.5)."),
     ),
 )
 FEATURE_FIELDS: tuple[str, ...] = tuple(feature.field for feature in FEATURES)

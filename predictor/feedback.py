@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .models import ModelVersion, Prediction
 
@@ -23,7 +24,10 @@ def label_predictions(*, prediction_ids: Iterable[int] | QuerySet, species: str 
     ``species=None`` removes the label (a mistaken click). Inputs and outputs are never touched.
     """
     if species is not None and species not in (known := ModelVersion.objects.known_species()):
-        raise FeedbackError(f"Unknown species {species!r}: choose one of {', '.join(known)}.")
+        raise FeedbackError(
+            gettext("Unknown species %(species)r: choose one of %(known)s.")
+            % {"species": species, "known": ", ".join(known)}
+        )
     labelled = species is not None
     # A queryset (admin's "select all") stays a subquery instead of a list of a million ids.
     ids = prediction_ids if isinstance(prediction_ids, QuerySet) else list(prediction_ids)

@@ -4,10 +4,13 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from . import answers, selectors
 from .features import FEATURES, Feature
-from .models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion
+from .models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion, one_of
 
 
 def _measurement_field(feature: Feature) -> forms.FloatField:
@@ -17,11 +20,15 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
 
     field = forms.FloatField(
         label=feature.label_with_unit,
-        help_text=f"More than 0 and at most {feature.max_value:g} {feature.unit}.",
+        help_text=format_lazy(
+            _("More than 0 and at most {max} {unit}."), max=f"{feature.max_value:g}", unit=feature.unit
+        ),
         validators=[validate_bounds],
         error_messages={
-            "required": f"Enter the {feature.label.lower()} in {feature.unit}.",
-            "invalid": f"{feature.label} must be a number in {feature.unit}, such as 42.5.",
+            "required": format_lazy(_("Enter the {name} in {unit}."), name=feature.name, unit=feature.unit),
+            "invalid": format_lazy(
+                _("{label} must be a number in {unit}, such as 42.5."), label=feature.label, unit=feature.unit
+            ),
         },
         widget=forms.NumberInput(
             attrs={"step": "any", "min": "0", "max": f"{feature.max_value:g}", "inputmode": "decimal"}
@@ -50,7 +57,7 @@ class PredictionForm(MeasurementForm):
     def clean_submission_key(self) -> str | None:
         key = self.cleaned_data["submission_key"]
         if key and not answers.is_valid_submission_key(key):
-            raise ValidationError("This form was damaged on its way; reload the page and send it again.")
+            raise ValidationError(_("This form was damaged on its way; reload the page and send it again."))
         return key or None
 
     def measurements(self) -> dict[str, float]:
@@ -66,48 +73,52 @@ class HistoryFilterForm(forms.Form):
 
     species = forms.ChoiceField(
         required=False,
-        error_messages={"invalid_choice": "No model predicts the species “%(value)s”."},
+        error_messages={"invalid_choice": _("No model predicts the species “%(value)s”.")},
     )
     version = forms.ModelChoiceField(
         queryset=ModelVersion.objects.all(),
         to_field_name="version",
         required=False,
-        label="Model version",
-        empty_label="All versions",
-        error_messages={"invalid_choice": "There is no model version “%(value)s”."},
+        label=_("Model version"),
+        empty_label=_("All versions"),
+        error_messages={"invalid_choice": _("There is no model version “%(value)s”.")},
     )
     # Plain text inputs that ask for what they accept: a browser's date input shows the format of
     # the browser's own locale (mm/dd/yyyy), which would contradict the message below.
     date_from = forms.DateField(
         required=False,
-        label="From",
+        label=_("From"),
         widget=forms.DateInput(attrs=DAY_INPUT_ATTRS, format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter the first day as YYYY-MM-DD, such as 2026-11-30."},
+        error_messages={"invalid": _("Enter the first day as YYYY-MM-DD, such as 2026-11-30.")},
     )
     date_to = forms.DateField(
         required=False,
-        label="To",
+        label=_("To"),
         widget=forms.DateInput(attrs=DAY_INPUT_ATTRS, format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter the last day as YYYY-MM-DD, such as 2026-11-30."},
+        error_messages={"invalid": _("Enter the last day as YYYY-MM-DD, such as 2026-11-30.")},
     )
     labelled = forms.TypedChoiceField(
         required=False,
-        label="Actual species",
-        choices=[("", "Labelled or not"), ("yes", "Labelled"), ("no", "Not labelled")],
+        label=_("Actual species"),
+        choices=[("", _("Labelled or not")), ("yes", _("Labelled")), ("no", _("Not labelled"))],
         coerce=lambda value: value == "yes",
         empty_value=None,
     )
     outside_range = forms.TypedChoiceField(
         required=False,
-        label="Training range",
-        choices=[("", "Inside or outside"), ("yes", "Outside the training range"), ("no", "Inside the training range")],
+        label=_("Training range"),
+        choices=[
+            ("", _("Inside or outside")),
+            ("yes", _("Outside the training range")),
+            ("no", _("Inside the training range")),
+        ],
         coerce=lambda value: value == "yes",
         empty_value=None,
     )
     sort = forms.ChoiceField(
         required=False,
         choices=[(choice, choice) for choice in SORT_CHOICES],
-        error_messages={"invalid_choice": "Cannot sort by “%(value)s”."},
+        error_messages={"invalid_choice": _("Cannot sort by “%(value)s”.")},
     )
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -115,7 +126,7 @@ class HistoryFilterForm(forms.Form):
     def __init__(self, *args, species: list[str], **kwargs) -> None:
         """``species``: the names to offer, as from ModelVersion.objects.known_species()."""
         super().__init__(*args, **kwargs)
-        self.fields["species"].choices = [("", "All species")] + [(name, name) for name in species]
+        self.fields["species"].choices = [("", _("All species"))] + [(name, name) for name in species]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -123,19 +134,22 @@ class HistoryFilterForm(forms.Form):
         for name in ("date_from", "date_to"):
             day = cleaned.get(name)
             if day is not None and not earliest <= day <= latest:
-                self.add_error(name, f"Choose a day from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}.")
+                self.add_error(
+                    name, gettext("Choose a day from %(first)s to %(last)s.") % {"first": earliest, "last": latest}
+                )
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         if date_from and date_to and date_from > date_to:
-            self.add_error("date_to", "The last day must not be before the first day.")
+            self.add_error("date_to", _("The last day must not be before the first day."))
         if cleaned.get("after") and cleaned.get("before"):
-            raise ValidationError("Ask for the page after a row or before it, not both.")
+            raise ValidationError(_("Ask for the page after a row or before it, not both."))
         sort = cleaned.get("sort") or DEFAULT_SORT
         for name in ("after", "before"):
             if cleaned.get(name):
                 try:
                     cleaned[f"{name}_cursor"] = selectors.decode_cursor(cleaned[name], sort)
                 except ValueError:
-                    self.add_error(name, f"“{cleaned[name]}” is not a page position; start again from the first page.")
+                    message = gettext("“%(value)s” is not a page position; start again from the first page.")
+                    self.add_error(name, message % {"value": cleaned[name]})
         return cleaned
 
     def query(self) -> HistoryQuery:
@@ -165,9 +179,12 @@ class BatchUploadForm(forms.Form):
     """A CSV of measurements to predict in one go; the file's content is checked by predictor.batch."""
 
     file = forms.FileField(
-        label="CSV file",
-        help_text=f"A header naming {' and '.join(f.column for f in FEATURES)}; other columns are kept in the results.",
-        error_messages={"required": "Choose a CSV file to upload.", "empty": "The file is empty."},
+        label=_("CSV file"),
+        help_text=format_lazy(
+            _("A header naming {columns}; other columns are kept in the results."),
+            columns=", ".join(feature.column for feature in FEATURES),
+        ),
+        error_messages={"required": _("Choose a CSV file to upload."), "empty": _("The file is empty.")},
         widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
     )
 
@@ -175,10 +192,8 @@ class BatchUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         limit = settings.BATCH_UPLOAD_MAX_BYTES
         if upload.size > limit:
-            raise ValidationError(
-                f"The file is {upload.size / 1e6:.1f} MB; at most {limit / 1e6:.0f} MB can be uploaded.",
-                code="too_large",
-            )
+            message = gettext("The file is %(size).1f MB; at most %(limit).0f MB can be uploaded.")
+            raise ValidationError(message % {"size": upload.size / 1e6, "limit": limit / 1e6}, code="too_large")
         return upload
 
 
@@ -193,8 +208,11 @@ class LabelForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["species"]
         field.choices = [(name, name) for name in species]
-        names = " or ".join(species)
+        names = one_of(species)
         field.error_messages = {
-            "required": f"Choose the actual species: {names}.",
-            "invalid_choice": f"%(value)s is not a species staff can record; choose {names}.",
+            "required": gettext("Choose the actual species: %(names)s.") % {"names": names},
+            # %(value)s is filled in by the field; the names now.
+            "invalid_choice": gettext("%(value)s is not a species staff can record; choose %(names)s.").replace(
+                "%(names)s", names.replace("%", "%%")
+            ),
         }

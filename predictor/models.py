@@ -1,6 +1,7 @@
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -8,8 +9,19 @@ from django.db import models
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .features import FEATURES, Feature
+
+
+def one_of(names: Sequence[str]) -> str:
+    """Species as alternatives, for page copy: "Cat or Dog", "Cat, Dog or Horse"."""
+    *others, last = names
+    if not others:
+        return last
+    return gettext("%(others)s or %(last)s") % {"others": gettext(", ").join(others), "last": last}
 
 
 def probability_text(probability: float) -> str:
@@ -63,41 +75,45 @@ def _count_predictions(condition: Q) -> Coalesce:
 class ModelVersion(models.Model):
     """One trained model: its artifact, how it was trained and how well it did."""
 
-    version = models.PositiveIntegerField(unique=True)
-    algorithm = models.CharField(max_length=100)
-    parameters = models.JSONField(default=dict, blank=True)
-    training_data_name = models.CharField("training data", max_length=255)
-    training_data_sha256 = models.CharField("training data sha256", max_length=64)
-    training_rows = models.PositiveIntegerField()
-    rows_from_csv = models.PositiveIntegerField("rows from the CSV", default=0)
-    rows_from_feedback = models.PositiveIntegerField("rows from labelled predictions", default=0)
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    algorithm = models.CharField(_("algorithm"), max_length=100)
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    training_data_name = models.CharField(_("training data"), max_length=255)
+    training_data_sha256 = models.CharField(_("training data sha256"), max_length=64)
+    training_rows = models.PositiveIntegerField(_("training rows"))
+    rows_from_csv = models.PositiveIntegerField(_("rows from the CSV"), default=0)
+    rows_from_feedback = models.PositiveIntegerField(_("rows from labelled predictions"), default=0)
     feedback_sha256 = models.CharField(
-        "labelled predictions sha256", max_length=64, blank=True, help_text="Empty when no labelled rows were used."
+        _("labelled predictions sha256"),
+        max_length=64,
+        blank=True,
+        help_text=_("Empty when no labelled rows were used."),
     )
     # Per feature field: {"mean": …, "min": …, "max": …} over every training row; live inputs are
     # compared with these to show drift.
-    training_stats = models.JSONField("training data statistics", default=dict, blank=True)
-    class_counts = models.JSONField("rows per class", default=dict)
-    cv_accuracy = models.FloatField("cross-validated accuracy")
-    cv_folds = models.PositiveSmallIntegerField("cross-validation folds")
-    sklearn_version = models.CharField("scikit-learn version", max_length=30)
-    artifact_name = models.CharField(max_length=255, unique=True)
-    artifact_sha256 = models.CharField("artifact sha256", max_length=64)
-    picture_name = models.CharField("training picture", max_length=255, blank=True)
+    training_stats = models.JSONField(_("training data statistics"), default=dict, blank=True)
+    class_counts = models.JSONField(_("rows per class"), default=dict)
+    cv_accuracy = models.FloatField(_("cross-validated accuracy"))
+    cv_folds = models.PositiveSmallIntegerField(_("cross-validation folds"))
+    sklearn_version = models.CharField(_("scikit-learn version"), max_length=30)
+    artifact_name = models.CharField(_("artifact"), max_length=255, unique=True)
+    artifact_sha256 = models.CharField(_("artifact sha256"), max_length=64)
+    picture_name = models.CharField(_("training picture"), max_length=255, blank=True)
     # The gate: the active version's algorithm, cross-validated on this version's rows and folds.
-    baseline_version = models.PositiveIntegerField("compared with version", null=True, blank=True)
-    baseline_cv_accuracy = models.FloatField("its accuracy on the same rows", null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    is_active = models.BooleanField("active", default=False)
+    baseline_version = models.PositiveIntegerField(_("compared with version"), null=True, blank=True)
+    baseline_cv_accuracy = models.FloatField(_("its accuracy on the same rows"), null=True, blank=True)
+    created_at = models.DateTimeField(_("trained at"), default=timezone.now, db_index=True)
+    is_active = models.BooleanField(_("active"), default=False)
     # When it last became active: the service falls back to the most recently active version
     # whose artifact still verifies when the active one cannot be loaded.
-    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-version"]
-        verbose_name = "model version"
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"),
         ]
@@ -121,8 +137,8 @@ class ModelVersion(models.Model):
     @property
     def training_summary(self) -> str:
         """What it was trained on, for page copy: "10 rows: Cat 5, Dog 5"."""
-        counts = ", ".join(f"{species} {rows:,}" for species, rows in sorted(self.class_counts.items()))
-        return f"{self.training_rows:,} rows: {counts}"
+        counts = gettext(", ").join(f"{species} {rows:,}" for species, rows in sorted(self.class_counts.items()))
+        return gettext("%(rows)s rows: %(counts)s") % {"rows": f"{self.training_rows:,}", "counts": counts}
 
     @property
     def cv_accuracy_percent(self) -> str:
@@ -197,7 +213,7 @@ class PredictionQuerySet(models.QuerySet):
 
 def _measurement_field(field: str) -> models.FloatField:
     feature = next(feature for feature in FEATURES if feature.field == field)
-    return models.FloatField(feature.label_with_unit.lower())
+    return models.FloatField(format_lazy("{} ({})", feature.name, feature.unit))
 
 
 def _bounds_constraint(feature) -> models.CheckConstraint:
@@ -213,43 +229,45 @@ class Prediction(models.Model):
     """One answer the site gave, kept as an audit record."""
 
     class Source(models.TextChoices):
-        FORM = "form", "web form"
-        API = "api", "JSON API"
-        BATCH = "batch", "batch upload"
+        FORM = "form", _("web form")
+        API = "api", _("JSON API")
+        BATCH = "batch", _("batch upload")
 
-    created_at = models.DateTimeField(default=timezone.now)  # indexed with id, see Meta.indexes
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)  # indexed with id, see Meta.indexes
     # One field per entry of features.FEATURES (its docstring says how to add a measurement).
     height_cm = _measurement_field("height_cm")
     weight_kg = _measurement_field("weight_kg")
-    species = models.CharField("predicted species", max_length=50)
-    probability = models.FloatField("probability of the predicted species")
-    probabilities = models.JSONField("probability of every species")
+    species = models.CharField(_("predicted species"), max_length=50)
+    probability = models.FloatField(_("probability of the predicted species"))
+    probabilities = models.JSONField(_("probability of every species"))
     model_version = models.ForeignKey(
         ModelVersion,
+        verbose_name=_("model version"),
         on_delete=models.PROTECT,
         related_name="predictions",
         db_index=False,  # covered by the (model_version, created_at) index below
     )
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.FORM)
     # Groups the rows stored together by one API batch request or one CSV upload; indexed only
     # where set (see Meta.indexes).
-    batch_id = models.UUIDField("batch", null=True, blank=True, editable=False)
+    batch_id = models.UUIDField(_("batch"), null=True, blank=True, editable=False)
     # Feedback: written only through predictor.feedback, never by the prediction itself. NULL
     # means "nobody has said yet", which must not look like a species. No choices: species are
     # data (ModelVersion.objects.known_species()), checked by predictor.feedback.
-    actual_species = models.CharField("actual species", max_length=50, null=True, blank=True)  # noqa: DJ001
+    actual_species = models.CharField(_("actual species"), max_length=50, null=True, blank=True)  # noqa: DJ001
     labelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("labelled by"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
         db_index=False,  # indexed only where set (see Meta.indexes)
     )
-    labelled_at = models.DateTimeField(null=True, blank=True)
+    labelled_at = models.DateTimeField(_("labelled at"), null=True, blank=True)
     # Whether a measurement lay outside what the answering version was trained on (its
     # training_range): the answer is a guess beyond the data, and the visitor was told so.
-    outside_training_range = models.BooleanField("outside the training range", default=False)
+    outside_training_range = models.BooleanField(_("outside the training range"), default=False)
     # The random key of the form page that sent it: a form sent twice (a double click, a reload
     # that re-posts) stores one prediction. NULL for the API and batches.
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
@@ -258,7 +276,8 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]  # the same as in_order(DEFAULT_SORT)
-        verbose_name = "prediction"
+        verbose_name = _("prediction")
+        verbose_name_plural = _("predictions")
         constraints = [
             *(_bounds_constraint(feature) for feature in FEATURES),
             models.UniqueConstraint(
@@ -340,22 +359,32 @@ class ApiKey(models.Model):
 
     PREFIX_LENGTH = 8
 
-    name = models.CharField(max_length=100, help_text="Who or what uses this key, for example “nightly report”.")
-    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The key's first characters.")
-    # The key is 256 random bits, so a fast hash is enough: nobody can guess their way to it.
-    key_sha256 = models.CharField("key sha256", max_length=64, unique=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("Who or what uses this key, for example “nightly report”.")
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    prefix = models.CharField(
+        _("prefix"), max_length=PREFIX_LENGTH, editable=False, help_text=_("The key's first characters.")
+    )
+    # The key is 256 random bits, so a fast hash is enough: nobody can guess their way to it.
+    key_sha256 = models.CharField(_("key sha256"), max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

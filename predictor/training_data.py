@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext
 from tqdm import tqdm
 
 from .features import FEATURES, TARGET_COLUMN, Feature
@@ -73,7 +74,7 @@ def line_number(index: int) -> int:
 def check_index(frame: pd.DataFrame) -> None:
     """pandas turns extra leading values into an index when line 2 is longer than the header."""
     if not isinstance(frame.index, pd.RangeIndex):
-        raise CellError(line=2, column="(all)", reason="more values than the header has column names")
+        raise CellError(line=2, column="(all)", reason=gettext("more values than the header has column names"))
 
 
 def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
@@ -84,11 +85,12 @@ def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
         position = bad[0]
         cell = raw.iloc[position].strip()
         if cell == "":
-            reason = "empty value"
+            reason = gettext("empty value")
         elif np.isnan(values[position]) and cell.lower() not in {"nan", "+nan", "-nan"}:
-            reason = f"{cell[:40]!r} is not a number"
+            reason = gettext("%(cell)r is not a number") % {"cell": cell[:40]}
         else:
-            reason = f"{cell[:40]!r} is not allowed: {feature.bounds_error(values[position])}"
+            message = gettext("%(cell)r is not allowed: %(why)s")
+            reason = message % {"cell": cell[:40], "why": feature.bounds_error(values[position])}
         raise CellError(line=line_number(raw.index[position]), column=feature.column, reason=reason)
     return values
 

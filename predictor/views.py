@@ -15,6 +15,8 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -34,7 +36,7 @@ def staff_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not request.user.is_staff:
-            raise PermissionDenied("The prediction history is for staff only.")
+            raise PermissionDenied(_("The prediction history is for staff only."))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -80,7 +82,7 @@ def health_check(request):
 def result(request, token: str):
     prediction_id = answers.prediction_id(token)
     if prediction_id is None:
-        raise Http404("No such result.")
+        raise Http404(_("No such result."))
     prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=prediction_id)
     return _result_page(request, prediction)
 
@@ -96,13 +98,13 @@ def _result_page(request, prediction: Prediction):
 
 # Column headings of the results table: (label, sort key or None when not sortable, numeric).
 HISTORY_COLUMNS = [
-    ("Time", "time", False),
+    (_("Time"), "time", False),
     *((feature.label_with_unit, feature.form_name, True) for feature in FEATURES),
-    ("Species", None, False),
-    ("Probability", "probability", True),
-    ("Model", None, False),
-    ("Source", None, False),
-    ("Actual species", None, False),
+    (_("Species"), None, False),
+    (_("Probability"), "probability", True),
+    (_("Model"), None, False),
+    (_("Source"), None, False),
+    (_("Actual species"), None, False),
 ]
 
 
@@ -200,7 +202,7 @@ def batch_upload(request):
 def batch_result(request, batch_id):
     summary = batch.batch_summary(batch_id)
     if summary is None:
-        raise Http404("No such batch.")
+        raise Http404(_("No such batch."))
     return render(request, "predictor/batch_result.html", {"summary": summary})
 
 
@@ -210,7 +212,7 @@ def batch_download(request, batch_id):
     try:
         chunks = batch.results_csv(batch_id)
     except FileNotFoundError:
-        raise Http404("No such batch.") from None
+        raise Http404(_("No such batch.")) from None
     response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="predictions-{batch_id}.csv"'
     return response
@@ -225,7 +227,8 @@ def label_prediction(request, prediction_id: int):
         return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
     species = form.cleaned_data["species"]
     feedback.label_predictions(prediction_ids=[prediction.pk], species=species, user=request.user)
-    messages.success(request, f"Recorded {species} as the actual species of prediction {prediction.pk}.")
+    message = gettext("Recorded %(species)s as the actual species of prediction %(id)s.")
+    messages.success(request, message % {"species": species, "id": prediction.pk})
     back = form.cleaned_data["next"]
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = reverse("predictor:history")
@@ -252,11 +255,11 @@ def model_detail(request, version: int):
 def model_picture(request, version: int, scheme: str = "light"):
     model_version = get_object_or_404(ModelVersion, version=version)
     if not model_version.picture_name:
-        raise Http404("This version has no training picture.")
+        raise Http404(_("This version has no training picture."))
     try:
         picture = artifacts.open_picture(model_version.picture_name, scheme=scheme)
     except FileNotFoundError:
-        raise Http404("The training picture is missing from the artifact storage.") from None
+        raise Http404(_("The training picture is missing from the artifact storage.")) from None
     response = FileResponse(picture, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -68,7 +68,7 @@ def test_admin_list_action_labels_the_selected_rows(admin_client, admin_user, tr
         {"action": "label_dog", ACTION_CHECKBOX_NAME: [p.pk for p in chosen]},
         follow=True,
     )
-    assert "Recorded Dog as the actual species of 2 prediction(s)." in response.content.decode()
+    assert "Recorded Dog as the actual species of 2 predictions." in response.content.decode()
     assert set(Prediction.objects.filter(actual_species="Dog").values_list("pk", flat=True)) == {p.pk for p in chosen}
     assert set(Prediction.objects.filter(actual_species="Dog").values_list("labelled_by", flat=True)) == {admin_user.pk}
     other.refresh_from_db()
@@ -196,5 +196,5 @@ def test_admin_action_over_all_rows_labels_every_matching_prediction(admin_clien
         {"action": "label_cat", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: ["0"]},
         follow=True,
     )
-    assert "Recorded Cat as the actual species of 3 prediction(s)." in response.content.decode()
+    assert "Recorded Cat as the actual species of 3 predictions." in response.content.decode()
     assert Prediction.objects.filter(actual_species="Cat").count() == 3
