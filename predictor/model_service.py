@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from . import artifacts
 from .features import FEATURES, as_row
-from .models import ModelVersion
+from .models import ModelVersion, one_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class LoadedModel:
     @property
     def species_choice(self) -> str:
         """The species it can answer, for page copy: "Cat or Dog", "Cat, Dog or Horse"."""
-        *others, last = self.classes
-        return f"{', '.join(others)} or {last}" if others else last
+        return one_of(self.classes)
 
 
 @dataclass(frozen=True)
