@@ -345,6 +345,8 @@ def test_pages_fit_phone_and_desktop_in_light_and_dark(browser, live_server, sta
         for name, url in admin_pages.items():
             page.goto(url)
             check_page(page, width, f"{name}-{width}-{scheme}", accessible=False)
+        icon = page.request.get(f"{live_server.url}/favicon.ico")  # what browsers ask for unprompted
+        assert icon.ok and icon.headers["content-type"] in {"image/x-icon", "image/vnd.microsoft.icon"}, icon
         page.context.close()
 
 
