@@ -308,41 +308,43 @@ def close_call(trained_version):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_pages_fit_phone_and_desktop_in_light_and_dark(browser, live_server, staff, history_rows, close_call, scheme):
+    page = new_page(browser, width=PHONE, scheme=scheme)  # one window per scheme, resized: no second log in
+    predict(page, live_server, height="88", weight="47")
+    expect(page.get_by_role("heading", name="It's a Dog")).to_be_visible()
+    columns = {(width, kind): set() for width in (PHONE, DESKTOP) for kind in ("reading", "table")}
+    anonymous = {
+        "result": page.url,
+        "result-close": live_server.url + answers.permalink(close_call),
+        "form": live_server.url + "/",
+        "login": f"{live_server.url}/accounts/login/",
+    }
     for width in (PHONE, DESKTOP):
-        page = new_page(browser, width=width, scheme=scheme)
-        predict(page, live_server, height="88", weight="47")
-        expect(page.get_by_role("heading", name="It's a Dog")).to_be_visible()
-        assert_bars_aligned_and_proportional(page)
-        columns = {"reading": set(), "table": set()}  # the content column's width on each kind of page
-        site = {
-            "result": page.url,
-            "result-close": live_server.url + answers.permalink(close_call),
-            "form": live_server.url + "/",
-            "login": f"{live_server.url}/accounts/login/",
-        }
-        for name, url in site.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, url in anonymous.items():
             page.goto(url)
             # axe costs a third of a second a page; the close result is the same template as the other.
             check_page(page, width, f"{name}-{width}-{scheme}", accessible=name != "result-close")
-            columns["reading"].add(content_width(page))
+            columns[width, "reading"].add(content_width(page))
             if name.startswith("result"):
                 assert_bars_aligned_and_proportional(page)
 
-        log_in(page, live_server, staff)
+    log_in(page, live_server, staff)
+    for width in (PHONE, DESKTOP):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/predictions/")
         expect(page.locator('[data-chart="scatter"] canvas')).to_be_visible()
         check_page(page, width, f"history-{width}-{scheme}")
-        columns["table"].add(content_width(page))
+        columns[width, "table"].add(content_width(page))
         if width == PHONE:
             assert_history_key_columns_in_view(page)
         page.goto(f"{live_server.url}/models/")
         check_page(page, width, f"models-{width}-{scheme}", accessible=width == PHONE)  # where its table scrolls
-        columns["table"].add(content_width(page))
+        columns[width, "table"].add(content_width(page))
         # On a phone the model page's drift table scrolls in a box that takes no keyboard focus
         # (axe: scrollable-region-focusable); _model_metrics.html needs tabindex="0" on it.
         page.goto(f"{live_server.url}/models/{close_call.model_version.version}/")
         check_page(page, width, f"model-detail-{width}-{scheme}", accessible=width == DESKTOP)
-        columns["reading"].add(content_width(page))
-        assert all(len(widths) == 1 for widths in columns.values()), f"the content column changes width: {columns}"
+        columns[width, "reading"].add(content_width(page))
         # Django's change lists are left out of axe: their search box's label is an icon (label-title-only).
         admin_pages = {
             "admin-predictions": f"{live_server.url}/admin/predictor/prediction/",
@@ -351,9 +353,11 @@ def test_pages_fit_phone_and_desktop_in_light_and_dark(browser, live_server, sta
         for name, url in admin_pages.items():
             page.goto(url)
             check_page(page, width, f"{name}-{width}-{scheme}", accessible=False)
-        icon = page.request.get(f"{live_server.url}/favicon.ico")  # what browsers ask for unprompted
-        assert icon.ok and icon.headers["content-type"] in {"image/x-icon", "image/vnd.microsoft.icon"}, icon
-        page.context.close()
+    assert all(len(widths) == 1 for widths in columns.values()), f"the content column changes width: {columns}"
+
+    icon = page.request.get(f"{live_server.url}/favicon.ico")  # what browsers ask for unprompted
+    assert icon.ok and icon.headers["content-type"] in {"image/x-icon", "image/vnd.microsoft.icon"}, icon
+    page.context.close()
 
 
 def content_width(page: Page) -> float:
