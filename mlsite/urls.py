@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.views.generic import RedirectView
 
 from predictor import api
 
@@ -14,5 +17,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api", api.api_index),
     path("api/", api.urls()),
+    # Browsers ask for /favicon.ico on pages without an icon link (the API docs, files); a temporary
+    # redirect, because the hashed static name changes with the icon. Resolved per request, after
+    # collectstatic's manifest exists.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("predictor/favicon.ico"))),
     path("", include("predictor.urls")),
 ]

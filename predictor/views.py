@@ -14,6 +14,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -154,6 +155,9 @@ def prediction_history(request):
         "chart_data": {
             "species": species,
             "days": daily["days"],
+            # Days as the pages write them, in the visitor's language (the site's one date format).
+            "day_labels": [date_format(day, "MONTH_DAY_FORMAT") for day, _counts in daily["rows"]],
+            "count_title": gettext("predictions"),
             "daily": daily["species"],
             "scatter": scatter,
             "axes": {

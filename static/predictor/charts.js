@@ -36,7 +36,7 @@
   new Chart(show("daily"), {
     type: "bar",
     data: {
-      labels: data.days,
+      labels: data.day_labels,
       datasets: names.map(function (name) {
         var style = look(name);
         return { label: name, data: data.daily[name], backgroundColor: style.color, pointStyle: style.shape, borderRadius: 2 };
@@ -47,9 +47,8 @@
       interaction: { mode: "index", intersect: false },
       plugins: { legend: legend },
       scales: {
-        x: { stacked: true, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12,
-          callback: function (value) { return this.getLabelForValue(value).slice(5); } } },
-        y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "predictions" } },
+        x: { stacked: true, grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+        y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: data.count_title } },
       },
     },
   });
