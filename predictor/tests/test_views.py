@@ -88,7 +88,7 @@ def test_the_result_shows_the_measurements_as_typed_and_the_time_in_the_site_tim
     stored = Prediction.objects.get().created_at.astimezone(ZoneInfo("Asia/Tokyo"))
     shown = re.search(r'<time datetime="([^"]+)">([^<]+)</time>', html)
     assert shown.group(1) == stored.isoformat()
-    assert shown.group(2) == f"{stored.day} {stored:%b %Y, %H:%M}"
+    assert shown.group(2) == f"{stored.day} {stored:%b %Y, %H:%M} JST"  # with the time zone
 
 
 def test_each_blank_form_carries_a_fresh_submission_key(client, trained_version):
