@@ -73,6 +73,7 @@ class HistoryFilterForm(forms.Form):
 
     species = forms.ChoiceField(
         required=False,
+        label=_("Species"),
         error_messages={"invalid_choice": _("No model predicts the species “%(value)s”.")},
     )
     version = forms.ModelChoiceField(
@@ -180,10 +181,7 @@ class BatchUploadForm(forms.Form):
 
     file = forms.FileField(
         label=_("CSV file"),
-        help_text=format_lazy(
-            _("A header naming {columns}; other columns are kept in the results."),
-            columns=", ".join(feature.column for feature in FEATURES),
-        ),
+        help_text=_("Any other columns are kept, unchanged, in the results."),
         error_messages={"required": _("Choose a CSV file to upload."), "empty": _("The file is empty.")},
         widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
     )

@@ -329,6 +329,11 @@ class Prediction(models.Model):
         return [(feature, feature.display(getattr(self, feature.field))) for feature in FEATURES]
 
     @property
+    def measurements_text(self) -> str:
+        """The measurements in a sentence: "height 42.5 cm, weight 7.25 kg"."""
+        return gettext(", ").join(f"{feature.name} {value} {feature.unit}" for feature, value in self.measurements)
+
+    @property
     def probability_percent(self) -> str:
         return probability_text(self.probability)
 

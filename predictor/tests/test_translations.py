@@ -1,0 +1,158 @@
+"""English and Simplified Chinese: chosen from the browser or the switcher, and nothing left in English."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from predictor.models import Prediction
+
+pytestmark = pytest.mark.django_db
+
+CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
+PROJECT = Path(settings.BASE_DIR)
+CATALOGUE = PROJECT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+# Words a Chinese page may show in Latin letters: data (species names, algorithm, file names),
+# units, product and format names, and the language switcher's "English".
+ALLOWED_WORDS = {
+    *("Cat", "Dog", "cm", "kg", "GaussianNB", "UTC", "CSV", "API", "JSON", "JavaScript", "English"),
+    *("animals", "csv", "scikit", "learn", "admin", "staff", "Content", "Type", "application", "json", "api", "v1"),
+    *("YYYY", "MM", "DD"),  # the day filters' format, which their messages name too
+}
+HIDDEN = re.compile(r"<(script|style|code|svg)\b.*?</\1>", re.S)
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z]+")
+
+
+def english_left(html: str) -> set[str]:
+    """Latin-letter words in a page's visible text and its readable attributes, less the allowed ones."""
+    html = HIDDEN.sub(" ", html)
+    readable = " ".join(re.findall(r'\b(?:title|aria-label|alt|placeholder)="([^"]*)"', html))
+    text = re.sub(r"<[^>]+>", " ", html) + " " + readable
+    text = re.sub(r"&[a-z]+;|v\d+|\d[\d.,:\-]*", " ", text)
+    return set(LATIN_WORD.findall(text)) - ALLOWED_WORDS
+
+
+@pytest.fixture
+def staff_pages(admin_client, trained_version):
+    admin_client.post("/", {"height": "30", "weight": "4.5"})
+    prediction = Prediction.objects.get()
+    upload = admin_client.post(
+        reverse("predictor:batch_upload"),
+        {"file": __import__("io").BytesIO(b"Height,Weight\n80,40\n90,48\n")},
+    )
+    return {
+        "form": "/",
+        "result": admin_client.post("/", {"height": "80", "weight": "40"}).wsgi_request.path,
+        "history": reverse("predictor:history"),
+        "models": reverse("predictor:model_list"),
+        "model": reverse("predictor:model_detail", args=[trained_version.version]),
+        "batch upload": reverse("predictor:batch_upload"),
+        "batch result": upload["Location"],
+        "prediction in admin": reverse("admin:predictor_prediction_change", args=[prediction.pk]),
+    }
+
+
+def test_a_chinese_browser_gets_every_page_in_chinese(client, admin_client, staff_pages):
+    for name, url in staff_pages.items():
+        response = admin_client.get(url, **CHINESE)
+        assert response.status_code == 200, name
+        html = response.content.decode()
+        assert '<html lang="zh-hans"' in html, name
+        if "admin" not in name:
+            assert not english_left(html), (name, english_left(html))
+    answer = client.post("/", {"height": "30", "weight": "4.5"}, **CHINESE).content.decode()
+    assert "这只动物与模型训练时见过的都不一样" in answer
+    assert not english_left(answer), english_left(answer)
+    for url in ("/accounts/login/", "/no-such-page/"):
+        assert not english_left(client.get(url, **CHINESE).content.decode()), url
+
+
+def test_the_form_and_its_errors_speak_chinese(client, trained_version):
+    html = client.post("/", {"height": "", "weight": "abc"}, **CHINESE).content.decode()
+    assert "请输入身高（cm）。" in html
+    assert "体重必须是以 kg 为单位的数字，例如 42.5。" in html
+    assert "请修正 2 个问题" in html
+
+
+def test_dates_and_numbers_follow_the_language(client, admin_client, trained_version):
+    client.post("/", {"height": "80", "weight": "40"})
+    prediction = Prediction.objects.get()
+    english = admin_client.get(reverse("predictor:history")).content.decode()
+    chinese = admin_client.get(reverse("predictor:history"), **CHINESE).content.decode()
+    local = prediction.created_at.astimezone(__import__("zoneinfo").ZoneInfo(settings.TIME_ZONE))
+    assert f"{local.day} {local:%b %Y, %H:%M} UTC" in english
+    assert f"{local.year}年{local.month}月{local.day}日 {local:%H:%M} UTC" in chinese
+
+
+def test_the_switcher_remembers_the_choice_over_the_browser_language(client, trained_version):
+    response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="zh-hans"' in page and "预测物种" in page
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert '<html lang="en"' in client.get("/", **CHINESE).content.decode()
+
+
+def test_the_footer_offers_each_language_in_its_own_name(client, trained_version):
+    html = client.get("/", **CHINESE).content.decode()
+    assert ">English</button>" in html and ">简体中文</button>" in html
+
+
+def test_the_admin_of_this_app_speaks_chinese(admin_client, trained_version):
+    html = admin_client.get(reverse("admin:predictor_prediction_changelist"), **CHINESE).content.decode()
+    for text in ("预测物种", "实际物种", "将所选预测导出为 CSV", "按预测物种（不区分大小写）或预测编号搜索。"):
+        assert text in html, text
+
+
+def test_api_errors_speak_the_clients_language(client, trained_version):
+    response = client.post(
+        "/api/v1/predict", {"height_cm": "tall", "weight_kg": 4}, content_type="application/json", **CHINESE
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["message"] == "身高必须是以 cm 为单位的数字，例如 42.5。"
+
+
+def test_every_string_marked_for_translation_is_translated(tmp_path):
+    """makemessages over a copy of the code: each string it finds has a Chinese translation."""
+    if shutil.which("xgettext") is None:
+        if os.environ.get("REQUIRE_GETTEXT"):
+            pytest.fail("GNU gettext is not installed: apt-get install gettext")
+        pytest.skip("GNU gettext is not installed (apt-get install gettext)")
+    for folder in ("predictor", "templates", "mlsite"):
+        shutil.copytree(PROJECT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    shutil.copy(PROJECT / "manage.py", tmp_path)
+    (tmp_path / "locale").mkdir()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mlsite.settings", "PYTHONPATH": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "--no-location"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    found = msgids(tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po")
+    translated = {msgid for msgid, msgstr in catalogue(CATALOGUE).items() if msgstr}
+    assert found - translated == set(), (
+        "untranslated: run `make messages` and add them to locale/zh_hans_translations.py"
+    )
+
+
+def msgids(path: Path) -> set[str]:
+    return set(catalogue(path))
+
+
+def catalogue(path: Path) -> dict[str, str]:
+    """msgid -> its (first) msgstr, from a .po file."""
+    entries = {}
+    for block in path.read_text().split("\n\n")[1:]:
+        parts = re.split(r"^(msgid|msgid_plural|msgstr(?:\[0\])?|msgstr\[\d+\]) ", block, flags=re.M)
+        fields = dict(zip(parts[1::2], parts[2::2], strict=True))
+        text = {key: "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', value)) for key, value in fields.items()}
+        entries[text["msgid"]] = text.get("msgstr", text.get("msgstr[0]", ""))
+    return entries
