@@ -6,6 +6,7 @@ Each test saves screenshots under test-artifacts/browser/ so a person can look a
 import csv
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,13 @@ def browser():
             browser.close()
 
 
-def new_page(browser: Browser, *, width: int = 1280, scheme: str = "light", javascript: bool = True) -> Page:
+def new_page(
+    browser: Browser, *, width: int = 1280, scheme: str = "light", javascript: bool = True, language: str = "en-GB"
+) -> Page:
     context = browser.new_context(
         viewport={"width": width, "height": 900},
         color_scheme=scheme,
+        locale=language,  # the browser's Accept-Language
         java_script_enabled=javascript,
         accept_downloads=True,
     )
@@ -93,10 +97,11 @@ def assert_accessible(page: Page) -> None:
 
 def log_in(page: Page, live_server, user) -> None:
     page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Prediction history")).to_be_visible()
+    # By the inputs' names, not their labels: the same steps in every language.
+    page.locator("input[name=username]").fill(user.username)
+    page.locator("input[name=password]").fill(STAFF_PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator("h1")).to_have_text(re.compile("Prediction history|预测历史"))
 
 
 @pytest.fixture
@@ -124,9 +129,9 @@ def history_rows(trained_version):
 
 def predict(page: Page, live_server, *, height: str, weight: str) -> None:
     page.goto(live_server.url + "/")
-    page.get_by_label("Height (cm)").fill(height)
-    page.get_by_label("Weight (kg)").fill(weight)
-    page.get_by_role("button", name="Predict species").click()
+    page.locator("input[name=height]").fill(height)
+    page.locator("input[name=weight]").fill(weight)
+    page.locator("main form button[type=submit]").click()
 
 
 def test_submitting_the_form_shows_the_result_card(page, live_server, trained_version):
@@ -306,11 +311,19 @@ def close_call(trained_version):
     )
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_pages_fit_phone_and_desktop_in_light_and_dark(browser, live_server, staff, history_rows, close_call, scheme):
-    page = new_page(browser, width=PHONE, scheme=scheme)  # one window per scheme, resized: no second log in
+@pytest.mark.parametrize(
+    ("scheme", "language"), [("light", "en-GB"), ("dark", "en-GB"), ("light", "zh-CN"), ("dark", "zh-CN")]
+)
+def test_pages_fit_phone_and_desktop_in_light_and_dark(
+    browser, live_server, staff, history_rows, close_call, scheme, language
+):
+    # One window per scheme and language, resized: no second log in. axe runs on the English pages:
+    # the Chinese ones are the same templates.
+    page = new_page(browser, width=PHONE, scheme=scheme, language=language)
+    english = language.startswith("en")
+    scheme = scheme if english else f"{scheme}-zh"  # the screenshots' names
     predict(page, live_server, height="88", weight="47")
-    expect(page.get_by_role("heading", name="It's a Dog")).to_be_visible()
+    expect(page.get_by_role("heading", name="It's a Dog" if english else "是Dog")).to_be_visible()
     columns = {(width, kind): set() for width in (PHONE, DESKTOP) for kind in ("reading", "table")}
     anonymous = {
         "result": page.url,
@@ -323,27 +336,40 @@ def test_pages_fit_phone_and_desktop_in_light_and_dark(browser, live_server, sta
         for name, url in anonymous.items():
             page.goto(url)
             # axe costs a third of a second a page; the close result is the same template as the other.
-            check_page(page, width, f"{name}-{width}-{scheme}", accessible=name != "result-close")
+            check_page(page, width, f"{name}-{width}-{scheme}", accessible=english and name != "result-close")
             columns[width, "reading"].add(content_width(page))
             if name.startswith("result"):
                 assert_bars_aligned_and_proportional(page)
 
     log_in(page, live_server, staff)
+    page.goto(f"{live_server.url}/predictions/upload/")
+    page.locator("input[type=file]").set_input_files(
+        files=[
+            {"name": "animals.csv", "mimeType": "text/csv", "buffer": b"Height,Weight,name\n80,40,Tom\n30,4.5,Kit\n"}
+        ]
+    )
+    page.locator("main form button[type=submit]").click()
+    batch_result = page.url
     for width in (PHONE, DESKTOP):
         page.set_viewport_size({"width": width, "height": 900})
+        for name, url in {
+            "batch-upload": f"{live_server.url}/predictions/upload/",
+            "batch-result": batch_result,
+        }.items():
+            page.goto(url)
+            check_page(page, width, f"{name}-{width}-{scheme}", accessible=english)
+            columns[width, "reading"].add(content_width(page))
         page.goto(f"{live_server.url}/predictions/")
         expect(page.locator('[data-chart="scatter"] canvas')).to_be_visible()
-        check_page(page, width, f"history-{width}-{scheme}")
+        check_page(page, width, f"history-{width}-{scheme}", accessible=english)
         columns[width, "table"].add(content_width(page))
         if width == PHONE:
             assert_history_key_columns_in_view(page)
         page.goto(f"{live_server.url}/models/")
-        check_page(page, width, f"models-{width}-{scheme}", accessible=width == PHONE)  # where its table scrolls
+        check_page(page, width, f"models-{width}-{scheme}", accessible=english and width == PHONE)  # table scrolls
         columns[width, "table"].add(content_width(page))
-        # On a phone the model page's drift table scrolls in a box that takes no keyboard focus
-        # (axe: scrollable-region-focusable); _model_metrics.html needs tabindex="0" on it.
         page.goto(f"{live_server.url}/models/{close_call.model_version.version}/")
-        check_page(page, width, f"model-detail-{width}-{scheme}", accessible=width == DESKTOP)
+        check_page(page, width, f"model-detail-{width}-{scheme}", accessible=english)
         columns[width, "reading"].add(content_width(page))
         # Django's change lists are left out of axe: their search box's label is an icon (label-title-only).
         admin_pages = {
