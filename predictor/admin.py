@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import api_keys, feedback, model_metrics, versions
 from .exports import csv_response
-from .features import FEATURE_FIELDS, FEATURES
+from .features import FEATURES
 from .models import ApiKey, ModelVersion, Prediction
 from .pagination import CappedCountPaginator
 
@@ -104,13 +104,28 @@ def _label_action(species: str):
     return label, f"label_{species.lower()}", label.short_description
 
 
+def _measurement_column(feature):
+    """An admin column showing a measurement as the pages do (Feature.display: 42.5, not 42.50)."""
+
+    @admin.display(description=feature.label_with_unit, ordering=feature.field)
+    def column(modeladmin, prediction: Prediction) -> str:
+        return feature.display(getattr(prediction, feature.field))
+
+    return column
+
+
+# Named after the model fields: the admin prefers a ModelAdmin attribute to the model's field when
+# it shows a value, and keeps the field's label, sorting and CSS class (field-height_cm).
+MEASUREMENT_COLUMNS = {feature.field: _measurement_column(feature) for feature in FEATURES}
+
+
 @admin.register(Prediction)
 class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     """A record: only the actual species (feedback) can be changed; inputs and outputs stay as they were."""
 
     list_display = [
         "created_at",
-        *FEATURE_FIELDS,
+        *MEASUREMENT_COLUMNS,
         "species",
         "probability_display",
         "model_version",
@@ -136,7 +151,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     actions = ["export_csv"]
     fields = [
         "created_at",
-        *FEATURE_FIELDS,
+        *MEASUREMENT_COLUMNS,
         "species",
         "probability_display",
         "probabilities_display",
@@ -203,6 +218,11 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     @admin.display(description=_("probability of every species"))
     def probabilities_display(self, prediction: Prediction) -> str:
         return gettext(", ").join(f"{label} {text}" for label, text, _width in prediction.sorted_probabilities)
+
+
+# The measurement columns, as methods the admin finds by name.
+for _name, _column in MEASUREMENT_COLUMNS.items():
+    setattr(PredictionAdmin, _name, _column)
 
 
 @admin.register(ModelVersion)

@@ -127,3 +127,14 @@ def test_the_date_links_offer_only_the_dates_that_hold_predictions(admin_client,
     assert set(re.findall(r"created_at__month=(\d+)", months)) == {str(month)}
     days = admin_client.get(CHANGELIST, {"created_at__year": year, "created_at__month": month}).content.decode()
     assert set(re.findall(r"created_at__day=(\d+)", days)) == {str(timezone.localdate().day)}
+
+
+def test_measurements_read_as_on_the_pages(admin_client, trained_version):
+    record_prediction(
+        result=model_service.predict({"height_cm": 80.0, "weight_kg": 40.25}),
+        measurements={"height_cm": 80.0, "weight_kg": 40.25},
+    )
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert re.search(r'class="field-height_cm[^"]*">80<', html)
+    assert re.search(r'class="field-weight_kg[^"]*">40.25<', html)
+    assert ">80.0<" not in html

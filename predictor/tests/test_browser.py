@@ -148,6 +148,18 @@ def test_submitting_the_form_shows_the_result_card(page, live_server, trained_ve
     assert (stored.height_cm, stored.weight_kg, stored.species) == (77, 36, "Cat")
     assert_accessible(page)
     screenshot(page, "result")
+    expect(card.locator(".range-warning")).to_have_count(0)
+
+
+def test_a_house_cat_is_warned_that_it_lies_outside_the_training_data(page, live_server, trained_version):
+    predict(page, live_server, height="30", weight="4.5")
+    warning = page.locator(".result .range-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("Height 30 cm is outside the 76.4–90.2 cm")
+    expect(warning).to_contain_text("Weight 4.5 kg is outside the 35.4–48.3 kg")
+    expect(page.locator(".result")).not_to_contain_text("100.0%")
+    assert_accessible(page)
+    screenshot(page, "result-outside-training-range")
 
 
 def test_reloading_the_answer_shows_the_result_again_without_storing_or_asking_to_resend(
