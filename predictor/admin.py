@@ -114,9 +114,7 @@ def _measurement_column(feature):
     return column
 
 
-# Named after the model fields: the admin prefers a ModelAdmin attribute to the model's field when
-# it shows a value, and keeps the field's label, sorting and CSS class (field-height_cm).
-MEASUREMENT_COLUMNS = {feature.field: _measurement_column(feature) for feature in FEATURES}
+MEASUREMENT_COLUMNS = {f"{feature.field}_display": _measurement_column(feature) for feature in FEATURES}
 
 
 @admin.register(Prediction)

@@ -135,6 +135,6 @@ def test_measurements_read_as_on_the_pages(admin_client, trained_version):
         measurements={"height_cm": 80.0, "weight_kg": 40.25},
     )
     html = admin_client.get(CHANGELIST).content.decode()
-    assert re.search(r'class="field-height_cm[^"]*">80<', html)
-    assert re.search(r'class="field-weight_kg[^"]*">40.25<', html)
+    assert re.search(r'class="field-height_cm_display[^"]*">80<', html)
+    assert re.search(r'class="field-weight_kg_display[^"]*">40.25<', html)
     assert ">80.0<" not in html

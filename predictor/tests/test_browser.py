@@ -253,7 +253,7 @@ def test_open_a_prediction_in_admin_from_the_history(page, live_server, staff, h
 
     expect(page).to_have_url(f"{live_server.url}/admin/predictor/prediction/{newest.pk}/change/")
     expect(page.locator("#content")).to_contain_text(newest.species)
-    expect(page.locator(".field-height_cm")).to_contain_text(f"{newest.height_cm:g}")
+    expect(page.locator(".field-height_cm_display")).to_contain_text(f"{newest.height_cm:g}")
     assert_accessible(page)
     screenshot(page, "admin-prediction")
 
