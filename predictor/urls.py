@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.predict, name="predict"),
     path("result/<str:token>/", views.result, name="result"),
     path("healthz", views.health_check, name="health"),
+    path("language/<str:language>/", views.choose_language, name="language"),
     path("predictions/", views.prediction_history, name="history"),
     path("predictions.csv", views.prediction_history_csv, name="history_csv"),
     path("predictions/upload/", views.batch_upload, name="batch_upload"),

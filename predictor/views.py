@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import check_for_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -69,6 +69,33 @@ def predict(request):
         result=result, measurements=measurements, submission_key=form.cleaned_data["submission_key"]
     )
     return _result_page(request, prediction)  # the answer itself, not a redirect: see predictor.answers
+
+
+@require_safe
+def choose_language(request, language: str):
+    """The footer's language links: remember the choice in Django's language cookie, then go back.
+
+    A plain link, not a form, so the footer holds nothing per visitor and is rendered once per
+    process (predictor/templatetags/rendered_once.py). Choosing a language changes nothing but
+    how pages read, so a link from elsewhere can do no harm. Django's POST view at /i18n/setlang/
+    does the same for forms.
+    """
+    if not check_for_language(language) or language not in dict(settings.LANGUAGES):
+        raise Http404(_("No such language."))
+    back = request.headers.get("referer", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("predictor:predict")
+    response = redirect(back)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+    )
+    return response
 
 
 @require_safe

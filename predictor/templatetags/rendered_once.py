@@ -6,7 +6,8 @@ number input through its form template engine (about 150 µs each here) and the 
 four URLs; together that was about a third of a prediction's time in-process. For an anonymous
 visitor neither depends on anything but the page (which link is current) and the language, so
 each is rendered once per process for each and kept in memory, as are the page's asset links
-(each ``{% static %}`` looks up a hashed file name). ``bench/profile_requests.py``
+(each ``{% static %}`` looks up a hashed file name) and the footer: what the answering model was
+trained on and the language links (once per language and model version). ``bench/profile_requests.py``
 measures a prediction with and without (``--no-rendered-once``); docs/performance.md has the
 figures. Pages for a logged-in user and bound forms (with values or errors) render as usual.
 """
@@ -55,6 +56,19 @@ def site_header(context: template.Context) -> SafeString:
         return _include("_site_header.html", context)
     view_name = request.resolver_match.view_name if request.resolver_match else ""
     return _once(("header", view_name, get_language()), lambda: _include("_site_header.html", context))
+
+
+@register.simple_tag(takes_context=True)
+def site_footer(context: template.Context) -> SafeString:
+    """What the answers come from and the language links: the same for everyone until another version answers."""
+    model = context.get("answering_model")
+    key = ("footer", model.version_id if model else None, get_language())
+
+    def render() -> SafeString:
+        with context.push(LANGUAGES=settings.LANGUAGES):  # each language named in itself
+            return _include("_site_footer.html", context)
+
+    return _once(key, render)
 
 
 @register.simple_tag(takes_context=True)

@@ -99,9 +99,17 @@ def test_the_switcher_remembers_the_choice_over_the_browser_language(client, tra
     assert '<html lang="en"' in client.get("/", **CHINESE).content.decode()
 
 
-def test_the_footer_offers_each_language_in_its_own_name(client, trained_version):
+def test_the_footer_offers_each_language_in_its_own_name_and_the_link_remembers_it(client, trained_version):
     html = client.get("/", **CHINESE).content.decode()
-    assert ">English</button>" in html and ">简体中文</button>" in html
+    assert ">English</a>" in html and ">简体中文</a>" in html
+    response = client.get(reverse("predictor:language", args=["zh-hans"]), HTTP_REFERER="http://testserver/models/")
+    assert response.status_code == 302 and response["Location"] == "http://testserver/models/"
+    assert '<html lang="zh-hans"' in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    # Back to a page of this site only; an unknown language is a 404.
+    elsewhere = client.get(reverse("predictor:language", args=["en"]), HTTP_REFERER="https://evil.example/")
+    assert elsewhere["Location"] == "/"
+    assert '<html lang="en"' in client.get("/", **CHINESE).content.decode()
+    assert client.get(reverse("predictor:language", args=["fr"])).status_code == 404
 
 
 def test_the_admin_of_this_app_speaks_chinese(admin_client, trained_version):
