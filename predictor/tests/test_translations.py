@@ -164,3 +164,9 @@ def catalogue(path: Path) -> dict[str, str]:
         text = {key: "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', value)) for key, value in fields.items()}
         entries[text["msgid"]] = text.get("msgstr", text.get("msgstr[0]", ""))
     return entries
+
+
+def test_the_admin_names_this_app_in_chinese(admin_client, trained_version):
+    html = admin_client.get(reverse("admin:index"), **CHINESE).content.decode()
+    assert "Predictions" not in re.sub(r"<[^>]+>", " ", html).replace("Predictions, models", "")
+    assert "预测" in html and "模型版本" in html and "API 密钥" in html
