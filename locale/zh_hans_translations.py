@@ -207,6 +207,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Every prediction is stored.": "每次预测都会被保存。",
     "Language:": "语言：",
     "No such language.": "没有这种语言。",
+    "Bad filter, nothing exported.": "筛选条件有误，未导出任何内容。",
     "Please fix %(counter)s problem": ["请修正 %(counter)s 个问题"],
     "Predict species": "预测物种",
     "Record %(species)s as the actual species of prediction %(id)s": "将预测 %(id)s 的实际物种记录为 %(species)s",

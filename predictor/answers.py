@@ -1,7 +1,7 @@
 """One answer per form page, and a permanent link to it.
 
 The form's POST is answered with the result page itself, not with a redirect to it: one request
-per prediction instead of two (``bench/answer_page.py`` measures both in one run). Two things
+per prediction instead of two (``bench/profile_requests.py`` measures both in one run). Two things
 keep that honest, and both live here:
 
 - each blank form carries a random submission key, and a form sent again with the same key and

@@ -136,10 +136,10 @@ def version_metrics(version: ModelVersion) -> VersionMetrics:
 
 
 def _outside_training_range(version: ModelVersion, feature: Feature) -> Q | None:
-    stats = version.training_stats.get(feature.field)
-    if not stats:
+    known = version.training_range(feature)
+    if known is None:
         return None  # versions trained before training statistics were recorded
-    return Q(**{f"{feature.field}__lt": stats["min"]}) | Q(**{f"{feature.field}__gt": stats["max"]})
+    return Q(**{f"{feature.field}__lt": known[0]}) | Q(**{f"{feature.field}__gt": known[1]})
 
 
 def _feature_drift(version: ModelVersion, feature: Feature, totals: dict) -> FeatureDrift:

@@ -340,6 +340,8 @@ class Prediction(models.Model):
     @property
     def range_warnings(self) -> list[tuple[Feature, str, str, str]]:
         """(feature, value, smallest, largest) for each measurement outside the answering version's training range."""
+        if not self.outside_training_range:  # as recorded when the answer was given
+            return []
         warnings = []
         for feature, text in self.measurements:
             known = self.model_version.training_range(feature)

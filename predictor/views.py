@@ -46,9 +46,10 @@ def staff_required(view):
 def _model_status(request) -> dict:
     """What the form pages show beside the form: the measurements asked for, and the model or why none."""
     try:
-        return {"features": FEATURES, "model": model_service.active_model()}
+        status = {"model": model_service.active_model()}
     except model_service.ModelNotReady as error:
-        return {"features": FEATURES, "not_ready_reason": str(error)}
+        status = {"not_ready_reason": str(error)}
+    return {"features": FEATURES, **status}
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -168,7 +169,6 @@ def prediction_history(request):
     context = {
         "form": form,
         "page": page,
-        "features": FEATURES,
         "label_species": species,
         "headings": _sort_headings(query.sort),
         "filtered": query.is_filtered,
@@ -202,7 +202,8 @@ def prediction_history_csv(request):
     form = HistoryFilterForm(request.GET, species=ModelVersion.objects.known_species())
     if not form.is_valid():
         problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
-        return HttpResponse(f"Bad filter, nothing exported.\n{problems}\n", status=400, content_type="text/plain")
+        heading = gettext("Bad filter, nothing exported.")
+        return HttpResponse(f"{heading}\n{problems}\n", status=400, content_type="text/plain")
     query = form.query()
     return exports.csv_response(Prediction.objects.matching(query).in_order(query.sort))
 
