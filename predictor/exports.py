@@ -25,7 +25,6 @@ COLUMNS: dict[str, str] = {
     "outside_training_range": "outside_training_range",
 }
 SPECIES_COLUMNS = ("predicted_species", "actual_species")  # names from training files, shown as text
-SOURCE_NAMES = dict(Prediction.Source.choices)  # "web form", as the pages name it, not the stored "form"
 
 
 def spreadsheet_safe(text: str) -> str:
@@ -38,11 +37,13 @@ def spreadsheet_safe(text: str) -> str:
 def export_rows(predictions: QuerySet[Prediction]) -> Iterator[dict[str, Any]]:
     """Every row of ``predictions`` in its order as {header: value}, read in chunks."""
     zone = timezone.get_current_timezone()
+    # "web form", as the pages name it, not the stored "form"; translated once, not once per row.
+    source_names = {value: str(label) for value, label in Prediction.Source.choices}
     headers = list(COLUMNS)
     for values in predictions.values_list(*COLUMNS.values()).iterator(chunk_size=CHUNK_ROWS):
         row = dict(zip(headers, values, strict=True))
         row["created_at"] = row["created_at"].astimezone(zone).isoformat()
-        row["source"] = SOURCE_NAMES[row["source"]]
+        row["source"] = source_names[row["source"]]
         for column in SPECIES_COLUMNS:
             if row[column] is not None:
                 row[column] = spreadsheet_safe(row[column])
