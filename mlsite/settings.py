@@ -81,6 +81,9 @@ if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
         "DJANGO_SECURE_PROXY_SSL_HEADER must be 'HEADER,value', for example 'HTTP_X_FORWARDED_PROTO,https'."
     )
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+# The request header (as a META key, e.g. HTTP_X_FORWARDED_FOR) whose last entry is the client's
+# address, set by a proxy you run in front; empty: the connection's address (predictor/client.py).
+CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "").strip()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
