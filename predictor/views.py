@@ -153,6 +153,9 @@ def prediction_history(request):
         "form": form,
         "page": page,
         "label_species": species,
+        # Offered only to those the label and upload views would let through.
+        "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
+        "can_upload": permissions.allows(request.user, permissions.UPLOAD_BATCHES),
         "headings": _sort_headings(query.sort),
         "filtered": query.is_filtered,
         "daily": daily,

@@ -381,3 +381,15 @@ def test_the_migration_made_the_groups_the_code_describes():
         held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
         assert held == set(permissions.GROUPS[name])
     assert Group.objects.filter(name__in=permissions.GROUPS).count() == 3
+
+
+def test_the_history_offers_label_buttons_and_upload_only_to_those_allowed(make_staff, trained_version):
+    prediction = store_prediction(trained_version)
+    label_url = reverse("predictor:label", args=[prediction.pk])
+    upload_url = reverse("predictor:batch_upload")
+    pages = {
+        role: client_as(make_staff(role, group=role)).get(reverse("predictor:history")).content.decode()
+        for role in ("viewer", "labeller", "operator")
+    }
+    assert [label_url in pages[role] for role in pages] == [False, True, True]
+    assert [upload_url in pages[role] for role in pages] == [False, False, True]
