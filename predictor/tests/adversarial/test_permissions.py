@@ -393,3 +393,12 @@ def test_the_history_offers_label_buttons_and_upload_only_to_those_allowed(make_
     }
     assert [label_url in pages[role] for role in pages] == [False, True, True]
     assert [upload_url in pages[role] for role in pages] == [False, False, True]
+
+
+def test_a_batch_without_a_cookie_is_asked_to_authenticate_and_a_cookie_needs_the_csrf_token(operator, trained_version):
+    anonymous = Client(enforce_csrf_checks=True)
+    assert call_api(anonymous, "/api/v1/predict/batch").status_code == 401  # not "CSRF check failed"
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(operator)
+    assert call_api(browser, "/api/v1/predict/batch").status_code == 403  # a cross-site form can't use the session
+    assert not Prediction.objects.exists()
