@@ -10,6 +10,7 @@ loses its pages and its API keys at once, whatever its groups say.
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -41,14 +42,14 @@ _REFUSALS = {
 _NOT_STAFF = _("The prediction history is for staff only.")
 
 
-def allows(user, permission: str) -> bool:
+def allows(user: AbstractBaseUser | AnonymousUser | None, permission: str) -> bool:
     """Whether ``user`` may do what ``permission`` guards: an active staff account holding it."""
     if user is None or not user.is_active or not user.is_staff:
         return False
     return user.has_perm(permission)
 
 
-def refusal(user, permission: str) -> str:
+def refusal(user: AbstractBaseUser | AnonymousUser | None, permission: str) -> str:
     """Why ``user`` is refused ``permission``, in words for the 403."""
     if user is None or isinstance(user, AnonymousUser) or not user.is_staff:
         return str(_NOT_STAFF)
