@@ -5,14 +5,15 @@ from typing import Any
 import django
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Group, Permission
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import Max
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
-from predictor import model_service, training
+from predictor import api_keys, model_service, permissions, training
 from predictor.models import ModelVersion
 
 
@@ -130,6 +131,53 @@ def make_version(db, artifact_storage, trained_model):
 def trained_version(make_version):
     """The shipped data set's model, stored in the temporary storage and active (trained once per run)."""
     return make_version(stored=True, is_active=True)
+
+
+def permission_group(name: str) -> Group:
+    """One of the groups migration 0007 made (viewer, labeller, operator), remade if a test flushed it."""
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        for permission in permissions.GROUPS[name]:
+            app_label, codename = permission.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
+
+
+@pytest.fixture
+def make_staff(db, django_user_model):
+    """Makes an active staff account, in one of the permission groups or (group=None) in none.
+
+    ``make_staff("ann", group="labeller")``; other keyword arguments set user fields.
+    """
+
+    def make(username: str, *, group: str | None = None, **fields: Any):
+        fields.setdefault("is_staff", True)
+        user = django_user_model.objects.create_user(username, password=f"pw-{username}-for-tests", **fields)
+        if group:
+            user.groups.add(permission_group(group))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def operator(make_staff):
+    return make_staff("operator", group="operator")
+
+
+@pytest.fixture
+def operator_client(operator):
+    """A client logged in as an operator: may do everything the site offers staff except the admin's user pages."""
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def key_client(operator):
+    """A client that sends an operator's API key with every request (what a program predicting batches does)."""
+    _api_key, secret = api_keys.create_key(name="tests", created_by=operator)
+    return Client(HTTP_X_API_KEY=secret)
 
 
 def pytest_collection_modifyitems(items):

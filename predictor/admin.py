@@ -5,18 +5,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import api_keys, feedback, model_metrics, versions
+from . import api_keys, feedback, model_metrics, permissions, versions
 from .exports import csv_response
 from .features import FEATURES
-from .models import ApiKey, ModelVersion, Prediction
+from .models import ApiKey, AuditEvent, ModelVersion, Prediction
 from .pagination import CappedCountPaginator
 
 
@@ -291,14 +293,14 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         return super().get_queryset(request).with_live_counts()
 
     def has_activate_permission(self, request) -> bool:
-        return request.user.has_perm("predictor.change_modelversion")
+        return permissions.allows(request.user, permissions.ACTIVATE_VERSIONS)
 
     @admin.action(permissions=["activate"], description=_("Make the selected version active (roll back or forward)"))
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, gettext("Select exactly one version to make active."), messages.ERROR)
             return
-        version = versions.activate_version(queryset.get().version)
+        version = versions.activate_version(queryset.get().version, user=request.user)
         message = gettext("Model %(version)s is now active; running servers serve it within a second.")
         self.message_user(request, message % {"version": version})
 
@@ -358,39 +360,74 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Staff add a key by name and see its secret once; keys are revoked, never edited or deleted."""
+    """Staff add a key by name and see its secret once; keys are revoked, never deleted.
 
-    list_display = ["name", "prefix", "is_active", "created_by", "created_at", "last_used_at", "revoked_at"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    A key acts as the account that created it ("created by"), with that account's permissions.
+    """
+
+    list_display = [
+        "name",
+        "prefix",
+        "is_active",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke_keys"]
 
     def get_fields(self, request, obj=None):
-        return ["name"] if obj is None else ["name", *self.readonly_fields]
+        return ["name", "expires_at"] if obj is None else ["name", "expires_at", *self.readonly_fields]
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoking keeps the record of who had access
 
-    @admin.display(boolean=True, description="active")
+    @admin.display(boolean=True, description=_("active"))
     def is_active(self, api_key: ApiKey) -> bool:
         return api_key.is_active
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["name"])
+            obj.save(update_fields=form.changed_data)
             return
-        secret = api_keys.issue(obj, created_by=request.user)
-        messages.warning(
-            request,
-            gettext(
-                "The new API key is %(secret)s — copy it now: it is stored only as a hash and cannot be shown again."
-            )
-            % {"secret": secret},
-        )
+        # Kept on this request only: the page answering this POST shows it (response_add), never a cookie.
+        request.new_api_key_secret = api_keys.issue(obj, created_by=request.user)
 
-    @admin.action(description=_("Revoke the selected API keys"))
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "api_key": obj,
+            "secret": request.new_api_key_secret,
+            "title": gettext("API key created"),
+        }
+        response = TemplateResponse(request, "admin/predictor/apikey/key_created.html", context)
+        add_never_cache_headers(response)  # no-store: no cache or back button keeps the secret
+        return response
+
+    @admin.action(permissions=["change"], description=_("Revoke the selected API keys"))
     def revoke_keys(self, request, queryset):
         for api_key in queryset.filter(revoked_at__isnull=True):
-            api_keys.revoke(api_key)
+            api_keys.revoke(api_key, user=request.user)
         self.message_user(request, gettext("Revoked. Programs using these keys are refused from now on."))
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail: operators read it; nobody adds, changes or deletes a row."""
+
+    list_display = ["created_at", "who", "action", "target"]
+    list_filter = ["action"]
+    search_fields = ["username", "target"]
+    date_hierarchy = "created_at"
+    fields = ["created_at", "who", "user", "action", "target", "details"]
+    readonly_fields = fields
+    actions = []
+
+    @admin.display(description=_("who"), ordering="username")
+    def who(self, event: AuditEvent) -> str:
+        return event.who

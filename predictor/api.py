@@ -26,12 +26,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from ninja import Body, NinjaAPI, Query, Router, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
+from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
-from . import api_keys, history, model_service
+from . import api_keys, history, model_service, permissions
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
-from .models import HistoryQuery, ModelVersion, Prediction
+from .models import ApiKey, HistoryQuery, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
     MAX_BATCH_ITEMS,
@@ -59,15 +59,68 @@ class HeaderKey(APIKeyHeader):
         return api_keys.authenticate(key or "")
 
 
-STAFF_OR_KEY = [SessionAuthIsStaff(), BearerKey(), HeaderKey()]
+class PermissionRefused(Exception):
+    """A known caller whose account lacks the endpoint's permission: 403, with what it lacks."""
+
+
+class _NeedsPermission:
+    """Mixed into an auth class: the caller it recognises (a key's owner, a session's user) must hold ``permission``.
+
+    Checked while authenticating, so a refused caller's request body is never read.
+    """
+
+    def __init__(self, permission: str, **kwargs):
+        self.permission = permission
+        super().__init__(**kwargs)
+
+    def authenticate(self, request, credential):
+        caller = super().authenticate(request, credential)
+        if caller:
+            user = api_keys.owner(caller) if isinstance(caller, ApiKey) else caller
+            if not permissions.allows(user, self.permission):
+                raise PermissionRefused(permissions.refusal(user, self.permission))
+        return caller
+
+
+class BearerKeyWithPermission(_NeedsPermission, BearerKey):
+    pass
+
+
+class HeaderKeyWithPermission(_NeedsPermission, HeaderKey):
+    pass
+
+
+class StaffSessionWithPermission(_NeedsPermission, SessionAuth):
+    def _get_key(self, request):
+        # The CSRF check matters only when the session cookie is what authenticates: a program
+        # calling without a cookie (or a key) is told 401, not "CSRF check failed".
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
+    def authenticate(self, request, key):
+        return super().authenticate(request, key) if key else None
+
+
+def staff_or_key(permission: str) -> list:
+    """An endpoint's auth: an API key (whose owner holds ``permission``), else a staff session that does."""
+    # Keys first: a program sending a key is judged by its key, whatever cookie it also sends.
+    return [
+        BearerKeyWithPermission(permission),
+        HeaderKeyWithPermission(permission),
+        StaffSessionWithPermission(permission),
+    ]
+
 
 api = NinjaAPI(
     title="Animal predictor API",
     version="1.0",
     description=(
         f"Predict an animal's species from its {', '.join(f.label_with_unit.lower() for f in FEATURES)}. "
-        "Every prediction is stored, like the web form's. Reading the history needs a staff session "
-        "or an API key (created in admin) sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
+        "Every prediction is stored, like the web form's. Predicting one animal needs no account; "
+        "predicting a batch and reading the history or the models need an API key (created in admin, "
+        "acting with its creator's permissions) sent as `Authorization: Bearer <key>` or "
+        "`X-API-Key: <key>`, or a staff session with the permission. "
         "Request bodies are JSON, sent with `Content-Type: application/json`. "
         "The same endpoints answer without `/v1` (`/api/predict` ...), as before versioning."
     ),
@@ -78,6 +131,7 @@ v1 = Router()
 # The whole request body is the list (a bare JSON array), limited in the schema and in validation.
 BATCH_BODY = Body(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 NOT_READY = {503: Error}
+REFUSED = {401: Error, 403: Error}
 INVALID = {400: Error, 413: Error, 415: Error, 422: Error}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 RETRY_AFTER_SECONDS = 5
@@ -99,10 +153,12 @@ def predict(request, measurements: MeasurementsIn):
 
 @v1.post(
     "/predict/batch",
-    response={200: BatchOut, **INVALID, **NOT_READY},
+    auth=staff_or_key(permissions.UPLOAD_BATCHES),
+    response={200: BatchOut, **INVALID, **NOT_READY, **REFUSED},
     operation_id="predict_batch",
     summary=f"Predict up to {MAX_BATCH_ITEMS:,} animals at once",
     description=(
+        "Needs an API key or staff session with the upload permission (the operator group). "
         "The body is a JSON array of measurements. A bad item rejects the whole batch (the error names "
         "its index and field) and nothing is stored; otherwise every result is stored in one transaction."
     ),
@@ -122,8 +178,8 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
 
 @v1.get(
     "/predictions",
-    auth=STAFF_OR_KEY,
-    response={200: PredictionPage, 400: Error, 401: Error, 422: Error},
+    auth=staff_or_key(permissions.VIEW_PREDICTIONS),
+    response={200: PredictionPage, 400: Error, 422: Error, **REFUSED},
     operation_id="list_predictions",
     summary="The stored predictions, newest first",
     description="An unknown `species` or `version` is refused with 400, as on the results page.",
@@ -162,8 +218,8 @@ def list_predictions(request, filters: Query[PredictionFilters]):
 
 @v1.get(
     "/models",
-    auth=STAFF_OR_KEY,
-    response={200: list[ModelVersionOut], 401: Error},
+    auth=staff_or_key(permissions.VIEW_MODELS),
+    response={200: list[ModelVersionOut], **REFUSED},
     operation_id="list_models",
     summary="Every trained model version, newest first",
     tags=["models"],
@@ -308,6 +364,18 @@ def _unauthenticated(request, exc):
     )
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+@api.exception_handler(api_keys.KeyRefused)
+def _key_refused(request, exc):
+    response = _error(request, 401, str(exc))
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+@api.exception_handler(PermissionRefused)
+def _permission_refused(request, exc):
+    return _error(request, 403, str(exc))
 
 
 @api.exception_handler(HttpError)

@@ -356,11 +356,6 @@ class Prediction(models.Model):
         return [(label, probability_text(probability), f"{probability:.4%}") for label, probability in ranked]
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def usable(self) -> "ApiKeyQuerySet":
-        return self.filter(revoked_at__isnull=True)
-
-
 class ApiKey(models.Model):
     """A secret that lets a program read the history over the API; only its sha256 is stored."""
 
@@ -385,8 +380,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
-
-    objects = ApiKeyQuerySet.as_manager()
+    expires_at = models.DateTimeField(
+        _("expires at"), null=True, blank=True, help_text=_("Leave empty for a key that works until it is revoked.")
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -398,7 +394,11 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.has_expired
+
+    @property
+    def has_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @staticmethod
     def hash(key: str) -> str:
@@ -410,3 +410,41 @@ class ApiKey(models.Model):
         self.prefix = key[: self.PREFIX_LENGTH]
         self.key_sha256 = self.hash(key)
         return key
+
+
+class AuditEvent(models.Model):
+    """One change staff (or the command line) made: written by the service that made it, never edited."""
+
+    class Action(models.TextChoices):
+        LABEL = "label", _("labelled predictions")
+        ACTIVATE = "activate", _("activated a model version")
+        RETRAIN = "retrain", _("trained a model version")
+        API_KEY_CREATED = "api_key_created", _("created an API key")
+        API_KEY_REVOKED = "api_key_revoked", _("revoked an API key")
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    # NULL for the command line, and once the account is deleted: `username` keeps the name.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    action = models.CharField(_("what"), max_length=20, choices=Action.choices)
+    target = models.CharField(_("which"), max_length=200, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.who}: {self.get_action_display()} {self.target}".rstrip()
+
+    @property
+    def who(self) -> str:
+        return self.username or gettext("command line")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from django.contrib.auth.base_user import AbstractBaseUser
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -24,7 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from . import artifacts, training_data, versions
+from . import artifacts, audit, training_data, versions
 from .features import FEATURE_FIELDS, FEATURES
 from .models import LABELLED, ModelVersion, Prediction
 from .training_data import DEFAULT_TRAINING_DATA, TrainingData, TrainingDataError
@@ -142,11 +143,13 @@ def train(
     include_feedback: bool = False,
     force: bool = False,
     show_progress: bool = False,
+    user: AbstractBaseUser | None = None,
 ) -> TrainingResult:
     """Train on a CSV (plus labelled predictions if asked) and record a new model version.
 
     With ``activate``, the new version replaces the active one only if it is at least as accurate
-    as the active version's algorithm on the same rows and folds, or with ``force``.
+    as the active version's algorithm on the same rows and folds, or with ``force``. ``user`` is
+    who asked, for the audit trail; None is the command line.
     """
     if algorithm not in ALGORITHMS:
         raise TrainingDataError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
@@ -192,6 +195,16 @@ def train(
     except BaseException:
         artifacts.delete(artifact_name)  # no row points at it, so nobody will ever read it
         raise
+    audit.record(
+        action=audit.Action.RETRAIN,
+        user=user,
+        target=version,
+        version=version.version,
+        activated=version.is_active,
+        algorithm=algorithm,
+        training_rows=combined.rows,
+        gate=gate.reason if gate else None,
+    )
     picture_error = _save_picture(version, pipeline, combined)
     return TrainingResult(version=version, data=data, feedback=feedback, gate=gate, picture_error=picture_error)
 

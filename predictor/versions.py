@@ -5,10 +5,12 @@ Running servers notice a change within ML_MODEL_CHECK_SECONDS (see model_service
 
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from . import audit
 from .models import ModelVersion
 
 
@@ -32,11 +34,22 @@ def record_version(*, activate: bool, **fields: Any) -> ModelVersion:
     raise AssertionError("unreachable")
 
 
-def activate_version(version_number: int) -> ModelVersion:
-    """Make an existing version the active one (a rollback or a promotion); raises ModelVersion.DoesNotExist."""
+def activate_version(version_number: int, *, user: AbstractBaseUser | None = None) -> ModelVersion:
+    """Make an existing version the active one (a rollback or a promotion); raises ModelVersion.DoesNotExist.
+
+    ``user`` is who asked, for the audit trail; None is the command line.
+    """
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(version=version_number)
+        previous = list(ModelVersion.objects.active().exclude(pk=version.pk).values_list("version", flat=True))
         ModelVersion.objects.active().exclude(pk=version.pk).update(is_active=False)
+        audit.record(
+            action=audit.Action.ACTIVATE,
+            user=user,
+            target=version,
+            version=version.version,
+            previous_version=previous[0] if previous else None,
+        )
         if not version.is_active:
             version.is_active = True
             version.activated_at = timezone.now()

@@ -1,9 +1,5 @@
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import (
     FileResponse,
     Http404,
@@ -21,26 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import answers, artifacts, batch, exports, feedback, health, model_metrics, model_service, selectors
+from . import answers, artifacts, batch, exports, feedback, health, model_metrics, model_service, permissions, selectors
 from .features import FEATURES
 from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
 from .models import ModelVersion, Prediction
+from .permissions import required
 
 HISTORY_PAGE_SIZE = 50
-
-
-def staff_required(view):
-    """Anonymous visitors go to the login page (and back); logged-in non-staff get 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied(_("The prediction history is for staff only."))
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _model_status(request) -> dict:
@@ -154,7 +137,7 @@ def _sort_headings(current: str) -> list[dict]:
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_PREDICTIONS)
 def prediction_history(request):
     species = ModelVersion.objects.known_species()
     form = HistoryFilterForm(request.GET, species=species)
@@ -170,6 +153,9 @@ def prediction_history(request):
         "form": form,
         "page": page,
         "label_species": species,
+        # Offered only to those the label and upload views would let through.
+        "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
+        "can_upload": permissions.allows(request.user, permissions.UPLOAD_BATCHES),
         "headings": _sort_headings(query.sort),
         "filtered": query.is_filtered,
         "daily": daily,
@@ -197,7 +183,7 @@ def prediction_history(request):
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_PREDICTIONS)
 def prediction_history_csv(request):
     form = HistoryFilterForm(request.GET, species=ModelVersion.objects.known_species())
     if not form.is_valid():
@@ -209,7 +195,7 @@ def prediction_history_csv(request):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@staff_required
+@required(permissions.UPLOAD_BATCHES)
 def batch_upload(request):
     template = "predictor/batch_upload.html"
     limits = {"max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}", "features": FEATURES}
@@ -230,7 +216,7 @@ def batch_upload(request):
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_PREDICTIONS)
 def batch_result(request, batch_id):
     summary = batch.batch_summary(batch_id)
     if summary is None:
@@ -239,7 +225,7 @@ def batch_result(request, batch_id):
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_PREDICTIONS)
 def batch_download(request, batch_id):
     try:
         chunks = batch.results_csv(batch_id)
@@ -251,7 +237,7 @@ def batch_download(request, batch_id):
 
 
 @require_POST
-@staff_required
+@required(permissions.LABEL_PREDICTIONS)
 def label_prediction(request, prediction_id: int):
     prediction = get_object_or_404(Prediction, pk=prediction_id)
     form = LabelForm(request.POST, species=ModelVersion.objects.known_species())
@@ -269,21 +255,21 @@ def label_prediction(request, prediction_id: int):
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_MODELS)
 def model_list(request):
     versions = ModelVersion.objects.with_live_counts()
     return render(request, "predictor/model_list.html", {"versions": versions})
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_MODELS)
 def model_detail(request, version: int):
     model_version = get_object_or_404(ModelVersion, version=version)
     return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
 
 
 @require_safe
-@staff_required
+@required(permissions.VIEW_MODELS)
 def model_picture(request, version: int, scheme: str = "light"):
     model_version = get_object_or_404(ModelVersion, version=version)
     if not model_version.picture_name:

@@ -143,9 +143,9 @@ def test_predict_with_get_is_refused_with_405_in_json_naming_the_allowed_method(
 # POST /api/predict/batch
 
 
-def test_batch_answers_one_stored_result_per_item_in_order(client, trained_version):
+def test_batch_answers_one_stored_result_per_item_in_order(key_client, trained_version):
     items = [CAT, DOG, {"height_cm": 78, "weight_kg": 37}]
-    response = post_json(client, "/api/predict/batch", items)
+    response = post_json(key_client, "/api/predict/batch", items)
     assert response.status_code == 200
     body = response.json()
     assert [result["species"] for result in body["results"]] == ["Cat", "Dog", "Cat"]
@@ -157,19 +157,19 @@ def test_batch_answers_one_stored_result_per_item_in_order(client, trained_versi
     assert body["model_version"] == trained_version.version
 
 
-def test_batch_results_match_single_predictions(client, trained_version):
+def test_batch_results_match_single_predictions(key_client, trained_version):
     items = [{"height_cm": h, "weight_kg": w} for h, w in [(33, 9.5), (48, 16), (25, 30)]]
-    batch = post_json(client, "/api/predict/batch", items).json()["results"]
+    batch = post_json(key_client, "/api/predict/batch", items).json()["results"]
     for item, result in zip(items, batch, strict=True):
-        single = post_json(client, "/api/predict", item).json()
+        single = post_json(key_client, "/api/predict", item).json()
         assert result["species"] == single["species"]
         assert result["probabilities"] == pytest.approx(single["probabilities"])
 
 
-def test_batch_with_one_bad_item_stores_nothing_and_names_its_index(client, trained_version):
+def test_batch_with_one_bad_item_stores_nothing_and_names_its_index(key_client, trained_version):
     items = [CAT] * 5
     items[3] = {"height_cm": 77, "weight_kg": 900}
-    response = post_json(client, "/api/predict/batch", items)
+    response = post_json(key_client, "/api/predict/batch", items)
     assert response.status_code == 422
     [error] = response.json()["errors"]
     assert (error["index"], error["field"], error["loc"]) == (3, "weight_kg", ["body", 3, "weight_kg"])
@@ -177,30 +177,30 @@ def test_batch_with_one_bad_item_stores_nothing_and_names_its_index(client, trai
     assert not Prediction.objects.exists()
 
 
-def test_batch_refuses_an_empty_list_and_a_non_list(client, trained_version):
-    assert post_json(client, "/api/predict/batch", []).status_code == 422
-    response = post_json(client, "/api/predict/batch", CAT)
+def test_batch_refuses_an_empty_list_and_a_non_list(key_client, trained_version):
+    assert post_json(key_client, "/api/predict/batch", []).status_code == 422
+    response = post_json(key_client, "/api/predict/batch", CAT)
     assert response.status_code == 422
     assert response.json()["errors"][0]["message"] == (
         'Send the batch as a JSON list of measurements, such as [{"height_cm": 40, "weight_kg": 12.5}].'
     )
 
 
-def test_batch_accepts_the_maximum_and_refuses_one_more(client, trained_version):
+def test_batch_accepts_the_maximum_and_refuses_one_more(key_client, trained_version):
     items = [CAT] * MAX_BATCH_ITEMS
-    response = post_json(client, "/api/predict/batch", items)
+    response = post_json(key_client, "/api/predict/batch", items)
     assert response.status_code == 200
     assert len(response.json()["results"]) == MAX_BATCH_ITEMS
     assert Prediction.objects.count() == MAX_BATCH_ITEMS
 
-    response = post_json(client, "/api/predict/batch", [*items, items[0]])
+    response = post_json(key_client, "/api/predict/batch", [*items, items[0]])
     assert response.status_code == 422
     assert response.json()["errors"][0]["message"] == f"A batch holds at most {MAX_BATCH_ITEMS:,} items, not 10,001."
     assert Prediction.objects.count() == MAX_BATCH_ITEMS
 
 
-def test_batch_without_a_model_answers_503(client, db):
-    response = post_json(client, "/api/predict/batch", [CAT])
+def test_batch_without_a_model_answers_503(key_client, db):
+    response = post_json(key_client, "/api/predict/batch", [CAT])
     assert response.status_code == 503
 
 
@@ -215,9 +215,11 @@ def test_reading_history_anonymously_answers_401(client, db, url):
 
 
 @pytest.mark.parametrize("url", ["/api/predictions", "/api/models"])
-def test_reading_history_as_a_non_staff_user_answers_401(client, django_user_model, url):
+def test_reading_history_as_a_non_staff_user_answers_403(client, django_user_model, url):
     client.force_login(django_user_model.objects.create_user("visitor", password="unused-password-1"))
-    assert client.get(url).status_code == 401
+    response = client.get(url)
+    assert response.status_code == 403
+    assert response.json()["detail"] == "The prediction history is for staff only."
 
 
 @pytest.mark.parametrize("url", ["/api/predictions", "/api/models"])
@@ -242,7 +244,7 @@ def test_a_wrong_api_key_answers_401(client, api_key):
 
 def test_a_revoked_api_key_answers_401(client, api_key):
     key, secret = api_key
-    api_keys.revoke(key)
+    api_keys.revoke(key, user=None)
     assert client.get("/api/models", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
     assert client.get("/api/models", HTTP_X_API_KEY=secret).status_code == 401
 
@@ -273,11 +275,11 @@ def test_predictions_lists_newest_first_with_source_and_model(client, admin_clie
     assert body["items"][0]["batch_id"] is None
 
 
-def test_predictions_filter_by_species_and_version(client, admin_client, trained_version, make_version, settings):
+def test_predictions_filter_by_species_and_version(key_client, admin_client, trained_version, make_version, settings):
     settings.ML_MODEL_CHECK_SECONDS = 0  # serve the new version at once
-    make_predictions(client, [CAT, DOG])
+    make_predictions(key_client, [CAT, DOG])
     second = make_version(stored=True, is_active=True)
-    make_predictions(client, [CAT])
+    make_predictions(key_client, [CAT])
 
     cats = admin_client.get("/api/predictions", {"species": "Cat"}).json()
     assert cats["count"] == 2
@@ -295,7 +297,7 @@ def test_predictions_refuse_a_version_that_does_not_exist(admin_client, trained_
     assert error_fields(response) == ["version"]
 
 
-def test_predictions_count_stops_at_the_cap_and_says_so(client, admin_client, trained_version, monkeypatch):
+def test_predictions_count_stops_at_the_cap_and_says_so(key_client, admin_client, trained_version, monkeypatch):
     @contextmanager
     def slow_database(seconds):  # as if the exact count ran past its time limit (see test_pagination)
         raise pagination.QueryTimedOut("interrupted")
@@ -303,7 +305,7 @@ def test_predictions_count_stops_at_the_cap_and_says_so(client, admin_client, tr
 
     monkeypatch.setattr(CappedCountPaginator, "count_cap", 5)
     monkeypatch.setattr(pagination, "statement_time_limit", slow_database)
-    make_predictions(client, [CAT] * 7)
+    make_predictions(key_client, [CAT] * 7)
     body = admin_client.get("/api/predictions", {"page_size": 2}).json()
     assert body["count"] == 5 and body["count_is_exact"] is False
     assert admin_client.get("/api/predictions", {"page_size": 10}).json()["count"] == 5
@@ -317,8 +319,8 @@ def test_predictions_count_stops_at_the_cap_and_says_so(client, admin_client, tr
     }
 
 
-def test_predictions_filter_by_date_range(client, admin_client, trained_version):
-    make_predictions(client, [CAT] * 3)
+def test_predictions_filter_by_date_range(key_client, admin_client, trained_version):
+    make_predictions(key_client, [CAT] * 3)
     old = Prediction.objects.order_by("id").first()
     old.created_at = timezone.now() - timedelta(days=10)
     old.save()
@@ -330,8 +332,8 @@ def test_predictions_filter_by_date_range(client, admin_client, trained_version)
     assert admin_client.get("/api/predictions", {"created_after": naive}).json()["count"] == 2
 
 
-def test_predictions_are_paginated(client, admin_client, trained_version):
-    make_predictions(client, [{"height_cm": 20 + n, "weight_kg": 4} for n in range(7)])
+def test_predictions_are_paginated(key_client, admin_client, trained_version):
+    make_predictions(key_client, [{"height_cm": 20 + n, "weight_kg": 4} for n in range(7)])
     first = admin_client.get("/api/predictions", {"page_size": 3}).json()
     third = admin_client.get("/api/predictions", {"page_size": 3, "page": 3}).json()
     beyond = admin_client.get("/api/predictions", {"page_size": 3, "page": 4}).json()

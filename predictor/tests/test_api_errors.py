@@ -172,8 +172,8 @@ def test_measurement_errors_use_the_web_forms_wording(client, trained_version, f
     assert too_big.json()["errors"][0]["message"] == feature.bounds_error(feature.max_value * 2)
 
 
-def test_batch_errors_use_the_forms_wording_and_name_the_item(client, trained_version):
-    response = post_json(client, "/api/v1/predict/batch", [CAT, {"weight_kg": 3}, {**CAT, "weight_kg": "heavy"}])
+def test_batch_errors_use_the_forms_wording_and_name_the_item(key_client, trained_version):
+    response = post_json(key_client, "/api/v1/predict/batch", [CAT, {"weight_kg": 3}, {**CAT, "weight_kg": "heavy"}])
     body = assert_error_format(response, 422)
     assert [(e["loc"], e["index"], e["field"], e["message"], e["type"]) for e in body["errors"]] == [
         (["body", 1, "height_cm"], 1, "height_cm", "Enter the height in cm.", "missing"),
@@ -181,8 +181,8 @@ def test_batch_errors_use_the_forms_wording_and_name_the_item(client, trained_ve
     ]
 
 
-def test_an_empty_batch_is_refused_in_a_sentence(client, trained_version):
-    body = assert_error_format(post_json(client, "/api/v1/predict/batch", []), 422)
+def test_an_empty_batch_is_refused_in_a_sentence(key_client, trained_version):
+    body = assert_error_format(post_json(key_client, "/api/v1/predict/batch", []), 422)
     assert body["errors"][0]["message"] == "Send at least one item in the batch."
 
 

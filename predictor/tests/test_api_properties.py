@@ -56,8 +56,8 @@ def assert_not_a_server_error(response) -> None:
 
 @EXAMPLES
 @given(body=bodies, url=st.sampled_from(["/api/predict", "/api/predict/batch"]))
-def test_posting_anything_never_causes_a_server_error(client, trained_version, body, url):
-    response = client.post(url, body, content_type="application/json")
+def test_posting_anything_never_causes_a_server_error(key_client, trained_version, body, url):
+    response = key_client.post(url, body, content_type="application/json")
     event(f"status {response.status_code}")  # --hypothesis-show-statistics shows the mix
     assert_not_a_server_error(response)
     if response.status_code == 200:

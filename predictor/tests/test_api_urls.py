@@ -97,8 +97,8 @@ def test_predict_answers_at_v1_and_at_its_path_from_before_versioning(client, tr
 
 
 @pytest.mark.parametrize("url", ["/api/predict/batch", "/api/v1/predict/batch"])
-def test_batch_answers_at_v1_and_at_its_path_from_before_versioning(client, trained_version, url):
-    response = client.post(url, json.dumps([CAT, CAT]), content_type="application/json")
+def test_batch_answers_at_v1_and_at_its_path_from_before_versioning(key_client, trained_version, url):
+    response = key_client.post(url, json.dumps([CAT, CAT]), content_type="application/json")
     assert response.status_code == 200
     assert len(response.json()["results"]) == 2
 

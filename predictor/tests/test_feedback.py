@@ -21,8 +21,8 @@ def make_prediction(version, *, height_cm=80.0, weight_kg=40.0, species="Cat") -
 
 
 @pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+def staff_user(make_staff):
+    return make_staff("staff", group="labeller")
 
 
 @pytest.fixture

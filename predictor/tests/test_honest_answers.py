@@ -84,12 +84,12 @@ def test_the_footer_says_what_the_model_was_trained_on(client, trained_version):
     assert "v1" in footer
 
 
-def test_the_api_returns_the_flag_and_the_measurements_outside(client, trained_version):
+def test_the_api_returns_the_flag_and_the_measurements_outside(client, key_client, trained_version):
     outside = client.post("/api/v1/predict", {"height_cm": 30, "weight_kg": 40}, content_type="application/json").json()
     assert outside["outside_training_range"] is True and outside["outside_features"] == ["height_cm"]
     inside = client.post("/api/v1/predict", {"height_cm": 80, "weight_kg": 40}, content_type="application/json").json()
     assert inside["outside_training_range"] is False and inside["outside_features"] == []
-    batch = client.post(
+    batch = key_client.post(
         "/api/v1/predict/batch",
         [{"height_cm": 30, "weight_kg": 4.5}, {"height_cm": 80, "weight_kg": 40}],
         content_type="application/json",

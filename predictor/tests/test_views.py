@@ -21,9 +21,8 @@ def submit(client, height="90", weight="50"):
 
 
 @pytest.fixture
-def staff_client(client, django_user_model):
-    user = django_user_model.objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
-    client.force_login(user)
+def staff_client(client, make_staff):
+    client.force_login(make_staff("staff", group="viewer"))
     return client
 
 
@@ -224,13 +223,13 @@ def test_get_with_the_csrf_token_then_post_succeeds(trained_version):
     assert Prediction.objects.count() == 1
 
 
-def test_history_sends_anonymous_visitors_to_login_and_back(client, trained_version, django_user_model):
+def test_history_sends_anonymous_visitors_to_login_and_back(client, trained_version, make_staff):
     response = client.get(HISTORY_URL)
     assert response.status_code == 302
     assert response.url == f"{reverse('login')}?next={HISTORY_URL}"
 
-    django_user_model.objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
-    login = client.post(response.url, {"username": "staff", "password": "pw-for-tests-only", "next": HISTORY_URL})
+    make_staff("staff", group="viewer")
+    login = client.post(response.url, {"username": "staff", "password": "pw-staff-for-tests", "next": HISTORY_URL})
     assert login.status_code == 302
     assert login.url == HISTORY_URL
     assert client.get(HISTORY_URL).status_code == 200
