@@ -163,10 +163,15 @@ def predict(request, measurements: MeasurementsIn):
     description=(
         "The body is a JSON array of measurements. A bad item rejects the whole batch (the error names "
         "its index and field) and nothing is stored; otherwise every result is stored in one transaction."
+        f" Besides the requests, the items are limited per client ({settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}"
+        " an hour by default)." + RATE_LIMIT_NOTE
     ),
     tags=["predictions"],
+    openapi_extra=WRITE_OPENAPI,
 )
+@decorate_view(_guarded_write("predict_batch"))
 def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
+    limits.spend(limits.BATCH_ROWS, request, len(items))
     features = np.array([as_row(item.model_dump()) for item in items], dtype=float)
     result = model_service.predict_many(features)
     batch_id = history.record_predictions(result=result, features=features, source=Prediction.Source.API)
