@@ -196,6 +196,7 @@ def test_password_reset_is_not_found_without_mail_and_limited_with_it(client, st
     settings.EMAIL_HOST = "mail.example.com"
     settings.RATE_LIMIT_PASSWORD_RESETS_PER_HOUR = 2
     assert 'href="/accounts/password_reset/"' in client.get(LOGIN).content.decode()
+    assert client.get("/accounts/password_reset/").status_code == 200
     for _ in range(2):
         assert (
             client.post("/accounts/password_reset/", {"email": "x@example.com"}, REMOTE_ADDR=ATTACKER).status_code
