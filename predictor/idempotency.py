@@ -4,8 +4,8 @@ A client that saw no answer (a dropped connection, a killed worker) cannot know 
 prediction was stored; sending the same Idempotency-Key again makes the retry safe. The request
 runs in one transaction with the record of its answer, so either both are stored or neither is:
 a worker killed half-way leaves nothing behind, and a retry runs afresh. A second request with
-the key, arriving while the first is running, waits for it (PostgreSQL: on the unique key;
-SQLite: on the write lock) and then gets the first one's answer. Only successful answers are
+the key, arriving while the first is running, waits for it (PostgreSQL: on the unique key,
+claimed before the request runs; SQLite: on the write lock) and then gets its answer. Only successful answers are
 kept; an error is not, so the retry is tried again.
 """
 
@@ -53,24 +53,21 @@ def answer_once(*, request: HttpRequest, key: str, operation: str, run: Callable
         stored = IdempotentRequest.objects.filter(scope=owner, key=key).first()
         if stored is not None:
             return _replay(stored, fingerprint)
-        response = run()
-        if not 200 <= response.status_code < 300:
-            transaction.set_rollback(True)  # nothing half-done stays; the retry runs afresh
-            return response
+        # Claimed before running: a duplicate's insert waits here until this transaction ends.
+        claim = IdempotentRequest(scope=owner, key=key, request_sha256=fingerprint, status=0, response="")
+        claim.expires_at = timezone.now() + timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
         try:
             with transaction.atomic():
-                IdempotentRequest.objects.create(
-                    scope=owner,
-                    key=key,
-                    request_sha256=fingerprint,
-                    status=response.status_code,
-                    response=response.content.decode(),
-                    expires_at=timezone.now() + timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS),
-                )
+                claim.save()
         except IntegrityError:
-            # A request with the same key finished first: its answer stands, and this one's rows go.
-            transaction.set_rollback(True)
+            transaction.set_rollback(True)  # the same key's first request finished meanwhile
         else:
+            response = run()
+            if not 200 <= response.status_code < 300:
+                transaction.set_rollback(True)  # nothing half-done stays; the retry runs afresh
+                return response
+            claim.status, claim.response = response.status_code, response.content.decode()
+            claim.save(update_fields=["status", "response"])
             return response
     return _replay(IdempotentRequest.objects.get(scope=owner, key=key), fingerprint)
 

@@ -4,9 +4,12 @@ import base64
 import json
 import pickle
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 
 import pytest
@@ -326,3 +329,41 @@ def test_two_gunicorn_workers_share_one_counter(tmp_path):
     assert sum(counts) == 12
     assert statuses.count(200) == 5 * len(counts)
     assert statuses.count(429) == 12 - statuses.count(200)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="two connections at once: run with a PostgreSQL DATABASE_URL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_sent_while_the_first_runs_gets_the_first_answer_and_stores_nothing():
+    from django.db import connections
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from predictor import idempotency
+    from predictor.models import ApiKey
+
+    first_is_running = threading.Event()
+
+    def answer(name: str, *, wait: bool):
+        def run():
+            ApiKey(name=name, prefix=name, key_sha256=ApiKey.hash(name)).save()  # what a prediction would store
+            if wait:
+                first_is_running.set()
+                time.sleep(0.5)
+            return HttpResponse(json.dumps({"answered_by": name}), status=200)
+
+        request = RequestFactory().post(PREDICT, json.dumps(ONE), content_type="application/json")
+        try:
+            return idempotency.answer_once(request=request, key="twice", operation="predict", run=run)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(answer, "first", wait=True)
+        first_is_running.wait(5)
+        second = pool.submit(answer, "second", wait=False)
+        answers = [json.loads(future.result(timeout=30).content) for future in (first, second)]
+
+    assert answers == [{"answered_by": "first"}] * 2
+    assert list(ApiKey.objects.values_list("name", flat=True)) == ["first"]
