@@ -7,6 +7,7 @@ no built-in secret key outside DEBUG. On a development machine, `make run` write
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -225,3 +226,59 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# --- Limits: request rate limits, log-in lock-outs, password reset mail, idempotent API writes ---
+# (predictor/limits.py, predictor/idempotency.py, docs/pending/limits.md). Every limit counts per
+# client address, by the rule in predictor/client.py.
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+# Form submissions, POST /api/v1/predict and POST /api/v1/predict/batch requests, one budget.
+RATE_LIMIT_PREDICTIONS_PER_MINUTE = env_int("RATE_LIMIT_PREDICTIONS_PER_MINUTE", 60)
+# Items in API batches, on top of the request count: a batch holds up to 10,000.
+RATE_LIMIT_BATCH_ROWS_PER_HOUR = env_int("RATE_LIMIT_BATCH_ROWS_PER_HOUR", 20_000)
+# Log-in attempts (site and admin), whatever the username: slows password spraying across users.
+RATE_LIMIT_LOGINS_PER_HOUR = env_int("RATE_LIMIT_LOGINS_PER_HOUR", 100)
+RATE_LIMIT_API_KEY_FAILURES_PER_MINUTE = env_int("RATE_LIMIT_API_KEY_FAILURES_PER_MINUTE", 20)
+RATE_LIMIT_PASSWORD_RESETS_PER_HOUR = env_int("RATE_LIMIT_PASSWORD_RESETS_PER_HOUR", 5)
+# Counters: in the database (a cache table made by migration 0008) unless REDIS_URL names a Redis,
+# shared by every worker and host either way. The database cache's increments are made atomic by
+# predictor.counter_cache.CounterDatabaseCache; django-ratelimit's check for atomic caches knows only
+# the library's own backends, hence the silenced check.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES["limits"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "mlsite"),
+    }
+else:
+    CACHES["limits"] = {
+        "BACKEND": "predictor.counter_cache.CounterDatabaseCache",
+        "LOCATION": "predictor_limit_counters",
+        # Each client holds a few counters per window; expired ones are culled past this many.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+RATELIMIT_USE_CACHE = "limits"
+RATELIMIT_ENABLE = RATE_LIMITS_ENABLED
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+# Log-in lock-outs (django-axes): a username is locked for one address only, so nobody elsewhere
+# can lock staff out; failures are kept in the database and listed in admin (delete one to unlock).
+INSTALLED_APPS += ["axes", "django_ratelimit"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = RATE_LIMITS_ENABLED
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "predictor.client.client_ip"
+AXES_LOCKOUT_CALLABLE = "predictor.limits.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful log-ins are not what this guards
+AXES_VERBOSE = False
+# Password reset by mail: offered only when a mail server is named; without one its pages are 404.
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "").strip()
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "") or "webmaster@localhost"
+# API writes sent with an Idempotency-Key header are answered once and replayed for this long.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)

@@ -5,16 +5,17 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
-from predictor import api
+from predictor import accounts, api
 
 admin.site.site_header = _("Animal predictor administration")
 admin.site.site_title = _("Animal predictor admin")
 admin.site.index_title = _("Predictions, models and API keys")
 
 urlpatterns = [
+    path("admin/login/", accounts.admin_login),  # admin's own log-in view, rate-limited per address
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switcher
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(accounts.urlpatterns)),
     path("api", api.api_index),
     path("api/", api.urls()),
     # Browsers ask for /favicon.ico on pages without an icon link (the API docs, files); a temporary

@@ -25,10 +25,11 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from ninja import Body, NinjaAPI, Query, Router, Status
+from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
-from . import api_keys, history, model_service, permissions
+from . import api_keys, history, idempotency, limits, model_service, permissions
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
 from .models import ApiKey, HistoryQuery, ModelVersion, Prediction
@@ -47,16 +48,17 @@ from .schemas import (
 logger = logging.getLogger(__name__)
 
 
+# Wrong keys count against the client's limit (predictor.limits): guessing a key gets 429.
 class BearerKey(HttpBearer):
     def authenticate(self, request, token):
-        return api_keys.authenticate(token)
+        return limits.authenticate_api_key(request, token)
 
 
 class HeaderKey(APIKeyHeader):
     param_name = "X-API-Key"
 
     def authenticate(self, request, key):
-        return api_keys.authenticate(key or "")
+        return limits.authenticate_api_key(request, key)
 
 
 class PermissionRefused(Exception):
@@ -135,15 +137,71 @@ REFUSED = {401: Error, 403: Error}
 INVALID = {400: Error, 413: Error, 415: Error, 422: Error}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 RETRY_AFTER_SECONDS = 5
+# The predictions' writes: counted against the client's rate limit, and safe to retry with a key.
+WRITES = {409: Error, 429: Error}
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": idempotency.HEADER,
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
+    "description": (
+        "Any unique string (a UUID, say) that makes a retry safe: a request repeated with the same key "
+        f"and the same body within {settings.IDEMPOTENCY_KEY_HOURS} hours is answered with the first "
+        "answer (same status and JSON, header `Idempotent-Replayed: true`) and stores nothing more; "
+        "the same key with another body is refused with 409. Keys belong to the API key sent, else to "
+        "the client's address."
+    ),
+}
+WRITE_OPENAPI = {"parameters": [IDEMPOTENCY_KEY_PARAMETER]}
+RATE_LIMIT_NOTE = (
+    " Requests are limited per client (429 with `Retry-After` past the limit)."
+    " Send an `Idempotency-Key` header to make retries safe."
+)
+
+
+def _guarded_write(operation_id: str):
+    """An operation's view, counted against the client's rate limit and answered once per Idempotency-Key."""
+
+    def decorate(run):
+        @wraps(run)
+        def run_guarded(request, *args, **kwargs):
+            try:
+                limits.count_request(limits.PREDICTIONS, request)
+            except limits.Throttled as refusal:
+                return _too_many(request, refusal)
+            key = request.headers.get(idempotency.HEADER)
+            if key is None:
+                return run(request, *args, **kwargs)
+            if not idempotency.is_valid_key(key):
+                message = gettext("The %(header)s header must be 1 to %(limit)s printable ASCII characters.")
+                return _error(
+                    request, 400, message % {"header": idempotency.HEADER, "limit": idempotency.MAX_KEY_LENGTH}
+                )
+            try:
+                return idempotency.answer_once(
+                    request=request, key=key, operation=operation_id, run=lambda: run(request, *args, **kwargs)
+                )
+            except idempotency.KeyReused:
+                message = gettext(
+                    "This %(header)s was already used with another request body; send a new key for a new request."
+                )
+                return _error(request, 409, message % {"header": idempotency.HEADER})
+
+        return run_guarded
+
+    return decorate
 
 
 @v1.post(
     "/predict",
-    response={200: PredictionOut, **INVALID, **NOT_READY},
+    response={200: PredictionOut, **INVALID, **WRITES, **NOT_READY},
     operation_id="predict",
     summary="Predict one animal",
+    description="The answer is stored." + RATE_LIMIT_NOTE,
     tags=["predictions"],
+    openapi_extra=WRITE_OPENAPI,
 )
+@decorate_view(_guarded_write("predict"))
 def predict(request, measurements: MeasurementsIn):
     values = measurements.model_dump()
     result = model_service.predict(values)
@@ -154,17 +212,22 @@ def predict(request, measurements: MeasurementsIn):
 @v1.post(
     "/predict/batch",
     auth=staff_or_key(permissions.UPLOAD_BATCHES),
-    response={200: BatchOut, **INVALID, **NOT_READY, **REFUSED},
+    response={200: BatchOut, **INVALID, **WRITES, **NOT_READY, **REFUSED},
     operation_id="predict_batch",
     summary=f"Predict up to {MAX_BATCH_ITEMS:,} animals at once",
     description=(
         "Needs an API key or staff session with the upload permission (the operator group). "
         "The body is a JSON array of measurements. A bad item rejects the whole batch (the error names "
         "its index and field) and nothing is stored; otherwise every result is stored in one transaction."
+        f" Besides the requests, the items are limited per client ({settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}"
+        " an hour by default)." + RATE_LIMIT_NOTE
     ),
     tags=["predictions"],
+    openapi_extra=WRITE_OPENAPI,
 )
+@decorate_view(_guarded_write("predict_batch"))
 def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
+    limits.spend(limits.BATCH_ROWS, request, len(items))
     features = np.array([as_row(item.model_dump()) for item in items], dtype=float)
     result = model_service.predict_many(features)
     batch_id = history.record_predictions(result=result, features=features, source=Prediction.Source.API)
@@ -393,6 +456,13 @@ def _too_big(request, exc):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     message = gettext("The request body is too large: at most %(limit)s bytes are accepted.")
     return _error(request, 413, message % {"limit": f"{limit:,}"})
+
+
+@api.exception_handler(limits.Throttled)
+def _too_many(request, refusal: limits.Throttled):
+    response = _error(request, 429, refusal.message)
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 @api.exception_handler(model_service.ModelNotReady)

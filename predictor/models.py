@@ -448,3 +448,31 @@ class AuditEvent(models.Model):
     @property
     def who(self) -> str:
         return self.username or gettext("command line")
+
+
+class IdempotentRequestQuerySet(models.QuerySet):
+    def expired(self, now: dt.datetime | None = None) -> "IdempotentRequestQuerySet":
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+class IdempotentRequest(models.Model):
+    """An API write sent with an Idempotency-Key, and its answer, replayed to a retry (predictor.idempotency)."""
+
+    scope = models.CharField(_("scope"), max_length=64, help_text=_("sha256 of the API key or client address."))
+    key = models.CharField(_("idempotency key"), max_length=255)
+    request_sha256 = models.CharField(_("request sha256"), max_length=64)
+    status = models.PositiveSmallIntegerField(_("status"))
+    response = models.TextField(_("response"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    objects = IdempotentRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("idempotent request")
+        verbose_name_plural = _("idempotent requests")
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_once_per_scope")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -17,7 +17,19 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import answers, artifacts, batch, exports, feedback, health, model_metrics, model_service, permissions, selectors
+from . import (
+    answers,
+    artifacts,
+    batch,
+    exports,
+    feedback,
+    health,
+    limits,
+    model_metrics,
+    model_service,
+    permissions,
+    selectors,
+)
 from .features import FEATURES
 from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
 from .models import ModelVersion, Prediction
@@ -36,6 +48,7 @@ def _model_status(request) -> dict:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@limits.limit_page(limits.PREDICTIONS)
 def predict(request):
     if request.method != "POST":
         return render(request, "predictor/predict.html", {"form": PredictionForm(), **_model_status(request)})
