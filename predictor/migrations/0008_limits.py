@@ -20,7 +20,7 @@ def drop_limit_counters_table(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('predictor', '0005_verbose_names'),
+        ('predictor', '0007_permission_groups'),
     ]
 
     operations = [
