@@ -113,11 +113,17 @@ def spend(limit: Limit, request: HttpRequest, amount: int) -> None:
     window_end = (int(time.time()) // period + 1) * period
     counters = caches[settings.RATELIMIT_USE_CACHE]
     key = f"limits:{limit.group}:{window_end}:{client_ip(request)}"
-    counters.add(key, 0, period + EXPIRY_MARGIN_SECONDS)
-    used = counters.get(key, 0)
-    if used + amount > limit.allowed:
-        raise _throttled(limit, window_end - int(time.time()), left=max(0, limit.allowed - used))
-    counters.incr(key, amount)
+    for _attempt in range(3):
+        counters.add(key, 0, period + EXPIRY_MARGIN_SECONDS)
+        used = counters.get(key, 0)
+        if used + amount > limit.allowed:
+            raise _throttled(limit, window_end - int(time.time()), left=max(0, limit.allowed - used))
+        try:
+            counters.incr(key, amount)
+            return
+        except ValueError:
+            continue  # another worker's brand-new counter was not visible yet: read it again
+    raise _throttled(limit, 1, left=0)  # the counter could not be read: refuse for a second, never a 500
 
 
 def authenticate_api_key(request: HttpRequest, secret: str | None) -> ApiKey | None:
