@@ -196,7 +196,7 @@ def test_bad_input_shows_the_field_error_and_keeps_the_values(page, live_server,
     predict(page, live_server, height="-3", weight="")
 
     height = page.get_by_label("Height (cm)")
-    expect(page.locator("#id_height_error")).to_have_text("⚠ Height must be greater than 0 cm.")
+    expect(page.locator("#id_height_error")).to_have_text("⚠ Height must be at least 1 cm.")
     expect(page.locator("#id_weight_error")).to_contain_text("Enter the weight in kg.")
     expect(height).to_have_value("-3")
     expect(height).to_have_attribute("aria-invalid", "true")

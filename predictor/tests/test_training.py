@@ -81,19 +81,19 @@ BAD_CSVS = {
     "empty value": ("Height,Weight,Species\n80,40,Cat\n,41,Dog\n", "line 3, column Height: empty value"),
     "nan": (
         "Height,Weight,Species\nnan,40,Cat\n81,41,Dog\n",
-        "line 2, column Height: 'nan' is not allowed: Height must be a finite number",
+        "line 2, column Height: 'nan' is not a number",
     ),
     "infinite value": (
         "Height,Weight,Species\n80,inf,Cat\n81,41,Dog\n",
-        "line 2, column Weight: 'inf' is not allowed: Weight must be a finite number",
+        "line 2, column Weight: 'inf' is not a number",
     ),
     "negative value": (
         "Height,Weight,Species\n80,40,Cat\n-81,41,Dog\n",
-        "line 3, column Height: '-81' is not allowed: Height must be greater than 0 cm",
+        "line 3, column Height: '-81' is not allowed: Height must be at least 1 cm",
     ),
     "zero value": (
         "Height,Weight,Species\n80,0,Cat\n81,41,Dog\n",
-        "line 2, column Weight: '0' is not allowed: Weight must be greater than 0 kg",
+        "line 2, column Weight: '0' is not allowed: Weight must be at least 0.01 kg",
     ),
     "above the bounds": (
         "Height,Weight,Species\n80,40,Cat\n81,501,Dog\n",
