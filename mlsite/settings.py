@@ -225,3 +225,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# --- Inputs, headers, health and errors (issue 13: inputs) ---
+# The health check's SQLite write probe waits at most this long (ms) for the write lock before it
+# reports "degraded": a load balancer must not wait the 20 s a prediction would.
+HEALTH_WRITE_PROBE_MS = env_int("HEALTH_WRITE_PROBE_MS", 200)
+# What a 503 for a busy or unreachable database asks clients to wait (seconds), page and API alike.
+DATABASE_RETRY_AFTER_SECONDS = env_int("DATABASE_RETRY_AFTER_SECONDS", 5)

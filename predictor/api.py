@@ -31,6 +31,7 @@ from ninja.security import APIKeyHeader, HttpBearer, SessionAuthIsStaff
 from . import api_keys, history, model_service
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
+from .middleware import database_unavailable_response
 from .models import HistoryQuery, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
@@ -80,7 +81,6 @@ BATCH_BODY = Body(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 NOT_READY = {503: Error}
 INVALID = {400: Error, 413: Error, 415: Error, 422: Error}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-RETRY_AFTER_SECONDS = 5
 
 
 @v1.post(
@@ -335,12 +335,8 @@ def _not_ready(request, exc):
 @api.exception_handler(OperationalError)
 @api.exception_handler(InterfaceError)
 def _database_unavailable(request, exc):
-    # As predictor.middleware does for the site's pages, in the API's format.
     logger.error("Database unavailable during %s %s: %s", request.method, request.path, exc)
-    message = gettext("The database is busy or unavailable; try again in %(seconds)s seconds.")
-    response = _error(request, 503, message % {"seconds": RETRY_AFTER_SECONDS})
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    return database_unavailable_response(request)  # the same answer the middleware gives outside ninja
 
 
 @api.exception_handler(Exception)
