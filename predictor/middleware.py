@@ -38,7 +38,8 @@ def database_unavailable_response(request) -> HttpResponse:
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
         # The API's error shape (predictor.schemas.Error), whichever layer met the failure.
         message = gettext("The database is busy or unavailable; try again in %(seconds)s seconds.")
-        response = JsonResponse({"detail": message % {"seconds": seconds}, "errors": []}, status=503)
+        body = {"detail": message % {"seconds": seconds}, "errors": []}
+        response = JsonResponse(body, status=503, content_type="application/json; charset=utf-8")
     else:
         response = HttpResponse(render_to_string("503_database.html"), status=503)
     response["Retry-After"] = str(seconds)
