@@ -245,7 +245,10 @@ def test_every_algorithm_trains_and_a_retrain_is_reproducible(algorithm):
     assert first.parameters == second.parameters
 
     grid = np.array([[height, weight] for height in range(60, 101, 5) for weight in range(30, 61, 5)], dtype=float)
-    models = [artifacts.load(v.artifact_name, expected_sha256=v.artifact_sha256).estimator for v in (first, second)]
+    models = [
+        artifacts.load(v.artifact_name, expected_sha256=v.artifact_sha256, saved_with=v.sklearn_version).estimator
+        for v in (first, second)
+    ]
     assert (models[0].predict(grid) == models[1].predict(grid)).all()
     assert np.allclose(models[0].predict_proba(grid), models[1].predict_proba(grid))
     # Distance- and gradient-based classifiers see both features on one scale.
