@@ -109,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "predictor.middleware.DatabaseUnavailableMiddleware",
+    "predictor.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "mlsite.urls"
@@ -232,3 +233,25 @@ LOGGING = {
 HEALTH_WRITE_PROBE_MS = env_int("HEALTH_WRITE_PROBE_MS", 200)
 # What a 503 for a busy or unreachable database asks clients to wait (seconds), page and API alike.
 DATABASE_RETRY_AFTER_SECONDS = env_int("DATABASE_RETRY_AFTER_SECONDS", 5)
+# Browser protections sent with every answer (predictor.middleware.SecurityHeadersMiddleware). Scripts
+# and styles come from the site's own static files only: no inline script or style attribute anywhere
+# (the API docs and the admin included); data: images are the Swagger UI's icons. Empty: this
+# default; "off": no header (say, when the proxy in front sets its own).
+DEFAULT_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+# Features no page uses are switched off, for this site and anything it might embed.
+DEFAULT_PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), "
+    "midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()"
+)
+
+
+def env_header(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    return "" if raw.lower() == "off" else raw or default
+
+
+CONTENT_SECURITY_POLICY = env_header("DJANGO_CONTENT_SECURITY_POLICY", DEFAULT_CONTENT_SECURITY_POLICY)
+PERMISSIONS_POLICY = env_header("DJANGO_PERMISSIONS_POLICY", DEFAULT_PERMISSIONS_POLICY)

@@ -44,3 +44,23 @@ def database_unavailable_response(request) -> HttpResponse:
         response = HttpResponse(render_to_string("503_database.html"), status=503)
     response["Retry-After"] = str(seconds)
     return response
+
+
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy and Permissions-Policy on every answer (settings CONTENT_SECURITY_POLICY, ...).
+
+    The policy allows scripts and styles from this site's own files only: every script is a
+    static file (no inline <script>, no nonces, so the pages rendered once per process stay
+    shareable) and no element carries a style attribute. A view that sets its own policy keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.CONTENT_SECURITY_POLICY:
+            response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        if settings.PERMISSIONS_POLICY:
+            response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
