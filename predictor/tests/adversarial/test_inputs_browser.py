@@ -8,22 +8,19 @@ their job (the result's bars are drawn, the history's charts, the API docs, the 
 import pytest
 from playwright.sync_api import expect
 
-from predictor.tests.test_browser import (  # noqa: F401  (fixtures)
-    STAFF_PASSWORD,
-    browser,
-    history_rows,
-    log_in,
-    new_page,
-    predict,
-    staff,
-)
+from predictor.tests import test_browser
+from predictor.tests.test_browser import log_in, new_page, predict
+
+# The browser tests' fixtures, shared rather than copied.
+browser, staff, history_rows = test_browser.browser, test_browser.staff, test_browser.history_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 COLLECT_VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber}`);
+  const where = `${event.sourceFile}:${event.lineNumber}`;
+  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI} at ${where}`);
 });
 """
 
