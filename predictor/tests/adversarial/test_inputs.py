@@ -7,8 +7,19 @@
 And: artifacts saved with another scikit-learn series are refused, with the reason shown.
 """
 
+import functools
 import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
 import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +32,8 @@ from predictor import model_service, numbers, training, versions
 from predictor.features import FEATURES
 from predictor.middleware import DatabaseUnavailableMiddleware
 from predictor.models import ModelVersion, Prediction
+from predictor.tests.live_server import free_port, running_server
+from predictor.tests.load import BrowserLikeClient
 from predictor.training_data import DEFAULT_TRAINING_DATA, TrainingDataError
 
 pytestmark = pytest.mark.django_db
@@ -316,3 +329,114 @@ def test_a_patch_release_of_the_same_series_still_loads(trained_version, make_ve
 def test_an_explicit_activation_is_not_gated(trained_version, make_version):
     worse = make_version(stored=True, cv_accuracy=0.1)
     assert versions.activate_version(worse.version).is_active
+
+
+# Finding 8 on real servers (slow): a held SQLite write lock, and a PostgreSQL that stops.
+
+JSON = "application/json; charset=utf-8"
+
+
+def api_predict(base_url: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(
+        base_url + "/api/v1/predict",
+        data=b'{"height_cm": 90, "weight_kg": 50}',
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def health(base_url: str, **headers: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(base_url + "/healthz", headers=headers), timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(False)
+def test_a_held_sqlite_write_lock_makes_healthz_degraded_and_the_api_answer_json_503():
+    with running_server(workers=2, extra_env={"DJANGO_SQLITE_TIMEOUT": "1"}) as server:
+        assert health(server.base_url) == (200, {"status": "ok", "database": "ok", "model": "v1"})
+        blocker = sqlite3.connect(server.database, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: reads still work
+        try:
+            locked_health = health(server.base_url)
+            status, headers, body = api_predict(server.base_url)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert locked_health == (503, {"status": "degraded", "database": "writes are locked out", "model": "v1"})
+        assert (status, headers["Content-Type"], headers["Retry-After"]) == (503, JSON, "5")
+        assert "busy or unavailable" in json.loads(body)["detail"]
+        assert health(server.base_url)[0] == 200
+        assert api_predict(server.base_url)[0] == 200
+
+
+@contextmanager
+def private_postgres_cluster() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A throw-away PostgreSQL cluster on a free port: (its URL, start, stop). Never the shared one on 5432."""
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not binaries:
+        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql")
+    bin_dir = binaries[-1].parent
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="mlsite-pg-") as workdir:
+        data, socket_dir = Path(workdir) / "data", Path(workdir)
+        if as_owner:
+            shutil.chown(workdir, "postgres")
+        run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=120)
+        run([*as_owner, bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+        options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+
+        def start() -> None:
+            run([*as_owner, bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", Path(workdir) / "log", "-w", "start"])
+
+        def stop() -> None:
+            run([*as_owner, bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
+
+        start()
+        try:
+            yield f"postgres://postgres@127.0.0.1:{port}/postgres", start, stop
+        finally:
+            subprocess.run([*as_owner, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(False)
+def test_a_stopped_postgresql_is_answered_with_json_503s_a_503_page_and_unavailable_then_recovers():
+    with (
+        private_postgres_cluster() as (database_url, start, stop_cluster),
+        running_server(workers=1, database_url=database_url) as server,
+    ):
+        visitor = BrowserLikeClient(server.base_url)
+        visitor.open_form()
+        assert api_predict(server.base_url)[0] == 200
+
+        stop_cluster()
+        try:
+            status, headers, body = api_predict(server.base_url)
+            form_status, form_headers, form_body = visitor.request(
+                "POST", "/", f"csrfmiddlewaretoken={visitor.token}&height=90&weight=50"
+            )
+            down = health(server.base_url)
+        finally:
+            start()
+
+        assert (status, headers["Content-Type"], headers["Retry-After"]) == (503, JSON, "5")
+        assert set(json.loads(body)) == {"detail", "errors"}
+        assert form_status == 503 and form_headers["Content-Type"].startswith("text/html")
+        assert b"Temporarily unavailable" in form_body and b"Traceback" not in form_body
+        assert down[0] == 503 and down[1]["status"] == "unavailable"
+
+        deadline = time.monotonic() + 30
+        while health(server.base_url)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert health(server.base_url) == (200, {"status": "ok", "database": "ok", "model": "v1"})
+        assert api_predict(server.base_url)[0] == 200
+        assert visitor.submit(90, 50) == (200, True)
