@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "predictor.middleware.DatabaseUnavailableMiddleware",
+    "predictor.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "mlsite.urls"
@@ -282,3 +283,32 @@ EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "") or "webmaster@localhost"
 # API writes sent with an Idempotency-Key header are answered once and replayed for this long.
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
+
+# --- Inputs, headers, health and errors (issue 13: inputs) ---
+# The health check's SQLite write probe waits at most this long (ms) for the write lock before it
+# reports "degraded": a load balancer must not wait the 20 s a prediction would.
+HEALTH_WRITE_PROBE_MS = env_int("HEALTH_WRITE_PROBE_MS", 200)
+# What a 503 for a busy or unreachable database asks clients to wait (seconds), page and API alike.
+DATABASE_RETRY_AFTER_SECONDS = env_int("DATABASE_RETRY_AFTER_SECONDS", 5)
+# Browser protections sent with every answer (predictor.middleware.SecurityHeadersMiddleware). Scripts
+# and styles come from the site's own static files only: no inline script or style attribute anywhere
+# (the API docs and the admin included); data: images are the Swagger UI's icons. Empty: this
+# default; "off": no header (say, when the proxy in front sets its own).
+DEFAULT_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+# Features no page uses are switched off, for this site and anything it might embed.
+DEFAULT_PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), "
+    "midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()"
+)
+
+
+def env_header(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    return "" if raw.lower() == "off" else raw or default
+
+
+CONTENT_SECURITY_POLICY = env_header("DJANGO_CONTENT_SECURITY_POLICY", DEFAULT_CONTENT_SECURITY_POLICY)
+PERMISSIONS_POLICY = env_header("DJANGO_PERMISSIONS_POLICY", DEFAULT_PERMISSIONS_POLICY)

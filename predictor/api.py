@@ -32,6 +32,7 @@ from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 from . import api_keys, history, idempotency, limits, model_service, permissions
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
+from .middleware import database_unavailable_response
 from .models import ApiKey, HistoryQuery, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
@@ -136,7 +137,6 @@ NOT_READY = {503: Error}
 REFUSED = {401: Error, 403: Error}
 INVALID = {400: Error, 413: Error, 415: Error, 422: Error}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-RETRY_AFTER_SECONDS = 5
 # The predictions' writes: counted against the client's rate limit, and safe to retry with a key.
 WRITES = {409: Error, 429: Error}
 IDEMPOTENCY_KEY_PARAMETER = {
@@ -473,12 +473,8 @@ def _not_ready(request, exc):
 @api.exception_handler(OperationalError)
 @api.exception_handler(InterfaceError)
 def _database_unavailable(request, exc):
-    # As predictor.middleware does for the site's pages, in the API's format.
     logger.error("Database unavailable during %s %s: %s", request.method, request.path, exc)
-    message = gettext("The database is busy or unavailable; try again in %(seconds)s seconds.")
-    response = _error(request, 503, message % {"seconds": RETRY_AFTER_SECONDS})
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    return database_unavailable_response(request)  # the same answer the middleware gives outside ninja
 
 
 @api.exception_handler(Exception)

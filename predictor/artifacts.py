@@ -93,8 +93,37 @@ def delete(name: str) -> None:
     artifact_storage().delete(name)
 
 
-def load(name: str, *, expected_sha256: str) -> Artifact:
-    """Read, verify and unpickle an artifact; raise ArtifactError rather than load anything doubtful."""
+def same_sklearn_series(saved_with: str) -> bool:
+    """Whether a model saved with scikit-learn ``saved_with`` can be loaded here: the same major.minor.
+
+    scikit-learn guarantees pickles only within a version; patch releases keep the estimators'
+    attributes, minor ones may not, and a model that unpickles may then answer wrongly.
+    """
+    return sklearn_series(saved_with) == sklearn_series(sklearn.__version__)
+
+
+def sklearn_mismatch(saved_with: str) -> str:
+    """Why a model saved with scikit-learn ``saved_with`` is refused here, and what to do; "" if it is not."""
+    if same_sklearn_series(saved_with):
+        return ""
+    return (
+        f"it was saved with scikit-learn {saved_with} and this server runs {sklearn.__version__}: "
+        f"retrain it with this scikit-learn (`python manage.py train_model`), "
+        f"or pin scikit-learn=={sklearn_series(saved_with)}.* in requirements.txt"
+    )
+
+
+def sklearn_series(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def load(name: str, *, expected_sha256: str, saved_with: str) -> Artifact:
+    """Read, verify and unpickle an artifact; raise ArtifactError rather than load anything doubtful.
+
+    ``saved_with`` is the scikit-learn version recorded with it, checked before anything is unpickled.
+    """
+    if mismatch := sklearn_mismatch(saved_with):
+        raise ArtifactError(f"artifact {name} is not loaded: {mismatch}")
     try:
         with artifact_storage().open(name, "rb") as artifact_file:
             content = artifact_file.read()
@@ -111,6 +140,8 @@ def load(name: str, *, expected_sha256: str) -> Artifact:
     payload = joblib.load(io.BytesIO(content))
     if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"artifact {name} is not in artifact format {ARTIFACT_FORMAT}")
+    if mismatch := sklearn_mismatch(payload["sklearn_version"]):
+        raise ArtifactError(f"artifact {name} is not used: {mismatch}")
     return Artifact(
         estimator=payload["estimator"],
         feature_columns=tuple(payload["feature_columns"]),

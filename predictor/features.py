@@ -31,7 +31,10 @@ class Feature:
     label: str | Promise  # "Height": headings and labels (translated)
     name: str | Promise  # "height": the same inside a sentence (translated)
     unit: str  # a unit symbol, the same in every language
-    max_value: float  # inclusive; every feature must also be greater than zero
+    # Inclusive bounds. The minimum is the smallest measurement that is still a real animal's, so
+    # that a typo or a subnormal (5e-324, stored and shown as "0") is refused, not recorded.
+    min_value: float
+    max_value: float
     example: float  # a typical value, for the API's documentation
     hint: str | Promise = ""  # how to measure it, shown beside the form (translated)
 
@@ -46,11 +49,11 @@ class Feature:
 
     def bounds_error(self, value: float) -> str | None:
         """Why ``value`` is not an acceptable measurement, or None when it is."""
-        values = {"label": self.label, "unit": self.unit, "max": f"{self.max_value:g}"}
+        values = {"label": self.label, "unit": self.unit, "min": f"{self.min_value:g}", "max": f"{self.max_value:g}"}
         if not math.isfinite(value):
             return gettext("%(label)s must be a finite number.") % values
-        if value <= 0:
-            return gettext("%(label)s must be greater than 0 %(unit)s.") % values
+        if value < self.min_value:
+            return gettext("%(label)s must be at least %(min)s %(unit)s.") % values
         if value > self.max_value:
             return gettext("%(label)s must be at most %(max)s %(unit)s.") % values
         return None
@@ -65,6 +68,7 @@ FEATURES: tuple[Feature, ...] = (
         label=_("Height"),
         name=_("height"),
         unit="cm",
+        min_value=1,
         max_value=300,
         example=40,
         hint=_("Measure height at the shoulder, in centimetres."),
@@ -76,6 +80,7 @@ FEATURES: tuple[Feature, ...] = (
         label=_("Weight"),
         name=_("weight"),
         unit="kg",
+        min_value=0.01,
         max_value=500,
         example=12.5,
         hint=_("Weight in kilograms; decimals are fine (4.5)."),

@@ -8,20 +8,38 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import answers, selectors
+from . import answers, numbers, selectors
 from .features import FEATURES, Feature
 from .models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion, one_of
 
 
-def _measurement_field(feature: Feature) -> forms.FloatField:
+class MeasurementField(forms.FloatField):
+    """A measurement typed as text, read by numbers.parse: the rule CSV cells follow too."""
+
+    def to_python(self, value):
+        if isinstance(value, int | float):
+            return float(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return numbers.parse(str(value))
+        except numbers.NotANumber as error:
+            if error.code == "empty":
+                return None  # only spaces: the "required" message says what to enter
+            code = "foreign_digits" if error.code == "foreign_digits" else "invalid"
+            raise ValidationError(self.error_messages[code], code=code) from None
+
+
+def _measurement_field(feature: Feature) -> MeasurementField:
     def validate_bounds(value: float) -> None:
         if message := feature.bounds_error(value):
             raise ValidationError(message, code="out_of_bounds")
 
-    field = forms.FloatField(
+    smallest, largest = f"{feature.min_value:g}", f"{feature.max_value:g}"
+    field = MeasurementField(
         label=feature.label_with_unit,
         help_text=format_lazy(
-            _("More than 0 and at most {max} {unit}."), max=f"{feature.max_value:g}", unit=feature.unit
+            _("At least {min} and at most {max} {unit}."), min=smallest, max=largest, unit=feature.unit
         ),
         validators=[validate_bounds],
         error_messages={
@@ -29,10 +47,9 @@ def _measurement_field(feature: Feature) -> forms.FloatField:
             "invalid": format_lazy(
                 _("{label} must be a number in {unit}, such as 42.5."), label=feature.label, unit=feature.unit
             ),
+            "foreign_digits": format_lazy(_("Write the {name} with the digits 0–9, such as 42.5."), name=feature.name),
         },
-        widget=forms.NumberInput(
-            attrs={"step": "any", "min": "0", "max": f"{feature.max_value:g}", "inputmode": "decimal"}
-        ),
+        widget=forms.NumberInput(attrs={"step": "any", "min": smallest, "max": largest, "inputmode": "decimal"}),
     )
     field.unit = feature.unit  # shown beside the input
     return field

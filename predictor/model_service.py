@@ -212,7 +212,9 @@ def _load_last_good(*, excluding: ModelVersion) -> "LoadedModel | None":
 
 
 def _load(version: ModelVersion) -> LoadedModel:
-    artifact = artifacts.load(version.artifact_name, expected_sha256=version.artifact_sha256)
+    artifact = artifacts.load(
+        version.artifact_name, expected_sha256=version.artifact_sha256, saved_with=version.sklearn_version
+    )
     expected_columns = tuple(feature.column for feature in FEATURES)
     if artifact.feature_columns != expected_columns:
         raise artifacts.ArtifactError(

@@ -26,8 +26,9 @@ def _measurement(feature: Feature) -> Any:
         float,
         Field(
             strict=True,
-            description=f"{feature.label} in {feature.unit}: greater than 0, at most {feature.max_value:g}.",
-            json_schema_extra={"exclusiveMinimum": 0, "maximum": feature.max_value},
+            description=f"{feature.label} in {feature.unit}: at least {feature.min_value:g}, "
+            f'at most {feature.max_value:g}. A JSON number; a string such as "42" is refused.',
+            json_schema_extra={"minimum": feature.min_value, "maximum": feature.max_value},
             examples=[feature.example],
         ),
         AfterValidator(check_bounds),

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ALGORITHM = "GaussianNB"
 RANDOM_STATE = 0  # fixed, so that a retrain on the same rows gives the same folds and model
 MAX_FOLDS = 5
+GATE_ATTEMPTS = 3  # comparisons with the active version, when others keep activating theirs meanwhile
 
 
 @dataclass(frozen=True)
@@ -163,35 +164,42 @@ def train(
     splits = list(splitter.split(features, labels))
     pipeline = build_pipeline(algorithm)
     cv_accuracy = _cross_validate(pipeline, combined, splits, algorithm=algorithm, show_progress=show_progress)
-    gate = None
-    if activate:
-        gate = _gate(cv_accuracy, combined, splits, force=force, show_progress=show_progress)
     with _refusing_unfit_rows(data.name, algorithm):
         pipeline.fit(features, labels)
 
     content = artifacts.serialize(pipeline, feature_columns=tuple(feature.column for feature in FEATURES))
     artifact_name, artifact_sha256 = artifacts.save(content)
     try:
-        version = versions.record_version(
-            activate=gate is not None and (gate.passed or gate.forced),
-            algorithm=algorithm,
-            parameters=_json_safe(pipeline.named_steps["classifier"].get_params()),
-            training_data_name=Path(data.name).name,
-            training_data_sha256=data.sha256,
-            training_rows=combined.rows,
-            rows_from_csv=data.rows,
-            rows_from_feedback=feedback.rows,
-            feedback_sha256=feedback.sha256,
-            training_stats=_training_stats(features),
-            class_counts=combined.class_counts,
-            cv_accuracy=cv_accuracy,
-            cv_folds=folds,
-            sklearn_version=sklearn.__version__,
-            artifact_name=artifact_name,
-            artifact_sha256=artifact_sha256,
-            baseline_version=gate.baseline.version if gate and gate.baseline else None,
-            baseline_cv_accuracy=gate.baseline_cv_accuracy if gate else None,
-        )
+        for attempt in range(GATE_ATTEMPTS):
+            gate = _gate(cv_accuracy, combined, splits, force=force, show_progress=show_progress) if activate else None
+            try:
+                version = versions.record_version(
+                    activate=gate is not None and (gate.passed or gate.forced),
+                    compared_with=gate.baseline.pk if gate and gate.baseline else None,
+                    algorithm=algorithm,
+                    parameters=_json_safe(pipeline.named_steps["classifier"].get_params()),
+                    training_data_name=Path(data.name).name,
+                    training_data_sha256=data.sha256,
+                    training_rows=combined.rows,
+                    rows_from_csv=data.rows,
+                    rows_from_feedback=feedback.rows,
+                    feedback_sha256=feedback.sha256,
+                    training_stats=_training_stats(features),
+                    class_counts=combined.class_counts,
+                    cv_accuracy=cv_accuracy,
+                    cv_folds=folds,
+                    sklearn_version=sklearn.__version__,
+                    artifact_name=artifact_name,
+                    artifact_sha256=artifact_sha256,
+                    baseline_version=gate.baseline.version if gate and gate.baseline else None,
+                    baseline_cv_accuracy=gate.baseline_cv_accuracy if gate else None,
+                )
+                break
+            except versions.ActiveVersionChanged:
+                # Another run activated its version while this one was judged: judge against that one.
+                if attempt == GATE_ATTEMPTS - 1:
+                    raise
+                logger.info("The active model changed during training; comparing with the new one.")
     except BaseException:
         artifacts.delete(artifact_name)  # no row points at it, so nobody will ever read it
         raise

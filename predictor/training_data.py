@@ -15,6 +15,7 @@ import pandas as pd
 from django.utils.translation import gettext
 from tqdm import tqdm
 
+from . import numbers
 from .features import FEATURES, TARGET_COLUMN, Feature
 
 DEFAULT_TRAINING_DATA = Path(__file__).resolve().parent / "data" / "animals.csv"
@@ -79,18 +80,16 @@ def check_index(frame: pd.DataFrame) -> None:
 
 def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
     """The column as floats, or CellError for its first empty, non-numeric or out-of-bounds cell."""
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)  # spaces around numbers are fine
-    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0) | (values > feature.max_value))
+    values = numbers.parse_column(raw)  # spaces around numbers are fine
+    bad = np.flatnonzero(~np.isfinite(values) | (values < feature.min_value) | (values > feature.max_value))
     if len(bad):
         position = bad[0]
-        cell = raw.iloc[position].strip()
-        if cell == "":
-            reason = gettext("empty value")
-        elif np.isnan(values[position]) and cell.lower() not in {"nan", "+nan", "-nan"}:
-            reason = gettext("%(cell)r is not a number") % {"cell": cell[:40]}
+        cell = raw.iloc[position]
+        if np.isnan(values[position]):
+            reason = numbers.reason(cell)
         else:
             message = gettext("%(cell)r is not allowed: %(why)s")
-            reason = message % {"cell": cell[:40], "why": feature.bounds_error(values[position])}
+            reason = message % {"cell": cell.strip()[:40], "why": feature.bounds_error(values[position])}
         raise CellError(line=line_number(raw.index[position]), column=feature.column, reason=reason)
     return values
 

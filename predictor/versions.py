@@ -14,14 +14,30 @@ from . import audit
 from .models import ModelVersion
 
 
-def record_version(*, activate: bool, **fields: Any) -> ModelVersion:
-    """Store a new version numbered after the latest, active (replacing the active one) if asked."""
+class ActiveVersionChanged(Exception):
+    """Another version became active after the new one was compared with the active one: compare again."""
+
+
+def record_version(*, activate: bool, compared_with: int | None, **fields: Any) -> ModelVersion:
+    """Store a new version numbered after the latest, active (replacing the active one) if asked.
+
+    ``compared_with`` is the pk of the version that was active when the new one was judged good
+    enough to replace it (None: none was). Activation happens only if that is still the active
+    one, checked in the same transaction as the switch, or ActiveVersionChanged is raised and
+    nothing is stored: two concurrent trainings cannot both win on a stale comparison.
+    """
     # Two concurrent runs can pick the same next number or both activate; the unique constraints
-    # turn that into an IntegrityError, and a retry sees the other run's committed row.
+    # turn that into an IntegrityError, and a retry sees the other run's committed row. The active
+    # row is locked (PostgreSQL; SQLite's IMMEDIATE transactions serialise writers already) so it
+    # cannot change between the check and the switch.
     attempts = 5
     for attempt in range(attempts):
         try:
             with transaction.atomic():
+                if activate:
+                    active = ModelVersion.objects.select_for_update().active().values_list("pk", flat=True).first()
+                    if active != compared_with:
+                        raise ActiveVersionChanged
                 latest = ModelVersion.objects.aggregate(latest=Max("version"))["latest"] or 0
                 if activate:
                     ModelVersion.objects.active().update(is_active=False)

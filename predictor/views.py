@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import (
     FileResponse,
     Http404,
@@ -30,6 +31,7 @@ from . import (
     permissions,
     selectors,
 )
+from .client import is_local
 from .features import FEATURES
 from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
 from .models import ModelVersion, Prediction
@@ -98,9 +100,18 @@ def choose_language(request, language: str):
 @require_safe
 @never_cache
 def health_check(request):
-    """200 when this process can answer a prediction, 503 (and why) when it cannot."""
+    """200 when this process can answer a prediction, 503 when it cannot; why, to staff and local callers only."""
     report = health.check()
-    return JsonResponse(report.as_json(), status=200 if report.ready else 503)
+    return JsonResponse(report.as_json(details=_may_see_health_details(request)), status=report.http_status)
+
+
+def _may_see_health_details(request) -> bool:
+    if is_local(request):
+        return True
+    try:
+        return request.user.is_staff  # False for anonymous visitors
+    except DatabaseError:
+        return False  # the session cannot be read while the database is down: answer, without details
 
 
 @require_safe

@@ -41,6 +41,6 @@ def test_a_form_sent_back_with_errors_shows_the_values_and_errors_not_the_blank_
     client.get("/")  # the blank fields are kept
     html = client.post("/", {"height": "-3", "weight": "12.5"}).content.decode()
     assert 'value="-3"' in html and 'value="12.5"' in html
-    assert "Height must be greater than 0 cm." in html
+    assert "Height must be at least 1 cm." in html
     blank = client.get("/").content.decode()
     assert 'value="-3"' not in blank and "must be greater" not in blank

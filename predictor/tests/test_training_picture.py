@@ -57,7 +57,7 @@ def test_the_picture_has_a_panel_for_each_pair_of_three_measurements(monkeypatch
     features = np.column_stack([rng.normal(80, 5, 40), rng.normal(40, 4, 40), rng.uniform(1, 12, 40)])
     labels = np.array(["Cat", "Dog"] * 20)
     two = training_picture.render_png(GaussianNB().fit(features[:, :2], labels), features[:, :2], labels, title="two")
-    age = Feature("age_years", "Age", "age", label="Age", name="age", unit="years", max_value=40, example=3)
+    age = Feature("age_years", "Age", "age", label="Age", name="age", unit="y", min_value=0, max_value=40, example=3)
     monkeypatch.setattr(training_picture, "FEATURES", (*FEATURES, age))
     png = training_picture.render_png(GaussianNB().fit(features, labels), features, labels, title="three")
     # Three panels (height-weight, height-age, weight-age) need a second row: twice as tall as one.

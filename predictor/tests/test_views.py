@@ -141,8 +141,8 @@ BAD_INPUTS = {
     "nan": ("nan", "Height must be a number in cm"),
     "inf": ("inf", "Height must be a number in cm"),
     "overflow": ("1e309", "Height must be a number in cm"),
-    "negative": ("-3", "Height must be greater than 0 cm."),
-    "zero": ("0", "Height must be greater than 0 cm."),
+    "negative": ("-3", "Height must be at least 1 cm."),
+    "zero": ("0", "Height must be at least 1 cm."),
     "above the bounds": ("300.5", "Height must be at most 300 cm."),
     "10 kB of digits": ("9" * 10_240, "Height must be a number in cm"),
     "10 kB of text": ("x" * 10_240, "Height must be a number in cm"),
@@ -164,7 +164,7 @@ def test_bad_height_rerenders_the_form_with_the_field_error_and_stores_nothing(c
     ("value", "message"),
     [
         ("", "Enter the weight in kg."),
-        ("-1", "Weight must be greater than 0 kg."),
+        ("-1", "Weight must be at least 0.01 kg."),
         ("500.1", "Weight must be at most 500 kg."),
     ],
 )
