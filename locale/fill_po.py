@@ -39,10 +39,13 @@ def main() -> int:
     for field, value in HEADER.items():
         header = re.sub(rf'"{field}: [^"]*\\n"', f'"{field}: {value}\\\\n"', header)
     for block in blocks[1:]:
-        lines = [line for line in block.strip().splitlines() if not line.startswith("#, fuzzy")]
+        # Fuzzy guesses and their previous msgid ("#|") go: every entry is filled from ZH_HANS below.
+        lines = [line for line in block.strip().splitlines() if not line.startswith(("#, fuzzy", "#|"))]
         lines = [line.replace(", fuzzy", "") for line in lines]
         comments = [line for line in lines if line.startswith("#")]
         body = [line for line in lines if not line.startswith("#")]
+        if not body or body[0].startswith("#~"):
+            continue  # an obsolete entry (a string the code no longer marks): dropped
         sections: dict[str, list[str]] = {}
         current = ""
         for line in body:
