@@ -220,7 +220,7 @@ def batch_upload(request):
     if not form.is_valid():
         return render(request, template, {"form": form, **limits}, status=400)
     try:
-        batch_id = batch.predict_file(form.cleaned_data["file"].read())
+        batch_id = batch.predict_file(form.cleaned_data["file"])  # streamed: never read whole into memory
     except batch.BatchFileError as error:
         form.add_error("file", str(error))
         return render(request, template, {"form": form, **limits}, status=400)

@@ -174,7 +174,7 @@ def test_file_over_the_row_limit_is_refused(admin_client, trained_version, setti
     assert upload(admin_client, "Height,Weight\n77,36\n77,36\n77,36\n").status_code == 302
     response = upload(admin_client, "Height,Weight\n77,36\n77,36\n77,36\n77,36\n")
     assert response.status_code == 400
-    assert "The file has 4 rows; at most 3 are accepted" in response.context["form"].errors["file"][0]
+    assert "The file has more than 3 rows; at most 3 are accepted" in response.context["form"].errors["file"][0]
     assert Prediction.objects.count() == 3
 
 
