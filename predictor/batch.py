@@ -130,7 +130,9 @@ def _check_row_count(upload: IO[bytes], *, max_rows: int) -> None:
             if any(record):
                 rows += 1
             if rows > max_rows:
-                message = gettext("The file has more than %(limit)s rows; at most %(limit)s are accepted in one upload.")
+                message = gettext(
+                    "The file has more than %(limit)s rows; at most %(limit)s are accepted in one upload."
+                )
                 raise BatchFileError(message % {"limit": f"{max_rows:,}"})
     except csv.Error as error:
         reason = gettext("line %(line)s: %(reason)s") % {"line": records.line_num, "reason": error}
