@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the one chosen with the switcher (a cookie), else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
+    # Request bodies over their path's cap: 413 before the CSRF check reads them (bounds).
+    "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
