@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ VERSION_COLUMN = "model_version"
 PROBABILITY_PREFIX = "probability_"
 RESULTS_CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 10  # rows shown on the batch's page
+_ONE_UPLOAD_AT_A_TIME = threading.Lock()
 
 
 class BatchFileError(ValueError):
@@ -144,6 +146,13 @@ def _check_row_count(upload: IO[bytes], *, max_rows: int) -> None:
 def predict_file(upload: bytes | IO[bytes]) -> uuid.UUID:
     """Check, predict and store every row of an uploaded CSV, and keep the file; return the batch id."""
     upload = io.BytesIO(upload) if isinstance(upload, bytes) else upload
+    # One upload at a time per process: each holds its rows in memory (hundreds of MB at the row
+    # cap), and a gthread worker (gunicorn.conf.py) would otherwise parse one per thread at once.
+    with _ONE_UPLOAD_AT_A_TIME:
+        return _predict_and_store(upload)
+
+
+def _predict_and_store(upload: IO[bytes]) -> uuid.UUID:
     batch_file = read_batch_csv(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     result = model_service.predict_many(batch_file.features)
     storage = storages[UPLOADS_STORAGE]
