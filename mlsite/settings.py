@@ -241,7 +241,7 @@ BATCH_UPLOAD_RETENTION_DAYS = env_int("BATCH_UPLOAD_RETENTION_DAYS", 30)
 TRAINING_MAX_LINE_BYTES = env_int("TRAINING_MAX_LINE_BYTES", 1_000_000)
 
 
-def _private_file(path: Path) -> None:
+def create_private_file(path: Path) -> None:
     """Create ``path`` readable by its owner only, or make an existing one so (when we own it)."""
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -255,4 +255,4 @@ def _private_file(path: Path) -> None:
 # The SQLite database holds every prediction and the staff accounts: created 0600 before Django
 # opens it (SQLite gives its -wal and -shm files the database file's mode).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    _private_file(Path(DATABASES["default"]["NAME"]))
+    create_private_file(Path(DATABASES["default"]["NAME"]))
