@@ -49,30 +49,34 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        limit = self.limit(request)
+        allowed, stated = self.limits(request)
         if "HTTP_TRANSFER_ENCODING" in request.META and "CONTENT_LENGTH" not in request.META:
             message = gettext("Send the request body with a Content-Length header; at most %(limit)s can be sent here.")
-            return self.refuse(request, message % {"limit": _megabytes(limit)}, status=411)
+            return self.refuse(request, message % {"limit": _megabytes(stated)}, status=411)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0  # Django reads no body without a valid length
-        if length > limit:
+        if length > allowed:
             message = gettext("The request body is %(size)s; at most %(limit)s can be sent here.")
-            return self.refuse(request, message % {"size": _megabytes(length), "limit": _megabytes(limit)}, status=413)
+            return self.refuse(request, message % {"size": _megabytes(length), "limit": _megabytes(stated)}, status=413)
         return self.get_response(request)
 
-    def limit(self, request) -> int:
+    def limits(self, request) -> tuple[int, int]:
+        """The bytes a body may have on this path, and the cap to tell the client (the file's, for an upload)."""
         if request.path == reverse("predictor:batch_upload"):
-            return settings.BATCH_UPLOAD_MAX_BYTES + self.MULTIPART_ALLOWANCE
-        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return settings.BATCH_UPLOAD_MAX_BYTES + self.MULTIPART_ALLOWANCE, settings.BATCH_UPLOAD_MAX_BYTES
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def refuse(self, request, message: str, *, status: int) -> HttpResponse:
         logger.warning("Refused the body of %s %s: %s", request.method, request.path, message)
         if request.path == "/api" or request.path.startswith("/api/"):
             return JsonResponse({"detail": message}, status=status)
         heading = gettext("Request too large") if status == 413 else gettext("Length required")
-        return HttpResponse(render_to_string("413.html", {"heading": heading, "message": message}), status=status)
+        # Back to the upload form from a refused upload, else to the prediction form.
+        back = request.path if request.path == reverse("predictor:batch_upload") else reverse("predictor:predict")
+        context = {"heading": heading, "message": message, "back": back}
+        return HttpResponse(render_to_string("413.html", context), status=status)
 
 
 def _megabytes(size: int) -> str:
