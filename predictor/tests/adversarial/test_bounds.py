@@ -18,6 +18,7 @@ from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
+from bench import slow_clients
 from mlsite.settings import create_private_file
 from predictor import batch, selectors
 from predictor.middleware import RequestBodyLimitMiddleware
@@ -125,6 +126,15 @@ def test_dates_outside_the_calendar_are_refused_naming_the_field(admin_client, t
     api = admin_client.get("/api/predictions", {"created_before": f"{day}T00:00:00"})
     assert api.status_code == 422
     assert [error["field"] for error in api.json()["errors"]] == ["created_before"]
+
+
+# 4. Slow clients cannot pin the server (a real gunicorn with gunicorn.conf.py)
+
+
+@pytest.mark.slow
+def test_slow_post_sockets_beyond_the_worker_count_leave_the_site_answering():
+    report = slow_clients.run(workers=2, slow_sockets=6)
+    assert report.worst < 3, report.summary()  # with sync workers: no answer within 15 s
 
 
 # 4. Request bodies: capped on every path, file parts included
