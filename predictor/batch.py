@@ -9,16 +9,20 @@ refused at its first extra row, so memory stays bounded whatever the file holds.
 """
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
+import os
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 from typing import IO
 
 import numpy as np
@@ -42,6 +46,7 @@ PROBABILITY_PREFIX = "probability_"
 RESULTS_CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 10  # rows shown on the batch's page
 _ONE_UPLOAD_AT_A_TIME = threading.Lock()
+STALE_UPLOAD_TEMP_FILE_AGE = dt.timedelta(days=1)  # no upload takes a day to arrive
 
 
 class BatchFileError(ValueError):
@@ -215,10 +220,14 @@ def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
 def delete_old_uploads(*, now: dt.datetime | None = None) -> int:
     """Delete kept uploads older than BATCH_UPLOAD_RETENTION_DAYS; return how many were deleted.
 
-    Their stored predictions stay; only the results download of those batches goes (404).
+    Their stored predictions stay; only the results download of those batches goes (404). Also
+    deletes the temporary files of uploads whose worker was killed mid-request (Django deletes
+    them when a request ends, which such a request never does).
     """
+    now = now or timezone.now()
+    _delete_stale_upload_temp_files(cutoff=now - STALE_UPLOAD_TEMP_FILE_AGE)
     storage = storages[UPLOADS_STORAGE]
-    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.BATCH_UPLOAD_RETENTION_DAYS)
+    cutoff = now - dt.timedelta(days=settings.BATCH_UPLOAD_RETENTION_DAYS)
     try:
         _folders, names = storage.listdir("")
     except FileNotFoundError:
@@ -227,6 +236,16 @@ def delete_old_uploads(*, now: dt.datetime | None = None) -> int:
     for name in old:
         storage.delete(name)
     return len(old)
+
+
+def _delete_stale_upload_temp_files(*, cutoff: dt.datetime) -> None:
+    # Named as django.core.files.uploadedfile.TemporaryUploadedFile names them; only this user's.
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+    for path in folder.glob("tmp*.upload*"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+            status = path.stat()
+            if status.st_uid == os.getuid() and status.st_mtime < cutoff.timestamp():
+                path.unlink()
 
 
 class JsonObjectNumber(Func):

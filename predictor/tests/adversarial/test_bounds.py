@@ -239,6 +239,18 @@ def test_uploads_older_than_the_retention_period_are_deleted(admin_client, train
     assert len(read_download(admin_client, new_page)) == 2
 
 
+def test_temporary_files_left_by_a_killed_worker_are_deleted_a_day_later(upload_temp_dir, db):
+    stale, fresh = upload_temp_dir / "tmpa1b2c3.upload.csv", upload_temp_dir / "tmpd4e5f6.upload.csv"
+    other = upload_temp_dir / "tmpzzz.not-an-upload"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"Height,Weight\n")
+    two_days_ago = time.time() - 2 * 86400
+    for path in (stale, other):
+        os.utime(path, (two_days_ago, two_days_ago))
+    call_command("delete_old_uploads", stdout=StringIO())
+    assert sorted(path.name for path in upload_temp_dir.iterdir()) == [fresh.name, other.name]
+
+
 def test_delete_old_uploads_with_nothing_uploaded_deletes_nothing(db):
     out = StringIO()
     call_command("delete_old_uploads", stdout=out)
