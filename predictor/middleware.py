@@ -50,16 +50,20 @@ class RequestBodyLimitMiddleware:
 
     def __call__(self, request):
         allowed, stated = self.limits(request)
+        limit = f"{stated:,}"
         if "HTTP_TRANSFER_ENCODING" in request.META and "CONTENT_LENGTH" not in request.META:
-            message = gettext("Send the request body with a Content-Length header; at most %(limit)s can be sent here.")
-            return self.refuse(request, message % {"limit": _megabytes(stated)}, status=411)
+            message = gettext(
+                "Send the request body with a Content-Length header; at most %(limit)s bytes are accepted."
+            )
+            return self.refuse(request, message % {"limit": limit}, status=411)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0  # Django reads no body without a valid length
         if length > allowed:
-            message = gettext("The request body is %(size)s; at most %(limit)s can be sent here.")
-            return self.refuse(request, message % {"size": _megabytes(length), "limit": _megabytes(stated)}, status=413)
+            # The API's own message for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (predictor.api).
+            message = gettext("The request body is too large: at most %(limit)s bytes are accepted.")
+            return self.refuse(request, message % {"limit": limit}, status=413)
         return self.get_response(request)
 
     def limits(self, request) -> tuple[int, int]:
@@ -71,13 +75,9 @@ class RequestBodyLimitMiddleware:
     def refuse(self, request, message: str, *, status: int) -> HttpResponse:
         logger.warning("Refused the body of %s %s: %s", request.method, request.path, message)
         if request.path == "/api" or request.path.startswith("/api/"):
-            return JsonResponse({"detail": message}, status=status)
+            return JsonResponse({"detail": message, "errors": []}, status=status)  # the API's Error shape
         heading = gettext("Request too large") if status == 413 else gettext("Length required")
         # Back to the upload form from a refused upload, else to the prediction form.
         back = request.path if request.path == reverse("predictor:batch_upload") else reverse("predictor:predict")
         context = {"heading": heading, "message": message, "back": back}
         return HttpResponse(render_to_string("413.html", context), status=status)
-
-
-def _megabytes(size: int) -> str:
-    return gettext("%(size).1f MB") % {"size": size / 1e6}

@@ -11,11 +11,9 @@ ZH_HANS = {
     ),
     "line %(line)s: %(reason)s": "第 %(line)s 行：%(reason)s",
     # predictor/middleware.py and templates/413.html
-    "Send the request body with a Content-Length header; at most %(limit)s can be sent here.": (
-        "请在请求中附带 Content-Length 标头发送请求体；此处最多可发送 %(limit)s。"
+    "Send the request body with a Content-Length header; at most %(limit)s bytes are accepted.": (
+        "请在请求中附带 Content-Length 标头发送请求体；最多接受 %(limit)s 字节。"
     ),
-    "The request body is %(size)s; at most %(limit)s can be sent here.": "请求体大小为 %(size)s；此处最多可发送 %(limit)s。",
-    "%(size).1f MB": "%(size).1f MB",
     "Request too large": "请求过大",
     "Length required": "需要提供长度",
     "Back": "返回",

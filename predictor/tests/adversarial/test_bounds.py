@@ -153,14 +153,17 @@ def test_a_large_multipart_post_to_the_form_is_refused_before_it_is_read(client,
     big = SimpleUploadedFile("big.bin", b"x" * 3_000_000)
     response = client.post("/", {"height": "30", "weight": "4", "file": big})
     assert response.status_code == 413
-    assert b"at most 2.6 MB can be sent here" in response.content
+    assert b"at most 2,621,440 bytes are accepted" in response.content
     assert list(upload_temp_dir.iterdir()) == []
 
 
 def test_the_api_answers_a_large_body_with_json_413(client, db):
     response = client.post("/api/v1/predictions", b"[" + b" " * 3_000_000 + b"]", content_type="application/json")
     assert response.status_code == 413
-    assert "at most 2.6 MB" in response.json()["detail"]
+    assert response.json() == {
+        "detail": "The request body is too large: at most 2,621,440 bytes are accepted.",
+        "errors": [],
+    }
 
 
 def test_a_body_without_a_length_is_refused(db):
