@@ -39,7 +39,7 @@ model: migrate
 run: model
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production mode on this machine: gunicorn, several workers, WhiteNoise, DEBUG off (set here, so it
+# Production mode on this machine: gunicorn (its settings in gunicorn.conf.py), WhiteNoise, DEBUG off (set here, so it
 # wins over the DJANGO_DEBUG=1 in .env; the secret key comes from the environment or .env). Plain
 # HTTP on loopback, so the HTTPS redirect, secure cookies and HSTS are switched off explicitly here.
 SERVE_ENV = DJANGO_DEBUG=0 \
@@ -47,8 +47,7 @@ SERVE_ENV = DJANGO_DEBUG=0 \
 
 serve: model
 	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
-	$(SERVE_ENV) $(BIN)/gunicorn mlsite.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) \
-		--access-logfile - --error-logfile -
+	$(SERVE_ENV) WEB_CONCURRENCY=$(WEB_CONCURRENCY) $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
 
 # The fast suite (browser tests included); tests that need minutes by nature are marked slow and
 # run by `make test-slow`. PYTEST_ARGS come last, so a -m there replaces the default selection.

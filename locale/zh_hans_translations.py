@@ -387,4 +387,14 @@ ZH_HANS: dict[str, str | list[str]] = {
     "%(cell)r uses digits other than 0–9": "%(cell)r 使用了 0–9 以外的数字",
     "Cannot be loaded: saved with scikit-learn %(saved)s.": "无法加载：保存时使用的是 scikit-learn %(saved)s。",
     "This server runs scikit-learn %(running)s, so it cannot load this version, saved with scikit-learn %(saved)s. Retrain it with this scikit-learn (python manage.py train_model), or pin scikit-learn %(series)s.*.": "本服务器运行的是 scikit-learn %(running)s，无法加载这个以 scikit-learn %(saved)s 保存的版本。请用当前的 scikit-learn 重新训练（python manage.py train_model），或将 scikit-learn 固定为 %(series)s.*。",
+    # bounds
+    "The file has more than %(limit)s rows; at most %(limit)s are accepted in one upload.": "文件超过 %(limit)s 行；一次上传最多接受 %(limit)s 行。",
+    "line %(line)s: %(reason)s": "第 %(line)s 行：%(reason)s",
+    "Send the request body with a Content-Length header; at most %(limit)s bytes are accepted.": "请在请求中附带 Content-Length 标头发送请求体；最多接受 %(limit)s 字节。",
+    "Request too large": "请求过大",
+    "Length required": "需要提供长度",
+    "Back": "返回",
+    "This query took too long": "查询耗时过长",
+    "The database was stopped after %(limit_seconds)s seconds so that the site stays responsive. Narrow the dates, or add a filter, and try again.": "为保持网站响应，数据库查询在 %(limit_seconds)s 秒后已被中止。请缩小日期范围或添加筛选条件后重试。",
+    "Back to the prediction history": "返回预测历史",
 }

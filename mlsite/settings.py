@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the one chosen with the switcher (a cookie), else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
+    # Request bodies over their path's cap: 413 before the CSRF check reads them (bounds).
+    "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -312,3 +314,32 @@ def env_header(name: str, default: str) -> str:
 
 CONTENT_SECURITY_POLICY = env_header("DJANGO_CONTENT_SECURITY_POLICY", DEFAULT_CONTENT_SECURITY_POLICY)
 PERMISSIONS_POLICY = env_header("DJANGO_PERMISSIONS_POLICY", DEFAULT_PERMISSIONS_POLICY)
+
+# Bounds: every request, upload and staff query has a limit (docs/security.md "Bounds").
+# Request bodies: DATA_UPLOAD_MAX_MEMORY_SIZE above caps every path but the batch upload, whose cap
+# is BATCH_UPLOAD_MAX_BYTES (predictor.middleware.RequestBodyLimitMiddleware answers 413 beyond).
+# A staff page's queries are stopped after this many milliseconds (0: no limit) and answered with a
+# page asking for fewer days, well before gunicorn's worker timeout (gunicorn.conf.py).
+STAFF_QUERY_TIMEOUT_MS = env_int("DJANGO_STAFF_QUERY_TIMEOUT_MS", 10_000)
+# Kept uploads (the source of each batch's results download) are deleted after this many days by
+# `manage.py delete_old_uploads` (run it daily, e.g. from cron); the stored predictions stay.
+BATCH_UPLOAD_RETENTION_DAYS = env_int("BATCH_UPLOAD_RETENTION_DAYS", 30)
+# The longest line `train_model --data` accepts: a file with no line ends is refused, not read whole.
+TRAINING_MAX_LINE_BYTES = env_int("TRAINING_MAX_LINE_BYTES", 1_000_000)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` readable by its owner only, or make an existing one so (when we own it)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if path.is_file() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except FileNotFoundError:
+        pass  # no such folder yet: the database cannot be opened either, and says so
+
+
+# The SQLite database holds every prediction and the staff accounts: created 0600 before Django
+# opens it (SQLite gives its -wal and -shm files the database file's mode).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    create_private_file(Path(DATABASES["default"]["NAME"]))

@@ -198,7 +198,9 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         species = {name.lower(): name for name in ModelVersion.objects.known_species()}
         if term.lower() in species:
             matches |= Q(species=species[term.lower()])
-        if term.isdigit():
+        # ASCII digits only ("²" and "٣" are digits to str.isdigit, not to int), and no id past the
+        # database's bigint (a longer number matches nothing rather than overflowing).
+        if term.isascii() and term.isdigit() and int(term) < 2**63:
             matches |= Q(pk=int(term))
         return (queryset.filter(matches) if matches else queryset.none()), False
 

@@ -1,30 +1,41 @@
 """Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
 
 All or nothing: a bad row refuses the whole file before anything is stored, and the rows are
-stored in one transaction. The uploaded file is kept beside the stored rows; the results CSV
-is built from both when it is downloaded.
+stored in one transaction. The uploaded file is kept beside the stored rows, for
+BATCH_UPLOAD_RETENTION_DAYS; the results CSV is built from both when it is downloaded.
+
+Rows are counted while the file is streamed, before it is parsed: a file over the row cap is
+refused at its first extra row, so memory stays bounded whatever the file holds.
 """
 
+import codecs
+import contextlib
+import csv
+import datetime as dt
 import io
+import os
 import sys
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import storages
 from django.db import transaction
-from django.db.models import Count, FloatField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Count, F, FloatField, Func, Value
+from django.utils import timezone
 from django.utils.translation import gettext
 
-from . import history, model_service, training_data
+from . import exports, history, model_service, training_data
 from .features import FEATURES
 from .models import Prediction
 
@@ -34,6 +45,8 @@ VERSION_COLUMN = "model_version"
 PROBABILITY_PREFIX = "probability_"
 RESULTS_CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 10  # rows shown on the batch's page
+_ONE_UPLOAD_AT_A_TIME = threading.Lock()
+STALE_UPLOAD_TEMP_FILE_AGE = dt.timedelta(days=1)  # no upload takes a day to arrive
 
 
 class BatchFileError(ValueError):
@@ -63,14 +76,19 @@ class BatchSummary:
         return [(species, count, f"{count / self.rows:.1%}") for species, count in ranked]
 
 
-def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
-    """Read and check an uploaded CSV with a column per feature; raise BatchFileError on the first problem."""
-    if not content.strip():
-        raise BatchFileError(gettext("The file is empty."))
+def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int) -> BatchFile:
+    """Read and check an uploaded CSV with a column per feature; raise BatchFileError on the first problem.
+
+    ``source``: the file's bytes or a binary file positioned at its start. Rows are counted first,
+    streaming, so a file with more than ``max_rows`` rows is refused without being parsed.
+    """
+    upload = io.BytesIO(source) if isinstance(source, bytes) else source
+    _check_row_count(upload, max_rows=max_rows)
+    upload.seek(0)
     try:
         # Strings first, so that each bad cell can be reported as written and every other column
         # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
-        table = pd.read_csv(io.BytesIO(content), **training_data.READ_OPTIONS)
+        table = pd.read_csv(upload, **training_data.READ_OPTIONS)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
         raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason}) from None
@@ -96,9 +114,6 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
     if table.empty:
         raise BatchFileError(gettext("There are no data rows below the header."))
-    if len(table) > max_rows:
-        message = gettext("The file has %(rows)s rows; at most %(limit)s are accepted in one upload.")
-        raise BatchFileError(message % {"rows": f"{len(table):,}", "limit": f"{max_rows:,}"})
     try:
         features = training_data.feature_matrix(table)
     except training_data.CellError as error:
@@ -107,9 +122,43 @@ def read_batch_csv(content: bytes, *, max_rows: int) -> BatchFile:
     return BatchFile(table=table.reset_index(drop=True), features=features)
 
 
-def predict_file(content: bytes) -> uuid.UUID:
+def _check_row_count(upload: IO[bytes], *, max_rows: int) -> None:
+    """Stream the file once: BatchFileError when it holds nothing, or at its first row over ``max_rows``.
+
+    Rows are CSV records below the header that are not wholly blank, as read_batch_csv counts them.
+    The records are decoded leniently here; read_batch_csv reports undecodable bytes afterwards.
+    """
+    text = codecs.getreader("utf-8-sig")(upload, errors="replace")
+    records = csv.reader(text)
+    rows, has_content = -1, False  # the first record is the header
+    try:
+        for record in records:
+            has_content = has_content or any(cell.strip() for cell in record)
+            if any(record):
+                rows += 1
+            if rows > max_rows:
+                message = gettext(
+                    "The file has more than %(limit)s rows; at most %(limit)s are accepted in one upload."
+                )
+                raise BatchFileError(message % {"limit": f"{max_rows:,}"})
+    except csv.Error as error:
+        reason = gettext("line %(line)s: %(reason)s") % {"line": records.line_num, "reason": error}
+        raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason}) from None
+    if not has_content:
+        raise BatchFileError(gettext("The file is empty."))
+
+
+def predict_file(upload: bytes | IO[bytes]) -> uuid.UUID:
     """Check, predict and store every row of an uploaded CSV, and keep the file; return the batch id."""
-    batch_file = read_batch_csv(content, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
+    upload = io.BytesIO(upload) if isinstance(upload, bytes) else upload
+    # One upload at a time per process: each holds its rows in memory (hundreds of MB at the row
+    # cap), and a gthread worker (gunicorn.conf.py) would otherwise parse one per thread at once.
+    with _ONE_UPLOAD_AT_A_TIME:
+        return _predict_and_store(upload)
+
+
+def _predict_and_store(upload: IO[bytes]) -> uuid.UUID:
+    batch_file = read_batch_csv(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     result = model_service.predict_many(batch_file.features)
     storage = storages[UPLOADS_STORAGE]
     batch_id = uuid.uuid4()
@@ -120,7 +169,8 @@ def predict_file(content: bytes) -> uuid.UUID:
                 result=result, features=batch_file.features, source=Prediction.Source.BATCH, batch_id=batch_id
             )
             # Inside the transaction: if the file cannot be kept, no rows are stored either.
-            saved_name = storage.save(_upload_name(batch_id), ContentFile(content))
+            upload.seek(0)
+            saved_name = storage.save(_upload_name(batch_id), File(upload))  # copied in chunks, never whole
     except BaseException:
         if saved_name is not None:
             storage.delete(saved_name)  # the rows it belongs to were rolled back
@@ -139,12 +189,12 @@ def results_csv(batch_id: uuid.UUID) -> Iterator[bytes]:
     if not storage.exists(name):
         raise FileNotFoundError(name)
     with storage.open(name, "rb") as upload:
-        table = read_batch_csv(upload.read(), max_rows=sys.maxsize).table
+        table = read_batch_csv(upload, max_rows=sys.maxsize).table
     rows = Prediction.objects.filter(batch_id=batch_id).order_by("id")
     classes = sorted(rows.values_list("probabilities", flat=True).first() or {})
     # Each probability read by the database as a number: decoding a JSON object per row in Python
     # took most of the download's time.
-    probabilities = [Cast(KeyTextTransform(label, "probabilities"), FloatField()) for label in classes]
+    probabilities = [JsonObjectNumber("probabilities", label) for label in classes]
     stored = rows.values_list("species", *probabilities, "model_version__version")
     return _results_chunks(table, classes, stored.iterator(chunk_size=RESULTS_CHUNK_ROWS))
 
@@ -167,6 +217,59 @@ def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
     )
 
 
+def delete_old_uploads(*, now: dt.datetime | None = None) -> int:
+    """Delete kept uploads older than BATCH_UPLOAD_RETENTION_DAYS; return how many were deleted.
+
+    Their stored predictions stay; only the results download of those batches goes (404). Also
+    deletes the temporary files of uploads whose worker was killed mid-request (Django deletes
+    them when a request ends, which such a request never does).
+    """
+    now = now or timezone.now()
+    _delete_stale_upload_temp_files(cutoff=now - STALE_UPLOAD_TEMP_FILE_AGE)
+    storage = storages[UPLOADS_STORAGE]
+    cutoff = now - dt.timedelta(days=settings.BATCH_UPLOAD_RETENTION_DAYS)
+    try:
+        _folders, names = storage.listdir("")
+    except FileNotFoundError:
+        return 0  # nothing was ever uploaded
+    old = [name for name in names if storage.get_modified_time(name) < cutoff]
+    for name in old:
+        storage.delete(name)
+    return len(old)
+
+
+def _delete_stale_upload_temp_files(*, cutoff: dt.datetime) -> None:
+    # Named as django.core.files.uploadedfile.TemporaryUploadedFile names them; only this user's.
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+    for path in folder.glob("tmp*.upload*"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+            status = path.stat()
+            if status.st_uid == os.getuid() and status.st_mtime < cutoff.timestamp():
+                path.unlink()
+
+
+class JsonObjectNumber(Func):
+    """The number stored under ``key`` in a JSON object column, whatever the key's text.
+
+    Django's key lookups write the key into a JSON path, which SQLite cannot quote (a species
+    named 'a"b' reads as NULL) and which both databases read as an array index when the key is
+    a number ("1"); here the key is always a plain text parameter.
+    """
+
+    output_field = FloatField()
+
+    def __init__(self, column: str, key: str) -> None:
+        super().__init__(F(column), Value(key))
+
+    def as_sqlite(self, compiler, connection, **extra):
+        template = "(SELECT value FROM json_each(%(expressions)s))"
+        return self.as_sql(compiler, connection, template=template, arg_joiner=") WHERE key = (", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        template = "((%(expressions)s)::float8)"
+        return self.as_sql(compiler, connection, template=template, arg_joiner=" ->> ", **extra)
+
+
 def _results_chunks(table: pd.DataFrame, classes: list[str], stored: Iterator[tuple]) -> Iterator[bytes]:
     columns = [SPECIES_COLUMN, *(f"{PROBABILITY_PREFIX}{label}" for label in classes), VERSION_COLUMN]
     for start in range(0, len(table), RESULTS_CHUNK_ROWS):
@@ -175,7 +278,17 @@ def _results_chunks(table: pd.DataFrame, classes: list[str], stored: Iterator[tu
         if len(rows) != len(chunk):
             raise RuntimeError(f"batch file has {len(table)} rows but fewer predictions are stored")
         results = pd.DataFrame(rows, columns=columns, index=chunk.index)
-        yield pd.concat([chunk, results], axis=1).to_csv(index=False, header=start == 0).encode()
+        results[SPECIES_COLUMN] = _spreadsheet_safe(results[SPECIES_COLUMN])
+        # Every column as written, headers included: the uploader's cells go to whoever opens the results.
+        written = chunk.apply(_spreadsheet_safe)
+        written.columns = [exports.spreadsheet_safe(column) for column in chunk.columns]
+        yield pd.concat([written, results], axis=1).to_csv(index=False, header=start == 0).encode()
+
+
+def _spreadsheet_safe(cells: pd.Series) -> pd.Series:
+    """exports.spreadsheet_safe for a whole column at once (a Python call per cell costs seconds at a million rows)."""
+    risky = cells.str[:1].isin(exports.FORMULA_PREFIXES)
+    return cells.where(~risky, "'" + cells)
 
 
 def _is_result_column(column: str) -> bool:

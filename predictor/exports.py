@@ -25,11 +25,14 @@ COLUMNS: dict[str, str] = {
     "outside_training_range": "outside_training_range",
 }
 SPECIES_COLUMNS = ("predicted_species", "actual_species")  # names from training files, shown as text
+# A cell starting with one of these runs as a formula in a spreadsheet. The one rule for every CSV
+# the site writes (this export and the batch results).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(text: str) -> str:
     """A cell a spreadsheet shows as text: one starting with "=", "+", "-" or "@" would run as a formula."""
-    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+    if text[:1] in FORMULA_PREFIXES:
         return "'" + text
     return text
 

@@ -3,7 +3,6 @@ import datetime as dt
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -148,7 +147,7 @@ class HistoryFilterForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        earliest, latest = dt.date(2000, 1, 1), dt.date(timezone.localdate().year + 1, 12, 31)
+        earliest, latest = selectors.accepted_days()
         for name in ("date_from", "date_to"):
             day = cleaned.get(name)
             if day is not None and not earliest <= day <= latest:

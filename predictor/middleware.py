@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext
 
 logger = logging.getLogger(__name__)
@@ -64,3 +65,54 @@ class SecurityHeadersMiddleware:
         if settings.PERMISSIONS_POLICY:
             response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         return response
+
+
+class RequestBodyLimitMiddleware:
+    """A request body over its path's cap is refused with 413, saying the cap, before anything reads it.
+
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE leaves file parts out, so a multipart POST to any form
+    was spooled to a temporary file (200 MB to the prediction form, answered 200). Every path gets
+    DATA_UPLOAD_MAX_MEMORY_SIZE; the batch upload gets BATCH_UPLOAD_MAX_BYTES plus room for the
+    form's other parts. A body without Content-Length (chunked) is refused with 411: Django would
+    read none of it, and the client could not tell its data had been ignored. Before the CSRF
+    check, which reads the body.
+    """
+
+    MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, part headers and the CSRF token around the file
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        allowed, stated = self.limits(request)
+        limit = f"{stated:,}"
+        if "HTTP_TRANSFER_ENCODING" in request.META and "CONTENT_LENGTH" not in request.META:
+            message = gettext(
+                "Send the request body with a Content-Length header; at most %(limit)s bytes are accepted."
+            )
+            return self.refuse(request, message % {"limit": limit}, status=411)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads no body without a valid length
+        if length > allowed:
+            # The API's own message for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (predictor.api).
+            message = gettext("The request body is too large: at most %(limit)s bytes are accepted.")
+            return self.refuse(request, message % {"limit": limit}, status=413)
+        return self.get_response(request)
+
+    def limits(self, request) -> tuple[int, int]:
+        """The bytes a body may have on this path, and the cap to tell the client (the file's, for an upload)."""
+        if request.path == reverse("predictor:batch_upload"):
+            return settings.BATCH_UPLOAD_MAX_BYTES + self.MULTIPART_ALLOWANCE, settings.BATCH_UPLOAD_MAX_BYTES
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def refuse(self, request, message: str, *, status: int) -> HttpResponse:
+        logger.warning("Refused the body of %s %s: %s", request.method, request.path, message)
+        if request.path == "/api" or request.path.startswith("/api/"):
+            return JsonResponse({"detail": message, "errors": []}, status=status)  # the API's Error shape
+        heading = gettext("Request too large") if status == 413 else gettext("Length required")
+        # Back to the upload form from a refused upload, else to the prediction form.
+        back = request.path if request.path == reverse("predictor:batch_upload") else reverse("predictor:predict")
+        context = {"heading": heading, "message": message, "back": back}
+        return HttpResponse(render_to_string("413.html", context), status=status)

@@ -1,7 +1,7 @@
 """The JSON API's request and response shapes; measurement bounds come from predictor.features."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from django.utils import timezone
@@ -9,6 +9,7 @@ from ninja import Field, Schema
 from pydantic import AfterValidator, create_model, field_validator
 from pydantic_core import PydanticCustomError
 
+from . import selectors
 from .features import FEATURES, Feature
 
 MAX_BATCH_ITEMS = 10_000
@@ -91,14 +92,18 @@ class PredictionFilters(Schema):
     @field_validator("created_after", "created_before")
     @classmethod
     def comparable_time(cls, value: datetime | None) -> datetime | None:
-        """A time without a zone is read in the site's zone; one the database cannot hold is refused."""
+        """A time without a zone is read in the site's zone; one outside selectors.accepted_days is refused."""
         if value is None:
             return None
+        first, last = selectors.accepted_days()
         try:
             aware = value if timezone.is_aware(value) else timezone.make_aware(value)
-            aware.astimezone(UTC)
+            in_range = first <= timezone.localtime(aware).date() <= last
         except (OverflowError, ValueError):
-            raise PydanticCustomError("datetime_range", "This time is out of the supported range.") from None
+            in_range = False
+        if not in_range:
+            message = f"Choose a time from {first} to {last}."
+            raise PydanticCustomError("datetime_range", message) from None
         return aware
 
 

@@ -7,11 +7,13 @@ tens of megabytes, not a text copy of the whole file.
 """
 
 import hashlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.utils.translation import gettext
 from tqdm import tqdm
 
@@ -106,7 +108,10 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     name = str(path)
     path = Path(path)
     try:
-        sha256, lines, has_content = _fingerprint(path)
+        # A regular file only: /dev/zero or a pipe never ends, and a folder is no CSV.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise TrainingDataError(f"{name}: not a regular file (a folder, device or pipe cannot be training data)")
+        sha256, lines, has_content = _fingerprint(path, name=name, max_line_bytes=settings.TRAINING_MAX_LINE_BYTES)
     except FileNotFoundError:
         raise TrainingDataError(f"{name}: no such file") from None
     except OSError as error:
@@ -146,15 +151,32 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     return data
 
 
-def _fingerprint(path: Path) -> tuple[str, int, bool]:
-    """The file's sha256, its line count (for the progress bar), and whether it holds anything but whitespace."""
+def _fingerprint(path: Path, *, name: str, max_line_bytes: int) -> tuple[str, int, bool]:
+    """The file's sha256, its line count (for the progress bar), and whether it holds anything but whitespace.
+
+    Raises TrainingDataError at the first line longer than ``max_line_bytes``, before the parser
+    would hold it whole (a 2 GB file with no line end took 4.3 GB).
+    """
     digest = hashlib.sha256()
     lines = 0
     has_content = False
+    line_bytes = 0  # of the line still open at the end of the blocks read so far
+    # Blocks no longer than the cap: a line between two line ends of one block is then within it,
+    # so only lines that run across blocks need counting.
+    block_bytes = max(1, min(1 << 20, max_line_bytes))
     with path.open("rb") as source:
-        while block := source.read(1 << 20):
+        while block := source.read(block_bytes):
             digest.update(block)
-            lines += block.count(b"\n")
+            newlines = block.count(b"\n")
+            line_bytes += block.find(b"\n") if newlines else len(block)
+            if line_bytes > max_line_bytes:
+                raise TrainingDataError(
+                    f"{name}: line {lines + 1} is longer than {max_line_bytes:,} bytes "
+                    "(TRAINING_MAX_LINE_BYTES); is this a CSV file?"
+                )
+            if newlines:
+                line_bytes = len(block) - block.rfind(b"\n") - 1
+            lines += newlines
             has_content = has_content or bool(block.strip())
     return digest.hexdigest(), lines, has_content
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 from django.conf import settings
 from django.contrib import messages
 from django.db import DatabaseError
@@ -169,10 +171,17 @@ def prediction_history(request):
         return render(request, "predictor/history.html", {"form": form}, status=400)
     query = form.query()
     predictions = Prediction.objects.matching(query)
-    page = selectors.keyset_page(predictions, sort=query.sort, size=HISTORY_PAGE_SIZE, **form.cursors())
     first_day, last_day = selectors.chart_window(*form.days())
-    daily = selectors.daily_counts(predictions, species=species, first=first_day, last=last_day)
-    scatter = selectors.scatter_sample(predictions)
+    # The chart's days lie inside the date filter; its per-day ranges must be the only time bounds.
+    undated = Prediction.objects.matching(dataclasses.replace(query, since=None, until=None))
+    try:
+        with selectors.time_limited():
+            page = selectors.keyset_page(predictions, sort=query.sort, size=HISTORY_PAGE_SIZE, **form.cursors())
+            daily = selectors.daily_counts(undated, species=species, first=first_day, last=last_day)
+            scatter = selectors.scatter_sample(predictions)
+    except selectors.QueryTooSlow:
+        limit_seconds = f"{settings.STAFF_QUERY_TIMEOUT_MS / 1000:g}"
+        return render(request, "predictor/query_too_slow.html", {"limit_seconds": limit_seconds}, status=503)
     context = {
         "form": form,
         "page": page,
@@ -230,7 +239,7 @@ def batch_upload(request):
     if not form.is_valid():
         return render(request, template, {"form": form, **limits}, status=400)
     try:
-        batch_id = batch.predict_file(form.cleaned_data["file"].read())
+        batch_id = batch.predict_file(form.cleaned_data["file"])  # streamed: never read whole into memory
     except batch.BatchFileError as error:
         form.add_error("file", str(error))
         return render(request, template, {"form": form, **limits}, status=400)

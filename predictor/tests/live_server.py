@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+GUNICORN_CONFIG = PROJECT_DIR / "gunicorn.conf.py"
 
 
 GENEROUS_LIMITS = {
@@ -161,10 +162,10 @@ def start_gunicorn(
     app: str = "mlsite.wsgi",
     cwd: Path = PROJECT_DIR,
 ) -> tuple[subprocess.Popen, Path]:
-    command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--backlog", "4096"]
-    if access_log:
-        command += ["--access-logfile", "-"]
+    # The site's own gunicorn settings (gunicorn.conf.py), as `make serve` runs them.
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), app, "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers)]
+    env = {**env, "WEB_ACCESS_LOG": "-" if access_log else ""}
     log_path = log_dir / f"gunicorn-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -163,7 +163,12 @@ def test_upload_without_a_file_is_refused(admin_client, trained_version):
 
 def test_file_over_the_size_limit_is_refused(admin_client, trained_version, settings):  # noqa: F811
     settings.BATCH_UPLOAD_MAX_BYTES = 1_000_000
+    # Over the cap plus room for the form's other parts: refused before the body is read.
     response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 200_000)
+    assert response.status_code == 413
+    assert b"at most 1,000,000 bytes are accepted" in response.content
+    # Within that room but over the cap: refused by the form.
+    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 170_000)
     assert response.status_code == 400
     assert "at most 1 MB can be uploaded" in response.context["form"].errors["file"][0]
     assert not Prediction.objects.exists()
@@ -174,7 +179,7 @@ def test_file_over_the_row_limit_is_refused(admin_client, trained_version, setti
     assert upload(admin_client, "Height,Weight\n77,36\n77,36\n77,36\n").status_code == 302
     response = upload(admin_client, "Height,Weight\n77,36\n77,36\n77,36\n77,36\n")
     assert response.status_code == 400
-    assert "The file has 4 rows; at most 3 are accepted" in response.context["form"].errors["file"][0]
+    assert "The file has more than 3 rows; at most 3 are accepted" in response.context["form"].errors["file"][0]
     assert Prediction.objects.count() == 3
 
 

@@ -133,7 +133,10 @@ def test_history_reads_a_bounded_number_of_queries_and_never_counts_every_row(ad
     day_counts = [statement for statement in sql if "COUNT(" in statement]
     # The only counts are the chart's per-day ones, each bounded to one day of one species.
     assert all('"CREATED_AT" >=' in statement and '"CREATED_AT" <' in statement for statement in day_counts)
-    assert len(sql) - len(day_counts) <= 10
+    # On PostgreSQL the staff time limit adds three: its set_config and the savepoint around it.
+    time_limit = [statement for statement in sql if "SET_CONFIG" in statement or "SAVEPOINT" in statement]
+    assert len(sql) - len(day_counts) - len(time_limit) <= 10
+    assert len(time_limit) <= 3
     assert not any(" OFFSET " in statement for statement in sql)
 
 
