@@ -69,6 +69,7 @@ messages: install-dev .env
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r .
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -61,7 +61,8 @@ if not SECRET_KEY:
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
             "or, on a development machine, run `make run` once: it writes DJANGO_DEBUG=1 and a key to .env."
         )
-    SECRET_KEY = "django-insecure-local-development-only-never-used-with-debug-off"
+    # Reached only with DEBUG on (a development machine), never in production.
+    SECRET_KEY = "django-insecure-local-development-only-never-used-with-debug-off"  # nosec B105
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
