@@ -105,12 +105,13 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the one chosen with the switcher (a cookie), else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
-    # Request bodies over their path's cap: 413 before the CSRF check reads them (bounds).
-    "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Request bodies over their path's cap: 413 before any view (or the CSRF check, in process_view)
+    # reads them; after the user and messages are known, so the refusal page has the site's header.
+    "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "predictor.middleware.DatabaseUnavailableMiddleware",
     "predictor.middleware.SecurityHeadersMiddleware",

@@ -3,6 +3,8 @@ import logging
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -111,8 +113,12 @@ class RequestBodyLimitMiddleware:
         logger.warning("Refused the body of %s %s: %s", request.method, request.path, message)
         if request.path == "/api" or request.path.startswith("/api/"):
             return JsonResponse({"detail": message, "errors": []}, status=status)  # the API's Error shape
-        heading = gettext("Request too large") if status == 413 else gettext("Length required")
+        allowed, stated = self.limits(request)
+        if status == 413:  # people read sizes, not byte counts: "at most 2.6 MB"
+            message = gettext("The request is too large: at most %(size)s can be sent here.") % {
+                "size": filesizeformat(stated)
+            }
         # Back to the upload form from a refused upload, else to the prediction form.
         back = request.path if request.path == reverse("predictor:batch_upload") else reverse("predictor:predict")
-        context = {"heading": heading, "message": message, "back": back}
-        return HttpResponse(render_to_string("413.html", context), status=status)
+        context = {"status": status, "message": message, "back": back}
+        return render(request, "413.html", context, status=status)
