@@ -233,7 +233,7 @@ LOGGING = {
 }
 
 # --- Limits: request rate limits, log-in lock-outs, password reset mail, idempotent API writes ---
-# (predictor/limits.py, predictor/idempotency.py, docs/pending/limits.md). Every limit counts per
+# (predictor/limits.py, predictor/idempotency.py, docs/security.md). Every limit counts per
 # client address, by the rule in predictor/client.py.
 RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
 # Form submissions, POST /api/v1/predict and POST /api/v1/predict/batch requests, one budget.
