@@ -397,5 +397,6 @@ ZH_HANS: dict[str, str | list[str]] = {
     "This query took too long": "查询耗时过长",
     "The database was stopped after %(limit_seconds)s seconds so that the site stays responsive. Narrow the dates, or add a filter, and try again.": "为保持网站响应，数据库查询在 %(limit_seconds)s 秒后已被中止。请缩小日期范围或添加筛选条件后重试。",
     "Back to the prediction history": "返回预测历史",
-
+    # lead
+    "The request is too large: at most %(size)s can be sent here.": "请求过大：此处最多可发送 %(size)s。",
 }
