@@ -246,3 +246,15 @@ def test_a_site_on_the_bucket_serves_its_model_and_survives_a_tampered_new_one(s
         )
         assert versions == [(1,)]
         assert not (server.workdir / "artifacts").exists()
+
+
+def test_an_s3_variable_without_a_bucket_stops_start_up_naming_it(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_S3_", "AWS_"))}
+    env |= {"DJANGO_S3_ENDPOINT_URL": "http://127.0.0.1:9", "DJANGO_SQLITE_PATH": str(tmp_path / "unused.sqlite3")}
+
+    started = subprocess.run(
+        [sys.executable, "-c", "import mlsite.settings"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+
+    assert started.returncode != 0
+    assert "DJANGO_S3_ENDPOINT_URL set but DJANGO_S3_BUCKET is not" in started.stderr
