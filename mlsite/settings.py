@@ -345,3 +345,78 @@ def create_private_file(path: Path) -> None:
 # opens it (SQLite gives its -wal and -shm files the database file's mode).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     create_private_file(Path(DATABASES["default"]["NAME"]))
+
+# --- Shared object storage (issue 14: storage) ---
+# With DJANGO_S3_BUCKET set, trained models, their training pictures and kept batch uploads live in
+# that S3-compatible bucket (AWS S3, MinIO, SeaweedFS...), one key prefix per store, so every host
+# sees the same files (docs/pending/storage.md); unset, they stay in the local folders above.
+# Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else boto3's usual sources (an
+# instance role, ~/.aws). Objects stay private: no ACL is sent and no bucket URL is ever made; the
+# site serves pictures and downloads through its own permission-checked views.
+S3_STORE_VARIABLES = ["DJANGO_S3_ENDPOINT_URL", "DJANGO_S3_REGION", "DJANGO_S3_ARTIFACTS_PREFIX"]
+S3_STORE_VARIABLES += ["DJANGO_S3_UPLOADS_PREFIX", "DJANGO_S3_ADDRESSING_STYLE", "DJANGO_S3_TIMEOUT_SECONDS"]
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    location: str,
+    endpoint_url: str = "",
+    region: str = "",
+    access_key: str = "",
+    secret_key: str = "",
+    addressing_style: str = "",
+    timeout_seconds: int = 10,
+) -> dict:
+    """The STORAGES entry for one store kept under ``location``/ in an S3 bucket."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": location.strip("/"),
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": None,  # the bucket's own: private unless someone opened the bucket itself
+            "querystring_auth": True,  # were a URL ever made, it would be a signed, expiring one
+            # Never replace an object: a model version's row records its artifact's sha256.
+            "file_overwrite": False,
+            # Reads spill to a temporary file past this size, as local files are streamed: a kept
+            # upload of 100 MB is not held in memory while its results download is built.
+            "max_memory_size": 10 * 1024 * 1024,
+            # A storage that does not answer fails a request within seconds, not boto3's minutes.
+            "client_config": Config(
+                s3={"addressing_style": addressing_style or "auto"},
+                connect_timeout=timeout_seconds,
+                read_timeout=timeout_seconds,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        },
+    }
+
+
+S3_BUCKET = os.environ.get("DJANGO_S3_BUCKET", "").strip()
+if S3_BUCKET:
+    _s3 = {
+        "bucket": S3_BUCKET,
+        "endpoint_url": os.environ.get("DJANGO_S3_ENDPOINT_URL", "").strip(),
+        "region": os.environ.get("DJANGO_S3_REGION", "").strip(),
+        "access_key": os.environ.get("AWS_ACCESS_KEY_ID", "").strip(),
+        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "").strip(),
+        "addressing_style": os.environ.get("DJANGO_S3_ADDRESSING_STYLE", "").strip(),
+        "timeout_seconds": env_int("DJANGO_S3_TIMEOUT_SECONDS", 10),
+    }
+    STORAGES["ml_artifacts"] = s3_storage(
+        location=os.environ.get("DJANGO_S3_ARTIFACTS_PREFIX", "").strip() or "ml_artifacts", **_s3
+    )
+    STORAGES["batch_uploads"] = s3_storage(
+        location=os.environ.get("DJANGO_S3_UPLOADS_PREFIX", "").strip() or "batch_uploads", **_s3
+    )
+elif _stray := [name for name in S3_STORE_VARIABLES if os.environ.get(name, "").strip()]:
+    raise ImproperlyConfigured(
+        f"{', '.join(_stray)} set but DJANGO_S3_BUCKET is not: set DJANGO_S3_BUCKET to keep files in that bucket, "
+        "or unset them to keep files in ML_ARTIFACTS_DIR and BATCH_UPLOADS_DIR."
+    )
