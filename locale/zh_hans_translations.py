@@ -399,4 +399,5 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Back to the prediction history": "返回预测历史",
     # lead
     "The request is too large: at most %(size)s can be sent here.": "请求过大：此处最多可发送 %(size)s。",
+    # storage
 }
