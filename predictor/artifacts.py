@@ -65,7 +65,10 @@ def save(content: bytes) -> tuple[str, str]:
     digest = sha256_hex(content)
     name = f"model-{timezone.now():%Y%m%dT%H%M%S}-{digest[:16]}.joblib"
     storage = artifact_storage()
-    stored_name = storage.save(name, ContentFile(content))
+    try:
+        stored_name = storage.save(name, ContentFile(content))
+    except STORAGE_ERRORS as error:
+        raise ArtifactError(f"the artifact storage refused {name}: {error}; no version was recorded") from error
     # Read back before any row may point at it: a storage that cut or changed the bytes (a full
     # disk, a proxy, an object store that acknowledged too early) is caught here, not at load time.
     try:

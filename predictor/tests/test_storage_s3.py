@@ -19,8 +19,8 @@ from datetime import timedelta
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 from django.core.files.storage import StorageHandler, storages
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -164,10 +164,14 @@ def test_when_the_artifact_cannot_be_stored_no_version_is_recorded(s3_server, s3
     refused = bucket_storage(s3_server, location=f"{s3_prefix}/ml_artifacts", secret_key="not-the-secret")
     settings.STORAGES = {**settings.STORAGES, "ml_artifacts": refused}
 
-    with pytest.raises(ClientError, match="403|Forbidden|SignatureDoesNotMatch"):
+    with pytest.raises(artifacts.ArtifactError, match="refused .*(403|Forbidden|SignatureDoesNotMatch)"):
         training.train(activate=True)
     assert not ModelVersion.objects.exists()
     assert s3_server.keys(s3_prefix) == []
+    # The command says so in one line (no traceback), and nothing changes.
+    with pytest.raises(CommandError, match="artifact storage refused"):
+        call_command("train_model")
+    assert not ModelVersion.objects.exists()
 
 
 def test_objects_are_private_to_the_credentials(s3_server, s3_prefix, trained_model):
