@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import os
+import runpy
 import sys
 import threading
 import types
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, transaction
 from django.test import Client
 from django.utils.module_loading import import_string
@@ -277,6 +280,28 @@ def test_the_database_503_page_and_json_show_the_request_id(client, trained_vers
     assert api.json()["request_id"] == api["X-Request-ID"]
 
 
+# The settings
+
+
+def read_settings(monkeypatch, tmp_path, **env) -> dict:
+    monkeypatch.setenv("DJANGO_SQLITE_PATH", str(tmp_path / "db.sqlite3"))  # never the worktree's database
+    for name, setting in env.items():
+        monkeypatch.setenv(name, setting)
+    return runpy.run_path(str(Path(django_settings.BASE_DIR) / "mlsite" / "settings.py"))
+
+
+def test_json_logs_are_one_setting_away(monkeypatch, tmp_path):
+    assert read_settings(monkeypatch, tmp_path)["LOGGING"]["handlers"]["console"]["formatter"] == "plain"
+    chosen = read_settings(monkeypatch, tmp_path, DJANGO_LOG_FORMAT="JSON")
+    assert chosen["LOGGING"]["handlers"]["console"]["formatter"] == "json"
+
+
+@pytest.mark.parametrize(("name", "wrong"), [("DJANGO_LOG_FORMAT", "xml"), ("DJANGO_METRICS_TOKEN", "secret")])
+def test_a_wrong_metrics_or_log_setting_stops_start_up_naming_it(monkeypatch, tmp_path, name, wrong):
+    with pytest.raises(ImproperlyConfigured, match=name):
+        read_settings(monkeypatch, tmp_path, **{name: wrong})
+
+
 # Under gunicorn: several workers, one sum
 
 
@@ -288,7 +313,7 @@ def test_counts_are_summed_across_gunicorn_workers(tmp_path):
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # a previous run's: cleared at start
     env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "DJANGO_LOG_FORMAT": "json"}
-    with running_server(workers=2, extra_env=env) as server:
+    with running_server(workers=2, database_url=os.environ.get("DATABASE_URL", ""), extra_env=env) as server:
         sent = 0
         # Concurrent new connections reach both workers; keep going until files show two writers.
         while sent < 400 and len(_writers(metrics_dir)) < 2:
