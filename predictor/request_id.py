@@ -15,6 +15,8 @@ middleware, and a streamed download logs while it is sent.
 import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
@@ -34,6 +36,16 @@ _current: ContextVar[str] = ContextVar("request_id", default="")
 def current() -> str:
     """The id of the request being answered, or "" outside one."""
     return _current.get()
+
+
+@contextmanager
+def carried(request_id: str) -> Iterator[None]:
+    """Log lines written inside carry ``request_id``: for work done elsewhere for a request (a background job)."""
+    token = _current.set(request_id)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def request_id_for(request: HttpRequest) -> str:

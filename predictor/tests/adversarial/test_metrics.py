@@ -22,9 +22,8 @@ from django.utils.module_loading import import_string
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from predictor import history, model_service
+from predictor import history, model_service, request_id
 from predictor.models import Prediction
-from predictor.request_id import RequestIdFilter
 
 pytestmark = pytest.mark.django_db
 
@@ -237,7 +236,7 @@ def json_log():
     formatter = import_string(config.pop("()"))(**config)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
-    handler.addFilter(RequestIdFilter())
+    handler.addFilter(request_id.RequestIdFilter())
     root = logging.getLogger()
     root.addHandler(handler)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -247,12 +246,19 @@ def json_log():
 def test_an_api_error_quotes_its_request_id_as_its_log_lines_do(client, trained_version, json_log):
     response = post_json(client, "/api/v1/predict", {"height_cm": "tall"})
     assert response.status_code == 422
-    request_id = response["X-Request-ID"]
-    assert response.json()["request_id"] == request_id
+    answer_id = response["X-Request-ID"]
+    assert response.json()["request_id"] == answer_id
     logged = [line for line in json_log() if line["request_id"] == request_id]
     assert logged and logged[0]["level"] == "WARNING" and "/api/v1/predict" in logged[0]["message"]
     assert {"time", "logger", "host", "process"} <= set(logged[0])
     assert all(line["request_id"] == "-" for line in json_log() if line not in logged)
+
+
+def test_work_done_for_a_request_elsewhere_logs_under_its_id(json_log):
+    with request_id.carried("from-the-enqueuing-request"):
+        logging.getLogger("predictor.jobs").warning("row 5 of 10")
+    logging.getLogger("predictor.jobs").warning("after")
+    assert [line["request_id"] for line in json_log()] == ["from-the-enqueuing-request", "-"]
 
 
 def test_the_500_page_shows_the_request_id_in_small_print(trained_version, monkeypatch, json_log):
@@ -262,9 +268,9 @@ def test_the_500_page_shows_the_request_id_in_small_print(trained_version, monke
     monkeypatch.setattr(model_service, "predict", broken)
     response = Client(raise_request_exception=False).post("/", {"height": "40", "weight": "12.5"})
     assert response.status_code == 500
-    request_id = response["X-Request-ID"]
-    assert f"<small>Request id: {request_id}</small>" in response.content.decode()
-    assert any(line["request_id"] == request_id and line["level"] == "ERROR" for line in json_log())
+    answer_id = response["X-Request-ID"]
+    assert f"<small>Request id: {answer_id}</small>" in response.content.decode()
+    assert any(line["request_id"] == answer_id and line["level"] == "ERROR" for line in json_log())
 
 
 def test_the_database_503_page_and_json_show_the_request_id(client, trained_version, monkeypatch):
@@ -345,11 +351,11 @@ def test_counts_are_summed_across_gunicorn_workers(tmp_path):
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
-        request_id = refused.value.headers["X-Request-ID"]
-        assert json.loads(refused.value.read())["request_id"] == request_id
+        answer_id = refused.value.headers["X-Request-ID"]
+        assert json.loads(refused.value.read())["request_id"] == answer_id
         log = Path(server.workdir).glob("gunicorn-*.log")
-        lines = [line for path in log for line in path.read_text().splitlines() if request_id in line]
-        assert any(json.loads(line)["request_id"] == request_id for line in lines if line.startswith("{"))
+        lines = [line for path in log for line in path.read_text().splitlines() if answer_id in line]
+        assert any(json.loads(line)["request_id"] == answer_id for line in lines if line.startswith("{"))
 
 
 def _predict(base_url: str) -> None:
