@@ -248,7 +248,7 @@ def test_an_api_error_quotes_its_request_id_as_its_log_lines_do(client, trained_
     assert response.status_code == 422
     answer_id = response["X-Request-ID"]
     assert response.json()["request_id"] == answer_id
-    logged = [line for line in json_log() if line["request_id"] == request_id]
+    logged = [line for line in json_log() if line["request_id"] == answer_id]
     assert logged and logged[0]["level"] == "WARNING" and "/api/v1/predict" in logged[0]["message"]
     assert {"time", "logger", "host", "process"} <= set(logged[0])
     assert all(line["request_id"] == "-" for line in json_log() if line not in logged)
