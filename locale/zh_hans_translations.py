@@ -400,4 +400,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     # lead
     "The request is too large: at most %(size)s can be sent here.": "请求过大：此处最多可发送 %(size)s。",
     # storage
+    # metrics
+    "Request id: %(id)s": "请求编号：%(id)s",
+    "Wrong metrics token.": "指标令牌错误。",
 }

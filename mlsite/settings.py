@@ -7,6 +7,7 @@ no built-in secret key outside DEBUG. On a development machine, `make run` write
 """
 
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,6 +101,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later log line and answer carries the request's id, and the timing covers the rest (metrics).
+    "predictor.request_id.RequestIdMiddleware",
+    "predictor.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,11 +228,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_62
 BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100_000_000)
 BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
 
+# Every line names the request it was written for (predictor/request_id.py); DJANGO_LOG_FORMAT
+# (metrics block below) picks the plain lines or one JSON object per line.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "predictor.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "{asctime} {levelname} [{request_id}] {name}: {message}", "style": "{"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{levelname}{name}{process}{message}{request_id}",
+            "style": "{",
+            "timestamp": "time",  # ISO 8601 in UTC, comparable across hosts
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "static_fields": {"host": socket.gethostname()},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
 
@@ -420,3 +437,25 @@ elif _stray := [name for name in S3_STORE_VARIABLES if os.environ.get(name, "").
         f"{', '.join(_stray)} set but DJANGO_S3_BUCKET is not: set DJANGO_S3_BUCKET to keep files in that bucket, "
         "or unset them to keep files in ML_ARTIFACTS_DIR and BATCH_UPLOADS_DIR."
     )
+
+
+# --- Metrics and request-traceable logs (issue 14: metrics) ---
+# (predictor/metrics.py, predictor/request_id.py, docs/pending/metrics.md)
+# /metrics answers local callers, staff who may see the models, and scrapers sending
+# `Authorization: Bearer <this token>`; empty: no token is accepted.
+METRICS_TOKEN = os.environ.get("DJANGO_METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "DJANGO_METRICS_TOKEN is too short to resist guessing: use at least 32 random characters, for example "
+        "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+    )
+# Prometheus scrapes over plain HTTP inside the network, like the load balancer's health checks.
+SECURE_REDIRECT_EXEMPT += [r"^metrics$"]
+# "plain": readable lines; "json": one JSON object per line (time, level, logger, host, process,
+# message, request_id), for a log collector that follows one request across hosts.
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "").strip().lower() or "plain"
+if LOG_FORMAT not in LOGGING["formatters"]:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT={LOG_FORMAT!r} is not a log format: use plain or json.")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# PROMETHEUS_MULTIPROC_DIR, read by prometheus_client itself and set up by gunicorn.conf.py, is
+# where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.

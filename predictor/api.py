@@ -29,7 +29,7 @@ from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
-from . import api_keys, history, idempotency, limits, model_service, permissions
+from . import api_keys, history, idempotency, limits, model_service, permissions, request_id
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
 from .middleware import database_unavailable_response
@@ -315,7 +315,7 @@ def _prediction_record(prediction: Prediction) -> dict:
 
 def _unknown_filter(field: str, message: str) -> Status:
     item = {"loc": ["query", field], "field": field, "index": None, "message": message, "type": "unknown_value"}
-    return Status(400, {"detail": message, "errors": [item]})
+    return Status(400, _error_body(message, [item]))
 
 
 api.add_router("/v1", v1)
@@ -390,8 +390,13 @@ def _message(error: dict, field: str | None) -> str:
 # The errors' JSON: the same shape for every status.
 
 
+def _error_body(detail: str, errors: list | None = None) -> dict:
+    # The request id lets a client quote the failure and an operator find its log lines.
+    return {"detail": detail, "errors": errors or [], "request_id": request_id.current()}
+
+
 def _error(request, status: int, detail: str, errors: list | None = None):
-    return api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
+    return api.create_response(request, _error_body(detail, errors), status=status)
 
 
 @api.exception_handler(ValidationError)

@@ -131,3 +131,6 @@ class ErrorItem(Schema):
 class Error(Schema):
     detail: str
     errors: list[ErrorItem] = []
+    request_id: str = Field(
+        "", description="The request's id, also in the X-Request-ID header: quote it when reporting a problem."
+    )

@@ -164,6 +164,7 @@ def test_the_api_answers_a_large_body_with_json_413(client, db):
     assert response.json() == {
         "detail": "The request body is too large: at most 2,621,440 bytes are accepted.",
         "errors": [],
+        "request_id": response["X-Request-ID"],
     }
 
 
