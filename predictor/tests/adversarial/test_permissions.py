@@ -197,7 +197,7 @@ def test_a_session_reaches_the_api_as_its_permissions_say(role, django_user_mode
     assert api_statuses(client) == expected
     refused = call_api(client, "/api/v1/predict/batch")
     if refused.status_code in {401, 403}:
-        assert set(refused.json()) == {"detail", "errors"}  # the API's error shape, not HTML
+        assert set(refused.json()) == {"detail", "errors", "request_id"}  # the API's error shape, not HTML
 
 
 def test_without_a_key_only_the_single_prediction_answers(client, trained_version):
