@@ -116,6 +116,23 @@ def start(
     return job
 
 
+def as_json(job: Job) -> dict[str, Any]:
+    """A job as the API and the job page's script read it."""
+    return {
+        "id": str(job.pk),
+        "kind": job.kind,
+        "status": job.status,
+        "finished": job.is_finished,
+        "progress": {"done": job.progress_done, "total": job.progress_total, "percent": job.percent},
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "outcome": job.outcome if job.status == Status.SUCCEEDED else None,
+        "error": job.error or None,
+    }
+
+
 def visible_to(job: Job, user: AbstractBaseUser | AnonymousUser | None) -> bool:
     return permissions.allows(user, KINDS[job.kind].view_permission)
 

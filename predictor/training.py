@@ -300,6 +300,42 @@ def version_outcome(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+def gate_decision(outcome: dict[str, Any]) -> str:
+    """The gate's decision on a retraining job's version, in words for its page."""
+    figures = {
+        "version": outcome["version"],
+        "accuracy": f"{outcome['cv_accuracy']:.1%}",
+        "baseline": outcome["baseline_version"],
+        "baseline_accuracy": f"{outcome['baseline_cv_accuracy']:.1%}"
+        if outcome["baseline_cv_accuracy"] is not None
+        else "",
+    }
+    if outcome["baseline_version"] is None:
+        return gettext("v%(version)s is now active: no version was active to compare it with.") % figures
+    if outcome["baseline_cv_accuracy"] is None:
+        message = gettext(
+            "v%(version)s is now active: active v%(baseline)s's algorithm cannot be trained on these rows."
+        )
+        return message % figures
+    if not outcome["activated"]:
+        message = gettext(
+            "Active v%(baseline)s was kept: the new v%(version)s's cross-validated accuracy %(accuracy)s is below "
+            "v%(baseline)s's %(baseline_accuracy)s on the same rows and folds."
+        )
+        return message % figures
+    if outcome["cv_accuracy"] < outcome["baseline_cv_accuracy"]:
+        message = gettext(
+            "v%(version)s is now active, as asked, although its cross-validated accuracy %(accuracy)s is below "
+            "v%(baseline)s's %(baseline_accuracy)s on the same rows and folds."
+        )
+        return message % figures
+    message = gettext(
+        "v%(version)s is now active: its cross-validated accuracy %(accuracy)s is at least v%(baseline)s's "
+        "%(baseline_accuracy)s on the same rows and folds."
+    )
+    return message % figures
+
+
 def clean_up_job(job: Job, *, succeeded: bool) -> None:
     """After a retraining job, either way: its uploaded CSV is no longer needed."""
     if name := job.arguments.get("upload_name"):
