@@ -534,13 +534,15 @@ def _json_405(view, *, allow: tuple[str, ...] | None = None):
 def index(request):
     """GET /api/: what the API is and where its endpoints and docs are."""
     endpoints = []
-    for path_view in v1.path_operations.values():
+    for route, path_view in v1.path_operations.items():
         for operation in path_view.operations:
+            # A path with a parameter is shown as documented ({job_id}); the others are reversed.
+            written = f"{reverse('api:api-root')}v1{route}" if "{" in route else None
             endpoints.extend(
                 {
                     "operation_id": operation.operation_id,
                     "method": method,
-                    "path": reverse(f"api:{operation.view_func.__name__}"),
+                    "path": written or reverse(f"api:{operation.view_func.__name__}"),
                     "summary": operation.summary,
                 }
                 for method in operation.methods

@@ -145,7 +145,10 @@ def check_upload(upload: IO[bytes]) -> int:
     """
     rows = _check_row_count(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     upload.seek(0)
-    header = next(csv.reader(codecs.getreader("utf-8-sig")(upload, errors="replace")), [])
+    try:
+        header = next(csv.reader(codecs.getreader("utf-8-sig")(upload)), [])
+    except UnicodeDecodeError as error:
+        raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": error}) from None
     upload.seek(0)
     _check_columns([column.strip() for column in header])
     if rows < 1:
