@@ -63,13 +63,18 @@ class ModelVersionQuerySet(models.QuerySet):
         """
         return self.annotate(
             prediction_count=_count_predictions(Q()),
-            labelled_count=_count_predictions(LABELLED),
-            correct_count=_count_predictions(LABELLED & Q(actual_species=F("species"))),
+            labelled_count=_count_predictions(LABELLED, labelled=True),
+            correct_count=_count_predictions(LABELLED & Q(actual_species=F("species")), labelled=True),
         )
 
 
 def _count_predictions(condition: Q) -> Coalesce:
-    matching = Prediction.objects.filter(condition, model_version=OuterRef("pk")).order_by()
+    # Labelled rows were seen to be labelled, so none belongs to an unfinished batch (see
+    # model_metrics.labelled_pairs); the others must leave those batches out.
+    rows = (
+        Prediction.with_unpublished if condition == LABELLED or LABELLED in condition.children else Prediction.objects
+    )
+    matching = rows.filter(condition, model_version=OuterRef("pk")).order_by()
     return Coalesce(Subquery(matching.values("model_version").annotate(count=Count("pk")).values("count")), 0)
 
 

@@ -123,7 +123,7 @@ def load_feedback() -> TrainingData:
     # In time order, the order of the partial index on labelled rows: in id order SQLite reads the
     # whole history to find them.
     rows = (
-        Prediction.objects.filter(LABELLED)
+        Prediction.with_unpublished.filter(LABELLED)  # labelled, so published: see model_metrics.labelled_pairs
         .order_by("created_at", "pk")
         .values_list(*FEATURE_FIELDS, "actual_species")
         .iterator(chunk_size=10_000)
