@@ -68,12 +68,10 @@ class ModelVersionQuerySet(models.QuerySet):
         )
 
 
-def _count_predictions(condition: Q) -> Coalesce:
+def _count_predictions(condition: Q, *, labelled: bool = False) -> Coalesce:
     # Labelled rows were seen to be labelled, so none belongs to an unfinished batch (see
     # model_metrics.labelled_pairs); the others must leave those batches out.
-    rows = (
-        Prediction.with_unpublished if condition == LABELLED or LABELLED in condition.children else Prediction.objects
-    )
+    rows = Prediction.with_unpublished if labelled else Prediction.objects
     matching = rows.filter(condition, model_version=OuterRef("pk")).order_by()
     return Coalesce(Subquery(matching.values("model_version").annotate(count=Count("pk")).values("count")), 0)
 
