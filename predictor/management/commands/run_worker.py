@@ -26,6 +26,7 @@ class Command(BaseCommand):
                 verbosity=options["verbosity"],
             )
         elif settings.JOBS_BACKEND == "rq":
-            call_command("rqworker", "default", verbosity=options["verbosity"])
+            # The backend's own job class runs a Task object where RQ's would call a function.
+            call_command("rqworker", "default", job_class="django_tasks_rq.backend.Job", verbosity=options["verbosity"])
         else:
             raise CommandError(f"DJANGO_TASKS_BACKEND={settings.JOBS_BACKEND} runs jobs in the request: no worker.")

@@ -110,3 +110,17 @@ def test_ten_jobs_enqueued_at_once_each_run_exactly_once_by_two_workers():
                 stop(worker)
         assert [job_row(server, job_id)[1] for job_id in job_ids] == [1] * 10
         assert server.query("SELECT count(*) FROM predictor_prediction") == [(10_000,)]
+
+
+def test_the_rq_backend_runs_a_batch_job_on_redis():
+    # A Redis database of its own, so other runs' queues cannot take (or give) this run's jobs.
+    env = {**WORKER_ENV, "DJANGO_TASKS_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:6379/13"}
+    with running_server(workers=1, extra_env=env) as server:
+        [job_id] = enqueue(server, rows=10_000)
+        worker = start_worker(server)
+        try:
+            wait_for(lambda: job_row(server, job_id)[0] == "succeeded", timeout=60, what="the job on RQ")
+        finally:
+            stop(worker)
+        assert job_row(server, job_id)[1:4] == (1, 10_000, 10_000)
+        assert server.query("SELECT count(*) FROM predictor_prediction") == [(10_000,)]
