@@ -459,3 +459,35 @@ if LOG_FORMAT not in LOGGING["formatters"]:
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # PROMETHEUS_MULTIPROC_DIR, read by prometheus_client itself and set up by gunicorn.conf.py, is
 # where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.
+
+# --- Jobs: batch uploads and retraining in the background (issue 14: jobs) ---
+# (predictor/jobs.py, docs/pending/jobs.md). Django's Tasks API (the django-tasks backport) runs them:
+# "database" (default) queues them in the database, run by `manage.py run_worker` (make run starts
+# one); "rq" queues them on the Redis at REDIS_URL, run by the same command; "immediate" runs them
+# inside the request that starts them (the tests; never a site: a million rows would time out).
+JOBS_BACKEND = os.environ.get("DJANGO_TASKS_BACKEND", "").strip() or "database"
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if JOBS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"DJANGO_TASKS_BACKEND={JOBS_BACKEND!r}: use one of {', '.join(_TASK_BACKENDS)}.")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[JOBS_BACKEND]}}
+INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+if JOBS_BACKEND == "rq":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("DJANGO_TASKS_BACKEND=rq needs REDIS_URL, for example redis://127.0.0.1:6379/0.")
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}  # a job's lease, not RQ, says when it died
+# A running job renews its lease every third of this many seconds; a job whose lease ran out (its
+# worker was killed, or its machine lost) is queued again by the reaper, or failed after
+# JOB_MAX_ATTEMPTS attempts.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+# How long an idle database-backend worker waits (ms) before looking for a job again.
+JOB_WORKER_POLL_MS = env_int("JOB_WORKER_POLL_MS", 200)
+# Workers run at this lower CPU priority (nice), so the pages still answer while a job runs.
+JOB_WORKER_NICE = env_int("JOB_WORKER_NICE", 10)
+# A batch job stores this many rows per transaction: SQLite's single write lock is never held long.
+JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 5_000)

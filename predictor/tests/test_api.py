@@ -385,7 +385,13 @@ def test_openapi_schema_is_valid_and_documents_every_endpoint(client, db):
     assert response.status_code == 200
     schema = response.json()
     validate(schema)
-    assert set(schema["paths"]) == {"/api/v1/predict", "/api/v1/predict/batch", "/api/v1/predictions", "/api/v1/models"}
+    assert set(schema["paths"]) == {
+        "/api/v1/predict",
+        "/api/v1/predict/batch",
+        "/api/v1/predictions",
+        "/api/v1/models",
+        "/api/v1/jobs/{job_id}",
+    }
     measurements = schema["components"]["schemas"]["MeasurementsIn"]
     assert list(measurements["properties"]) == [feature.field for feature in FEATURES]
     assert measurements["properties"]["height_cm"]["maximum"] == 300

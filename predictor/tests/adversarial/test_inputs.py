@@ -72,6 +72,9 @@ def batch_answer(admin_client, height: str):
     response = admin_client.post("/predictions/upload/", {"file": upload})
     if response.status_code == 400:
         return None, response.context["form"].errors["file"][0]
+    job = admin_client.get(response["Location"]).context  # the upload's job (run at once in tests)
+    if job and job["job"].status == "failed":  # a cell is checked by the job, which says why it failed
+        return None, job["job"].error
     return Prediction.objects.latest("id").height_cm, ""
 
 

@@ -149,7 +149,7 @@ def test_an_operator_uploads_a_batch_and_a_labeller_cannot(make_staff, trained_v
     operator = client_as(make_staff("operator", group="operator"))
     response = upload(operator)
     assert response.status_code == 302
-    assert operator.get(response["Location"]).status_code == 200
+    assert operator.get(response["Location"], follow=True).status_code == 200  # the job's page, then the batch's
     assert Prediction.objects.filter(source=Prediction.Source.BATCH).count() == 2
 
 
