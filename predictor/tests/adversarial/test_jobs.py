@@ -59,7 +59,7 @@ def job_row(server, job_id: str) -> tuple:
     hex_id = job_id.replace("-", "")
     [row] = server.query(
         "SELECT status, attempts, progress_done, progress_total, outcome FROM predictor_job "
-        f"WHERE replace(id, '-', '') = '{hex_id}'"
+        f"WHERE replace(CAST(id AS TEXT), '-', '') = '{hex_id}'"  # a uuid on PostgreSQL, hex text on SQLite
     )
     return row
 
