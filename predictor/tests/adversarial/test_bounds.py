@@ -49,8 +49,12 @@ def add_rows(version, *, count: int, first: dt.datetime, step: dt.timedelta, spe
 
 
 def upload(client, text: str | bytes, name: str = "animals.csv"):
+    """Post a file; an accepted one is a job (run at once in tests): then the redirect its finished page gives."""
     content = text.encode() if isinstance(text, str) else text
-    return client.post(UPLOAD, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    response = client.post(UPLOAD, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    if response.status_code == 302 and response["Location"].startswith("/jobs/"):
+        return client.get(response["Location"])  # a finished batch's job page redirects to its results
+    return response
 
 
 def read_download(client, batch_page: str) -> list[list[str]]:
@@ -191,8 +195,12 @@ def test_the_upload_page_alone_takes_bodies_up_to_the_upload_cap(admin_client, t
 
 def test_a_refused_upload_leaves_no_temporary_file(admin_client, trained_version, settings, upload_temp_dir):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000  # spooled to a temporary file
-    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 1000 + "77,heavy\n")
+    settings.BATCH_UPLOAD_MAX_ROWS = 500
+    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 1000)  # refused by the request: too many rows
     assert response.status_code == 400
+    assert list(upload_temp_dir.iterdir()) == []
+    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 400 + "77,heavy\n")  # refused by its job
+    assert response.context["job"].status == "failed"
     assert list(upload_temp_dir.iterdir()) == []
 
 
