@@ -51,10 +51,15 @@ worker: migrate
 SERVE_ENV = DJANGO_DEBUG=0 \
 	DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SESSION_COOKIE_SECURE=0 DJANGO_CSRF_COOKIE_SECURE=0 DJANGO_SECURE_HSTS_SECONDS=0
 
+# The worker and gunicorn's workers share one metrics folder, so /metrics counts the batches the worker stores.
+METRICS_DIR ?= $(CURDIR)/.metrics
 serve: model
 	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
-	$(SERVE_ENV) $(BIN)/python manage.py run_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(SERVE_ENV) WEB_CONCURRENCY=$(WEB_CONCURRENCY) $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
+	mkdir -p $(METRICS_DIR)
+	$(SERVE_ENV) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(BIN)/python manage.py run_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(SERVE_ENV) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) WEB_CONCURRENCY=$(WEB_CONCURRENCY) \
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
 
 # The fast suite (browser tests included); tests that need minutes by nature are marked slow and
 # run by `make test-slow`. PYTEST_ARGS come last, so a -m there replaces the default selection.

@@ -43,10 +43,23 @@ def on_starting(server):
     global _created_metrics_dir
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     if folder:
-        for counts in Path(folder).glob("*.db"):  # prometheus_client's files only, whatever else is there
-            counts.unlink()
+        # prometheus_client's files only ("counter_<pid>.db"), and only a dead process's: a job worker
+        # started beside gunicorn with the same folder (make serve) keeps counting into its own.
+        for counts in Path(folder).glob("*_*.db"):
+            if not _process_alive(counts.stem.rpartition("_")[2]):
+                counts.unlink()
     else:
         _created_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlsite-metrics-")
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
 
 
 def child_exit(server, worker):
