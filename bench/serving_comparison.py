@@ -38,17 +38,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import sklearn
 from sklearn.naive_bayes import GaussianNB
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import add_wrk_arguments, parse_wrk_arguments, running_server
+from bench.server import Server, add_wrk_arguments, parse_wrk_arguments, running_server
 from bench.throughput import WrkRun
 from predictor.tests.live_server import GENEROUS_LIMITS, PROJECT_DIR, free_port
 
@@ -62,7 +63,9 @@ REPORT_END = "<!-- end of serving_comparison results -->"
 FEATURES = ["Height", "Weight"]
 # Inside every bound of the site's form and API: the training rows, the space between and around them.
 PROBES = [(76.4, 35.4), (88.9, 48.3), (80.0, 42.0), (82.0, 44.0), (70.0, 30.0), (95.0, 55.0), (30.0, 8.0)]
-TIMED_BODY = (82.0, 44.0)  # near the boundary between the species: the model works as hard as it ever does
+TIMED_BODY = (82.0, 44.0)  # one animal, the same for every server and request
+FRAMEWORKS = ("bentoml", "mlflow")  # each with serving_comparison/requirements-NAME.txt
+CONNECTION_MODES = {False: "kept alive", True: "new per request"}  # Connection: close?
 START_TIMEOUT_SECONDS = 180  # a busy machine takes a while to import BentoML or MLflow
 
 
@@ -253,6 +256,10 @@ def time_with_wrk(contender: Contender, base_url: str, args: argparse.Namespace,
     )
 
 
+def stored_rows(site: Server) -> int:
+    return site.query("SELECT COUNT(*) FROM predictor_prediction")[0][0]
+
+
 def median_timing(runs: list[Timing]) -> tuple[float, float, float, int]:
     """Requests/s, p50 and p99 (each the median over the rounds) and every failure of every round."""
     return (
@@ -266,12 +273,10 @@ def median_timing(runs: list[Timing]) -> tuple[float, float, float, int]:
 # ---- The report --------------------------------------------------------------------------------
 
 
-def framework_versions() -> dict[str, str]:
-    versions = {}
-    for name in ("bentoml", "mlflow"):
-        pins = (HERE / f"requirements-{name}.txt").read_text().splitlines()
-        versions[name] = next(line.split("==")[1] for line in pins if line.startswith(f"{name}=="))
-    return versions
+def pinned_version(framework: str, package: str) -> str:
+    """The version of ``package`` pinned in the framework's venv list."""
+    pins = (HERE / f"requirements-{framework}.txt").read_text().splitlines()
+    return next(line.split("==")[1] for line in pins if line.lower().startswith(f"{package}=="))
 
 
 def results_table(timings: dict[tuple[str, str], list[Timing]]) -> list[str]:
@@ -310,6 +315,53 @@ def write_report(path: Path, section: list[str]) -> None:
     path.write_text(text)
 
 
+@dataclass
+class Results:
+    timings: dict[tuple[str, str], list[Timing]] = field(default_factory=dict)  # (server, connections) -> rounds
+    site_answered: int = 0
+    site_stored: int = 0
+
+    @property
+    def failed(self) -> bool:
+        broken = any(run.failures or run.socket_errors for runs in self.timings.values() for run in runs)
+        return broken or self.site_stored != self.site_answered
+
+
+def take_turns(servers: dict[Contender, str], site: Server, names: dict, args: argparse.Namespace) -> Results:
+    """Time every server in both connection modes, round after round, counting the rows the site stores."""
+    results = Results()
+    warm_up = argparse.Namespace(**{**vars(args), "duration": 2})
+    for round_number in range(args.rounds):
+        for close, mode in CONNECTION_MODES.items():
+            for contender, base_url in servers.items():
+                if round_number == 0:  # every worker and connection path warm before timing
+                    time_with_wrk(contender, base_url, warm_up, close=close)
+                rows_before = stored_rows(site) if contender is SITE else 0
+                run = time_with_wrk(contender, base_url, args, close=close)
+                if contender is SITE:
+                    results.site_answered += run.answered
+                    results.site_stored += stored_rows(site) - rows_before
+                results.timings.setdefault((names[contender], mode), []).append(run)
+                print(f"round {round_number + 1}, {mode}, {names[contender]}: {run.per_second:,.0f} requests/s")
+    return results
+
+
+def report_section(results: Results, args: argparse.Namespace, *, started: datetime, load_before: float) -> list[str]:
+    command = shlex.join(["python", "bench/serving_comparison.py", *sys.argv[1:]])
+    rounds = f", median of {args.rounds} rounds" if args.rounds > 1 else ""
+    return [
+        f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine_description()}; load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run.",
+        "",
+        f"Command: `{command}`. gunicorn, BentoML and MLflow with {args.workers} workers each; wrk "
+        f"{args.threads} threads, {args.connections} connections, {args.duration} s per figure{rounds}; "
+        f"one JSON prediction per request. scikit-learn {sklearn.__version__} in all three. The site "
+        f"stored {results.site_stored:,} rows for its {results.site_answered:,} timed answers.",
+        "",
+        *results_table(results.timings),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_wrk_arguments(parser)
@@ -319,21 +371,26 @@ def main() -> int:
     parser.add_argument("--write", default=str(REPORT), help="report file ('' to only print)")
     args = parse_wrk_arguments(parser)
 
-    versions = framework_versions()
-    for name in versions:
-        framework_venv(name)  # before any server starts, so building a venv never overlaps a timing
+    for framework in FRAMEWORKS:
+        # The same library everywhere, or the servers would not be serving the same model.
+        if pinned_version(framework, "scikit-learn") != sklearn.__version__:
+            pins = f"requirements-{framework}.txt"
+            parser.exit(2, f"{pins} must pin scikit-learn=={sklearn.__version__}, as the project does\n")
+        framework_venv(framework)  # before any server starts, so building a venv never overlaps a timing
     database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-    site_name = f"This site ({database}, stores each answer)"
-    names = {SITE: site_name, BENTOML: f"BentoML {versions['bentoml']}", MLFLOW: f"MLflow {versions['mlflow']}"}
-    modes = {False: "kept alive", True: "new per request"}
-    load_before = os.getloadavg()
-    started = datetime.now(UTC)
+    names = {
+        SITE: f"This site ({database}, stores each answer)",
+        BENTOML: f"BentoML {pinned_version('bentoml', 'bentoml')}",
+        MLFLOW: f"MLflow {pinned_version('mlflow', 'mlflow')}",
+    }
+    load_before, started = os.getloadavg()[0], datetime.now(UTC)
 
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="serving-comparison-")))
-        extra_env = {**GENEROUS_LIMITS}  # explicit: one address sends every request
+        # Explicit, though running_server sets them too: one address sends every request.
+        site_env = {**GENEROUS_LIMITS}
         site = stack.enter_context(
-            running_server(workers=args.workers, database_url=args.database_url, extra_env=extra_env)
+            running_server(workers=args.workers, database_url=args.database_url, extra_env=site_env)
         )
         servers = {
             SITE: site.base_url,
@@ -344,38 +401,14 @@ def main() -> int:
         for contender, base_url in servers.items():
             check_answers(contender, base_url, expected)
             print(f"{names[contender]}: answers all {len(PROBES)} probes as GaussianNB does")
-        timings: dict[tuple[str, str], list[Timing]] = {}
-        for round_number in range(args.rounds):
-            for close, mode in modes.items():
-                for contender, base_url in servers.items():
-                    if round_number == 0:  # warm every worker and connection path before timing
-                        time_with_wrk(
-                            contender, base_url, argparse.Namespace(**{**vars(args), "duration": 2}), close=close
-                        )
-                    run = time_with_wrk(contender, base_url, args, close=close)
-                    timings.setdefault((names[contender], mode), []).append(run)
-                    print(f"round {round_number + 1}, {mode}, {names[contender]}: {run.per_second:,.0f} requests/s")
+        results = take_turns(servers, site, names, args)
 
-    load_after = os.getloadavg()
-    command = "python bench/serving_comparison.py " + shlex.join(sys.argv[1:])
-    section = [
-        f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine_description()}; load average "
-        f"{load_before[0]:.1f} before and {load_after[0]:.1f} after the run.",
-        "",
-        f"Command: `{command.strip()}`. gunicorn, BentoML and MLflow with {args.workers} workers each; wrk "
-        f"{args.threads} threads, {args.connections} connections, {args.duration} s per figure"
-        + (f", median of {args.rounds} rounds" if args.rounds > 1 else "")
-        + "; one JSON prediction per request.",
-        "",
-        *results_table(timings),
-    ]
-    print()
-    print("\n".join(section))
+    section = report_section(results, args, started=started, load_before=load_before)
+    print("\n" + "\n".join(section))
     if args.write:
         write_report(Path(args.write), section)
         print(f"\nWritten to {args.write}")
-    failed = any(run.failures or run.socket_errors for runs in timings.values() for run in runs)
-    return 1 if failed else 0
+    return 1 if results.failed else 0
 
 
 if __name__ == "__main__":
