@@ -66,6 +66,7 @@ PROBES = [(76.4, 35.4), (88.9, 48.3), (80.0, 42.0), (82.0, 44.0), (70.0, 30.0), 
 TIMED_BODY = (82.0, 44.0)  # one animal, the same for every server and request
 FRAMEWORKS = ("bentoml", "mlflow")  # each with serving_comparison/requirements-NAME.txt
 CONNECTION_MODES = {False: "kept alive", True: "new per request"}  # Connection: close?
+START_ATTEMPTS = 3
 START_TIMEOUT_SECONDS = 180  # a busy machine takes a while to import BentoML or MLflow
 
 
@@ -137,11 +138,29 @@ def save_model(python: str, arguments: list[str], *, env: dict[str, str]) -> Non
 
 @contextmanager
 def serving_command(command: list[str], *, env: dict[str, str], ready_path: str, log: Path) -> Iterator[str]:
-    """Run a server (and the workers it forks, in a process group of its own) until it answers ``ready_path``."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    """Run a server (and the workers it forks) until it answers ``ready_path``; yields its URL."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        process = _start(command, port=port, env=env, log=log)
+        if _wait_until_ready(base_url + ready_path, process):
+            break
+        _stop_group(process)
+        # The free port, or one a server picks for itself (BentoML's process manager binds a
+        # control socket), can be taken by someone else's process in between: try other ports.
+        print(f"{command[0]} did not start (attempt {attempt}):\n{log.read_text()[-3000:]}", file=sys.stderr)
+    else:
+        raise RuntimeError(f"{command[0]} did not start in {START_ATTEMPTS} attempts; its log: {log}")
+    try:
+        yield base_url
+    finally:
+        _stop_group(process)
+
+
+def _start(command: list[str], *, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "w") as log_file:
-        process = subprocess.Popen(
+        # A process group of its own, so stopping it stops the workers it forks too.
+        return subprocess.Popen(
             [part.replace("{port}", str(port)) for part in command],
             cwd=HERE,
             env=env,
@@ -149,15 +168,15 @@ def serving_command(command: list[str], *, env: dict[str, str], ready_path: str,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _answers(base_url + ready_path):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base_url
-    finally:
-        _stop_group(process)
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _answers(url: str) -> bool:
