@@ -276,7 +276,13 @@ def time_with_wrk(contender: Contender, base_url: str, args: argparse.Namespace,
 
 
 def stored_rows(site: Server) -> int:
-    return site.query("SELECT COUNT(*) FROM predictor_prediction")[0][0]
+    """The site's stored predictions once the answers to wrk's last requests have been stored too."""
+    count = site.query("SELECT COUNT(*) FROM predictor_prediction")[0][0]
+    while True:
+        time.sleep(0.3)  # wrk has stopped, but the site may still be answering its last requests
+        settled, count = count, site.query("SELECT COUNT(*) FROM predictor_prediction")[0][0]
+        if count == settled:
+            return count
 
 
 def median_timing(runs: list[Timing]) -> tuple[float, float, float, int]:
@@ -393,6 +399,9 @@ def main() -> int:
     parser.set_defaults(duration=10)
     parser.add_argument("--rounds", type=int, default=1, help="servers take turns; each figure is the median")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", ""), help="the site's rate-limit counters in this Redis"
+    )
     parser.add_argument("--write", default=str(REPORT), help="report file ('' to only print)")
     args = parse_wrk_arguments(parser)
 
@@ -403,6 +412,8 @@ def main() -> int:
             parser.exit(2, f"{pins} must pin scikit-learn=={sklearn.__version__}, as the project does\n")
         framework_venv(framework)  # before any server starts, so building a venv never overlaps a timing
     database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    if args.redis_url:
+        database += ", limits in Redis"
     names = {
         SITE: f"This site ({database}, stores each answer)",
         BENTOML: f"BentoML {pinned_version('bentoml', 'bentoml')}",
@@ -412,8 +423,9 @@ def main() -> int:
 
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="serving-comparison-")))
-        # Explicit, though running_server sets them too: one address sends every request.
-        site_env = {**GENEROUS_LIMITS}
+        # Explicit, though running_server sets them too: one address sends every request. The
+        # counters go to the database's cache table unless a Redis is named (keys of this run only).
+        site_env = {**GENEROUS_LIMITS, "REDIS_URL": args.redis_url, "REDIS_KEY_PREFIX": workdir.name}
         site = stack.enter_context(
             running_server(workers=args.workers, database_url=args.database_url, extra_env=site_env)
         )
