@@ -324,7 +324,7 @@ def machine_description() -> str:
         ),
         platform.processor() or "unknown CPU",
     )
-    return f"`nproc` {os.cpu_count()}, {cpu}, Python {platform.python_version()}"
+    return f"`nproc` {len(os.sched_getaffinity(0))}, {cpu}, Python {platform.python_version()}"
 
 
 def write_report(path: Path, section: list[str], *, database: str) -> None:
@@ -377,7 +377,13 @@ def take_turns(servers: dict[Contender, str], site: Server, names: dict, args: a
 
 
 def report_section(results: Results, args: argparse.Namespace, *, started: datetime, load_before: float) -> list[str]:
-    command = shlex.join(["python", "bench/serving_comparison.py", *sys.argv[1:]])
+    # The environment variables the run read in place of an option, so the command repeats the run.
+    from_environment = [
+        f"{name}={os.environ[name]}"
+        for name, option in (("DATABASE_URL", "--database-url"), ("REDIS_URL", "--redis-url"))
+        if os.environ.get(name) and not any(argument.startswith(option) for argument in sys.argv[1:])
+    ]
+    command = shlex.join([*from_environment, "python", "bench/serving_comparison.py", *sys.argv[1:]])
     rounds = f", median of {args.rounds} rounds" if args.rounds > 1 else ""
     return [
         f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine_description()}; load average "
