@@ -15,10 +15,12 @@ project's requirements and never run in CI. Every server must first answer a set
 measurements exactly as a GaussianNB fitted here does; then wrk times each one with kept-alive
 connections and with a new connection per request ("Connection: close"). With ``--rounds`` above
 1 the servers take turns round by round and each figure is the median. Prints a table and writes
-it, with date, machine and command, into docs/pending/compare.md (``--write``).
+it, with date, machine and command, into docs/pending/compare.md (``--write``), one block per
+database (and limit-counter store).
 
     python bench/serving_comparison.py [--duration 10] [--connections 16] [--rounds 1]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/serving_comparison.py
+    DATABASE_URL=... REDIS_URL=redis://127.0.0.1:6379/0 python bench/serving_comparison.py  # limits in Redis
 """
 
 import argparse
