@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -93,20 +94,28 @@ def two_hosts(*, database_url: str, s3: "S3Server", web_workers: int = 2) -> Ite
     """Host A (which migrates the throw-away database and trains v1 into the bucket), host B, a worker each."""
     if not database_url.startswith("postgres"):
         raise ValueError("two hosts need a networked database: set DATABASE_URL to a PostgreSQL URL")
-    with ExitStack() as stack:
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as background:
         server_a = stack.enter_context(
             running_server(workers=web_workers, database_url=database_url, extra_env=HOSTS_ENV, s3=s3)
         )
-        server_b = stack.enter_context(running_host(server_a, workers=web_workers))
+        # Each start-up costs seconds on a busy machine: A's worker and the operator's account are
+        # made while host B starts.
+        hosts: TwoHosts | None = None
+        worker_a = start_worker(server_a, name="worker-A")
+        stack.callback(lambda: (hosts.a.worker if hosts else worker_a).stop())  # A's worker of the moment
         password = secrets.token_urlsafe(16)
-        server_a.manage("shell", "-c", CREATE_OPERATOR.format(username=OPERATOR, password=password))
+        operator = background.submit(
+            server_a.manage, "shell", "-c", CREATE_OPERATOR.format(username=OPERATOR, password=password)
+        )
+        server_b = stack.enter_context(running_host(server_a, workers=web_workers))
         hosts = TwoHosts(
-            a=Host("A", server_a, start_worker(server_a, name="worker-A")),
+            a=Host("A", server_a, worker_a),
             b=Host("B", server_b, start_worker(server_b, name="worker-B")),
             password=password,
         )
+        stack.callback(lambda: hosts.b.worker.stop())
+        operator.result()
         for host in hosts.hosts:
-            stack.callback(lambda host=host: host.worker.stop())
             host.worker.worker_id()  # started and polling
         yield hosts
 
