@@ -50,20 +50,24 @@ def main() -> int:
         browser = hosts.browser()
         bound = MODEL_CHECK_SECONDS + 1
         first_answers: list[float] = []
+        last_old_answers: list[float] = []
         for _ in range(arguments.switches):
             switch = retrain_through_a(hosts, browser)
             late = len(switch.old_answers_sent_after("B", bound))
             first_answers.append(switch.first_new_answer("B"))
+            last_old_answers.append(switch.last_old_answer("B"))
             print(
                 f"1. retrain through A -> v{switch.version} (job {switch.job_seconds:.1f} s); first answer "
                 f"with v{switch.version}: B {switch.first_new_answer('B'):.2f} s, "
-                f"A {switch.first_new_answer('A'):.2f} s after the activation commit; "
+                f"A {switch.first_new_answer('A'):.2f} s after the activation commit; last old answer to a "
+                f"request sent {switch.last_old_answer('B'):.2f} s after it (B); "
                 f"old answers to requests sent after {bound:.0f} s: {late} "
                 f"(of {switch.answers_sent_after('B', bound)})"
             )
         print(
             f"   B's first new answer: median {statistics.median(first_answers):.2f} s, "
-            f"max {max(first_answers):.2f} s (bound ML_MODEL_CHECK_SECONDS + 1 = {bound:.0f} s)"
+            f"max {max(first_answers):.2f} s; its last old answer: max {max(last_old_answers):.2f} s after "
+            f"(bound ML_MODEL_CHECK_SECONDS + 1 = {bound:.0f} s)"
         )
 
         trip = batch_across_hosts(hosts, browser, rows=arguments.batch_rows)

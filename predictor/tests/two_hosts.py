@@ -270,6 +270,12 @@ class ModelSwitch:
             min(answer.received for answer in self.answers[host] if answer.version == self.version) - self.activated_at
         )
 
+    def last_old_answer(self, host: str) -> float:
+        """Seconds from the activation to the last request the host answered with an older version (<0: none)."""
+        return max((answer.sent for answer in self.answers[host] if answer.version != self.version), default=0.0) - (
+            self.activated_at
+        )
+
     def old_answers_sent_after(self, host: str, seconds: float) -> list[Answer]:
         """The host's answers with an older version to requests sent more than ``seconds`` after the activation."""
         late = self.activated_at + seconds
