@@ -55,12 +55,14 @@ def main() -> int:
             switch = retrain_through_a(hosts, browser)
             late = len(switch.old_answers_sent_after("B", bound))
             first_answers.append(switch.first_new_answer("B"))
-            last_old_answers.append(switch.last_old_answer("B"))
+            last_old = switch.last_old_answer("B")
+            last_old_answers.append(last_old or 0.0)
             print(
                 f"1. retrain through A -> v{switch.version} (job {switch.job_seconds:.1f} s); first answer "
                 f"with v{switch.version}: B {switch.first_new_answer('B'):.2f} s, "
-                f"A {switch.first_new_answer('A'):.2f} s after the activation commit; last old answer to a "
-                f"request sent {switch.last_old_answer('B'):.2f} s after it (B); "
+                f"A {switch.first_new_answer('A'):.2f} s after the activation commit; B's last old answer: "
+                + (f"to a request sent {last_old:.2f} s after it; " if last_old is not None else "none; ")
+                + f"requests not answered: {len(switch.errors)}; "
                 f"old answers to requests sent after {bound:.0f} s: {late} "
                 f"(of {switch.answers_sent_after('B', bound)})"
             )

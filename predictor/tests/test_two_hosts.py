@@ -46,6 +46,7 @@ def test_a_model_retrained_through_host_a_is_served_by_host_b_within_the_check_i
     switch = retrain_through_a(hosts, browser)
 
     bound = MODEL_CHECK_SECONDS + 1
+    assert switch.errors == []
     assert switch.first_new_answer("B") <= bound
     assert switch.old_answers_sent_after("B", bound) == []
     assert switch.answers_sent_after("B", bound) > 0  # B was asked after the bound, and answered

@@ -263,6 +263,7 @@ class ModelSwitch:
     activated_at: float = 0.0  # its activation, as the database recorded it (time.time() scale)
     job_seconds: float = 0.0  # retrain posted -> job succeeded
     answers: dict[str, list[Answer]] = field(default_factory=dict)  # per host, in order sent
+    errors: list[str] = field(default_factory=list)  # requests not answered with a prediction
 
     def first_new_answer(self, host: str) -> float:
         """Seconds from the activation to the host's first answer with the new version."""
@@ -270,11 +271,10 @@ class ModelSwitch:
             min(answer.received for answer in self.answers[host] if answer.version == self.version) - self.activated_at
         )
 
-    def last_old_answer(self, host: str) -> float:
-        """Seconds from the activation to the last request the host answered with an older version (<0: none)."""
-        return max((answer.sent for answer in self.answers[host] if answer.version != self.version), default=0.0) - (
-            self.activated_at
-        )
+    def last_old_answer(self, host: str) -> float | None:
+        """Seconds from the activation to the last request the host answered with an older version (None: none)."""
+        old = [answer.sent for answer in self.answers[host] if answer.version != self.version]
+        return max(old) - self.activated_at if old else None
 
     def old_answers_sent_after(self, host: str, seconds: float) -> list[Answer]:
         """The host's answers with an older version to requests sent more than ``seconds`` after the activation."""
@@ -289,7 +289,7 @@ def retrain_through_a(hosts: TwoHosts, browser: Browser) -> ModelSwitch:
     """Retrain from host A's models page while both hosts answer predictions; see when each switches."""
     switch = ModelSwitch(answers={host.name: [] for host in hosts.hosts})
     stop = threading.Event()
-    probes = [threading.Thread(target=_probe, args=(host, switch.answers[host.name], stop)) for host in hosts.hosts]
+    probes = [threading.Thread(target=_probe, args=(host, switch, stop)) for host in hosts.hosts]
     for probe in probes:
         probe.start()
     try:
@@ -321,7 +321,7 @@ def retrain_through_a(hosts: TwoHosts, browser: Browser) -> ModelSwitch:
     return switch
 
 
-def _probe(host: Host, answers: list[Answer], stop: threading.Event) -> None:
+def _probe(host: Host, switch: ModelSwitch, stop: threading.Event) -> None:
     """Predict through the host's API, one request after another, each on a new connection (any web worker)."""
     body = json.dumps({"height_cm": 78, "weight_kg": 37}).encode()
     while not stop.is_set():
@@ -329,9 +329,14 @@ def _probe(host: Host, answers: list[Answer], stop: threading.Event) -> None:
         request = urllib.request.Request(
             f"{host.base_url}/api/v1/predict", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            version = json.load(response)["model_version"]
-        answers.append(Answer(sent=sent, received=time.time(), version=version))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                version = json.load(response)["model_version"]
+        except OSError as error:  # HTTPError (a 503 ...) included: counted, and the probe goes on
+            switch.errors.append(f"host {host.name}: {error}")
+            time.sleep(0.1)
+            continue
+        switch.answers[host.name].append(Answer(sent=sent, received=time.time(), version=version))
         time.sleep(0.01)
 
 
