@@ -4,9 +4,14 @@ Used by the tests that need a real server (marked slow) and by the benchmarks in
 import it from here. With a PostgreSQL DATABASE_URL, a fresh database is created beside the given
 one and dropped afterwards. With ``s3`` (a predictor.tests.s3_server.S3Server), the site keeps its
 artifacts and uploads in that bucket, under a prefix of its own, instead of its folder.
+
+Several hosts of one site: ``running_host(server)`` starts another gunicorn on the first one's
+database, bucket prefix and secret key, with a working folder of its own; ``start_worker(server)``
+starts a `manage.py run_worker` with that host's settings.
 """
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -130,6 +135,7 @@ def throwaway_site_settings(workdir: Path) -> dict[str, str]:
         "DJANGO_STATIC_ROOT": str(workdir / "static"),
         "DJANGO_LOG_LEVEL": "WARNING",
         "ML_ARTIFACTS_DIR": str(workdir / "artifacts"),
+        "BATCH_UPLOADS_DIR": str(workdir / "uploads"),  # else kept uploads land in the project's batch_uploads/
         # Load tests send thousands of requests from one address: limits counted as in production,
         # set too high to refuse them. A test of the limits passes its own in extra_env.
         **GENEROUS_LIMITS,
@@ -209,3 +215,75 @@ def wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path, time
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer within {timeout} s:\n{log_path.read_text()}")
+
+
+# The settings that name a host's own folders: another host of the same site gets its own.
+HOST_FOLDER_SETTINGS = ("DJANGO_STATIC_ROOT", "ML_ARTIFACTS_DIR", "BATCH_UPLOADS_DIR")
+
+
+@contextmanager
+def running_host(first: Server, *, workers: int = 2) -> Iterator[Server]:
+    """Another app host of ``first``'s site: the same environment (database, bucket prefix, secret
+    key), but a working folder of its own, so nothing reaches it through the disk."""
+    with tempfile.TemporaryDirectory(prefix="mlsite-host-") as folder:
+        workdir = Path(folder)
+        own_folders = throwaway_site_settings(workdir)
+        env = {**first.env, **{key: own_folders[key] for key in HOST_FOLDER_SETTINGS}}
+        port = free_port()
+        host = Server(base_url=f"http://127.0.0.1:{port}", env=env, database=first.database, workdir=workdir)
+        host.manage("collectstatic", "--noinput", "-v0")  # the database is migrated and trained already
+        process, log_path = start_gunicorn(env, port=port, workers=workers, log_dir=workdir)
+        try:
+            wait_until_up(host.base_url, process, log_path)
+            yield replace(host, process=process)
+        finally:
+            stop(process)
+
+
+WORKER_ID_PATTERN = re.compile(r"Starting worker worker_id=(\S+)")
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A `manage.py run_worker` process of one host (database backend), in a process group of its own."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+    def worker_id(self, timeout: float = 60) -> str:
+        """The id it records in the task rows it claims (django-tasks-db's worker_ids), read from its log."""
+        deadline = time.monotonic() + timeout
+        while not (found := WORKER_ID_PATTERN.search(self.log_path.read_text())):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{self.log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+        return found.group(1)
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind, as when its machine is lost."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(server: Server, *, name: str = "worker") -> Worker:
+    """Start `manage.py run_worker` with ``server``'s settings; its output goes to NAME-<n>.log in its folder."""
+    log_path = server.workdir / f"{name}-{len(list(server.workdir.glob(f'{name}-*.log')))}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker"],
+            cwd=PROJECT_DIR,
+            env=server.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed whole, never with the test
+        )
+    return Worker(process=process, log_path=log_path)
