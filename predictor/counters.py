@@ -28,7 +28,10 @@ CULL_EVERY_SECONDS = 60
 
 class Counters(Protocol):
     def add(self, key: str, amount: int, *, expires_at: int) -> int:
-        """Add ``amount`` (may be negative) to ``key`` and return its new count; it lasts until ``expires_at`` (Unix time)."""
+        """Add ``amount`` (or take it, if negative) to ``key``'s count and return the new count.
+
+        A new counter lasts until ``expires_at`` (Unix time).
+        """
 
     def read(self, key: str) -> int:
         """The count at ``key``, 0 when there is none."""
@@ -50,7 +53,8 @@ class DatabaseCounters:
         # Identifiers are the model's own, quoted; the values travel as parameters.
         upsert = (
             f"INSERT INTO {table} ({key_column}, {count_column}, {expiry_column}) VALUES (%s, %s, %s) "  # nosec B608
-            f"ON CONFLICT ({key_column}) DO UPDATE SET {count_column} = {table}.{count_column} + excluded.{count_column} "
+            f"ON CONFLICT ({key_column}) "
+            f"DO UPDATE SET {count_column} = {table}.{count_column} + excluded.{count_column} "
             f"RETURNING {count_column}"
         )
         expiry = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(expires_at, UTC))
