@@ -261,30 +261,11 @@ RATE_LIMIT_BATCH_ROWS_PER_HOUR = env_int("RATE_LIMIT_BATCH_ROWS_PER_HOUR", 20_00
 RATE_LIMIT_LOGINS_PER_HOUR = env_int("RATE_LIMIT_LOGINS_PER_HOUR", 100)
 RATE_LIMIT_API_KEY_FAILURES_PER_MINUTE = env_int("RATE_LIMIT_API_KEY_FAILURES_PER_MINUTE", 20)
 RATE_LIMIT_PASSWORD_RESETS_PER_HOUR = env_int("RATE_LIMIT_PASSWORD_RESETS_PER_HOUR", 5)
-# Counters: in the database (a cache table made by migration 0008) unless REDIS_URL names a Redis,
-# shared by every worker and host either way. The database cache's increments are made atomic by
-# predictor.counter_cache.CounterDatabaseCache; django-ratelimit's check for atomic caches knows only
-# the library's own backends, hence the silenced check.
+# Counters (predictor/counters.py): in the database's predictor_limitcounter table unless REDIS_URL
+# names a Redis, shared by every worker and host either way; in Redis, under this key prefix.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
-if REDIS_URL:
-    CACHES["limits"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "mlsite"),
-    }
-else:
-    CACHES["limits"] = {
-        "BACKEND": "predictor.counter_cache.CounterDatabaseCache",
-        "LOCATION": "predictor_limit_counters",
-        # Each client holds a few counters per window; expired ones are culled past this many.
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    }
-RATELIMIT_USE_CACHE = "limits"
-RATELIMIT_ENABLE = RATE_LIMITS_ENABLED
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
-# Log-in lock-outs (django-axes): a username is locked for one address only, so nobody elsewhere
-# can lock staff out; failures are kept in the database and listed in admin (delete one to unlock).
-INSTALLED_APPS += ["axes", "django_ratelimit"]
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "mlsite")
+INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_ENABLED = RATE_LIMITS_ENABLED

@@ -1,8 +1,8 @@
 """Rate limits per client address: how many predictions, batch items, log-ins and wrong API keys.
 
-Each limit is a fixed window counted with django-ratelimit (batch items, which count by the item,
-with the same cache directly). The counters live in the "limits" cache (settings: a database
-table, or Redis with REDIS_URL), so every worker and host shares them. The client is
+Each limit is a fixed window, counted per client in predictor.counters (a database table, or Redis
+with REDIS_URL), so every worker and host shares the counts; a request adds one, a batch adds its
+items. The client is
 predictor.client.client_ip. A refusal is ``Throttled``: a 429 with Retry-After, answered as the
 JSON API's error by predictor.api and as the 429 page by ``limit_page`` here. Log-in lock-outs per
 address and username are django-axes's; ``lockout_response`` gives them the same page.
@@ -16,7 +16,6 @@ from datetime import timedelta
 from functools import wraps
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -24,13 +23,13 @@ from django.utils.functional import Promise
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django_ratelimit.core import get_usage
 
 from . import api_keys
 from .client import client_ip
+from .counters import counters
 from .models import ApiKey
 
-# A counter outlives its window by this much, so a late increment never finds it gone.
+# A counter outlives its window by this much, so a late count never finds it deleted.
 EXPIRY_MARGIN_SECONDS = 5
 
 
@@ -93,37 +92,32 @@ class Throttled(Exception):
 
 def count_request(limit: Limit, request: HttpRequest) -> None:
     """Count this request against ``limit``; raise Throttled when it is one too many."""
-    usage = _usage(limit, request, increment=True)
-    if usage is not None and usage["should_limit"]:
-        raise _throttled(limit, usage["time_left"])
+    if not settings.RATE_LIMITS_ENABLED:
+        return
+    window = _Window.now(limit, request)
+    if window.add(1) > limit.allowed:
+        raise _throttled(limit, window.seconds_left)
 
 
 def refuse_when_spent(limit: Limit, request: HttpRequest) -> None:
     """Raise Throttled if this client has used all of ``limit``, without counting this request."""
-    usage = _usage(limit, request, increment=False)
-    if usage is not None and (usage["should_limit"] or usage["count"] >= usage["limit"]):
-        raise _throttled(limit, usage["time_left"])
+    if not settings.RATE_LIMITS_ENABLED:
+        return
+    window = _Window.now(limit, request)
+    if counters().read(window.key) >= limit.allowed:
+        raise _throttled(limit, window.seconds_left)
 
 
 def spend(limit: Limit, request: HttpRequest, amount: int) -> None:
     """Take ``amount`` from this client's budget, or raise Throttled (taking nothing) if it would overdraw it."""
-    if not settings.RATELIMIT_ENABLE:
+    if not settings.RATE_LIMITS_ENABLED:
         return
-    period = limit.period_seconds
-    window_end = (int(time.time()) // period + 1) * period
-    counters = caches[settings.RATELIMIT_USE_CACHE]
-    key = f"limits:{limit.group}:{window_end}:{client_ip(request)}"
-    for _attempt in range(3):
-        counters.add(key, 0, period + EXPIRY_MARGIN_SECONDS)
-        used = counters.get(key, 0)
-        if used + amount > limit.allowed:
-            raise _throttled(limit, window_end - int(time.time()), left=max(0, limit.allowed - used))
-        try:
-            counters.incr(key, amount)
-            return
-        except ValueError:
-            continue  # another worker's brand-new counter was not visible yet: read it again
-    raise _throttled(limit, 1, left=0)  # the counter could not be read: refuse for a second, never a 500
+    window = _Window.now(limit, request)
+    used = window.add(amount)
+    if used > limit.allowed:
+        # Given back at once: concurrent requests can never overdraw together, at worst one is refused early.
+        window.add(-amount)
+        raise _throttled(limit, window.seconds_left, left=max(0, limit.allowed - (used - amount)))
 
 
 def authenticate_api_key(request: HttpRequest, secret: str | None) -> ApiKey | None:
@@ -177,12 +171,25 @@ def wait_text(seconds: int) -> str:
     return timeuntil(now + timedelta(minutes=math.ceil(seconds / 60)), now, depth=1)
 
 
-def _usage(limit: Limit, request: HttpRequest, *, increment: bool) -> dict | None:
-    return get_usage(request, group=limit.group, key=_client, rate=limit.rate, increment=increment)
+@dataclass(frozen=True)
+class _Window:
+    """This client's counter for ``limit`` in the current fixed window (windows end on multiples of the period)."""
 
+    key: str
+    ends_at: int
 
-def _client(group: str, request: HttpRequest) -> str:
-    return client_ip(request)
+    @classmethod
+    def now(cls, limit: Limit, request: HttpRequest) -> "_Window":
+        period = limit.period_seconds
+        ends_at = (int(time.time()) // period + 1) * period
+        return cls(f"limits:{limit.group}:{ends_at}:{client_ip(request)}", ends_at)
+
+    @property
+    def seconds_left(self) -> int:
+        return self.ends_at - int(time.time())
+
+    def add(self, amount: int) -> int:
+        return counters().add(self.key, amount, expires_at=self.ends_at + EXPIRY_MARGIN_SECONDS)
 
 
 def _throttled(limit: Limit, seconds: int, **values) -> Throttled:

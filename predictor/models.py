@@ -581,3 +581,21 @@ class PendingBatch(models.Model):
 
     def __str__(self) -> str:
         return str(self.batch_id)
+
+
+class LimitCounter(models.Model):
+    """One client's count against one limit in one window (predictor.counters), when no Redis holds them.
+
+    The key names the window, so a counter only ever grows until it expires and is deleted.
+    """
+
+    key = models.CharField(_("key"), max_length=255, primary_key=True)
+    count = models.BigIntegerField(_("count"))
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("rate-limit counter")
+        verbose_name_plural = _("rate-limit counters")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
