@@ -455,4 +455,9 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Training runs in the background. The new version becomes active only if it is at least as accurate as the active one on the same rows.": "训练在后台运行。只有当新版本在相同数据行上的准确率不低于当前启用版本时，它才会被启用。",
     "Start retraining": "开始重新训练",
     "Recent retrainings": "最近的重新训练",
+    # counter
+    "key": "键",
+    "count": "计数",
+    "rate-limit counter": "限流计数器",
+    "rate-limit counters": "限流计数器",
 }
