@@ -237,7 +237,7 @@ def _json_value(value: Any) -> Any:
 def _copy_out(storage: Storage, folder: Path, expected_sha256: dict[str, str]) -> list[dict[str, Any]]:
     """Copy every file of ``storage`` into ``folder``; an artifact must still match its recorded sha256."""
     copied = []
-    for name in _stored_names(storage):
+    for name in stored_names(storage):
         target = _local_path(folder, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -261,7 +261,7 @@ def _copy_out(storage: Storage, folder: Path, expected_sha256: dict[str, str]) -
     return copied
 
 
-def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
+def stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
     try:
         folders, names = storage.listdir(folder)
     except FileNotFoundError:  # nothing was ever stored
@@ -269,7 +269,7 @@ def _stored_names(storage: Storage, folder: str = "") -> Iterator[str]:
     for name in sorted(names):
         yield f"{folder}/{name}" if folder else name
     for sub in sorted(folders):
-        yield from _stored_names(storage, f"{folder}/{sub}" if folder else sub)
+        yield from stored_names(storage, f"{folder}/{sub}" if folder else sub)
 
 
 # --- restore ---
