@@ -37,7 +37,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import File
 from django.core.files.storage import Storage, storages
 from django.core.management.color import no_style
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
@@ -386,7 +386,9 @@ def _restore_table(
     fields = model._meta.concrete_fields
     quote = connection.ops.quote_name
     converters = [_converter(f, ids) for f in fields]
-    # Table and column names from the model's own metadata, quoted; every value is a parameter.
+    # Plain INSERTs, not bulk_create(): a field's pre_save would replace stored values (auto_now_add
+    # times, as in django-axes), and a model instance per row would cost more than the database.
+    # Table and column names come from the model's own metadata, quoted; every value is a parameter.
     insert = "INSERT INTO {} ({}) VALUES ({})".format(  # nosec B608
         quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
     )
@@ -394,9 +396,6 @@ def _restore_table(
     with connection.cursor() as cursor:
         # Only rows `migrate` made (the permission groups) can be here: the backup's replace them.
         cursor.execute(f"DELETE FROM {quote(model._meta.db_table)}")  # nosec B608
-        if connection.vendor == "sqlite":
-            # A large table's index pages stay in memory while it is inserted (twice as fast at 1M rows).
-            cursor.execute("PRAGMA cache_size=-1048576")
         with gzip.open(_local_path(folder, table["file"]), "rt", encoding="utf-8") as lines:
             while chunk := list(islice(lines, CHUNK_ROWS)):
                 values = [
@@ -423,7 +422,8 @@ def _converter(model_field: models.Field, ids: "_LocalIds") -> Callable[[Any], A
     target = model_field.target_field if model_field.is_relation else model_field
     if target.get_internal_type() in PLAIN_TYPES:
         return None
-    return lambda value: model_field.get_db_prep_save(model_field.to_python(value), connection)
+    database = connections[DEFAULT_DB_ALIAS]  # the connection itself: each look-up through the proxy costs
+    return lambda value: model_field.get_db_prep_save(model_field.to_python(value), database)
 
 
 class _LocalIds:
