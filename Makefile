@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_CONCURRENCY ?= 4
 
-.PHONY: messages run test test-slow lint serve install install-dev migrate model clean
+.PHONY: messages run test test-slow lint serve worker install install-dev migrate model clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed; set PYTHON=python3.11 (or newer)")'
@@ -36,8 +36,14 @@ migrate: install .env
 model: migrate
 	$(BIN)/python manage.py train_model --if-none-active
 
+# The site and one background worker (batch uploads, retraining) beside it; Ctrl-C stops both.
 run: model
+	DJANGO_DEBUG=1 $(BIN)/python manage.py run_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# One more worker (as many as you like, on any host with the same settings).
+worker: migrate
+	$(BIN)/python manage.py run_worker
 
 # Production mode on this machine: gunicorn (its settings in gunicorn.conf.py), WhiteNoise, DEBUG off (set here, so it
 # wins over the DJANGO_DEBUG=1 in .env; the secret key comes from the environment or .env). Plain
@@ -45,9 +51,15 @@ run: model
 SERVE_ENV = DJANGO_DEBUG=0 \
 	DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SESSION_COOKIE_SECURE=0 DJANGO_CSRF_COOKIE_SECURE=0 DJANGO_SECURE_HSTS_SECONDS=0
 
+# The worker and gunicorn's workers share one metrics folder, so /metrics counts the batches the worker stores.
+METRICS_DIR ?= $(CURDIR)/.metrics
 serve: model
 	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
-	$(SERVE_ENV) WEB_CONCURRENCY=$(WEB_CONCURRENCY) $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
+	mkdir -p $(METRICS_DIR)
+	$(SERVE_ENV) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(BIN)/python manage.py run_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(SERVE_ENV) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) WEB_CONCURRENCY=$(WEB_CONCURRENCY) \
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
 
 # The fast suite (browser tests included); tests that need minutes by nature are marked slow and
 # run by `make test-slow`. PYTEST_ARGS come last, so a -m there replaces the default selection.
@@ -69,6 +81,7 @@ messages: install-dev .env
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r .
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -44,6 +44,15 @@ def batch_uploads_storage(tmp_path, settings):
     return _temporary_storage(settings, "batch_uploads", tmp_path / "batch_uploads")
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS on loopback), started once per run, by the first test that asks for it."""
+    from predictor.tests.s3_server import running_s3_server
+
+    with running_s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     """Users created by tests get a cheap hash: the real PBKDF2 costs a noticeable fraction of a second per user."""

@@ -11,6 +11,9 @@ requests.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 wsgi_app = "mlsite.wsgi"
 workers = int(os.environ.get("WEB_CONCURRENCY", "") or 4)
@@ -25,3 +28,47 @@ keepalive = 5  # seconds an idle kept-alive connection is held open, in the poll
 backlog = 4096
 errorlog = "-"
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None  # empty: no access log
+# gunicorn's usual line plus the request's id (predictor/request_id.py), to find its other log lines.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+
+# Metrics (predictor/metrics.py): each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR
+# and a scrape sums every worker's. The folder is set here, before any worker imports
+# prometheus_client (which reads the variable once), and emptied at each start: counts begin at
+# zero with a new set of workers, which Prometheus reads as a restart. Unset: a fresh temporary
+# folder, removed at exit, so two instances on one machine never share one.
+_created_metrics_dir = None
+
+
+def on_starting(server):
+    global _created_metrics_dir
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if folder:
+        # prometheus_client's files only ("counter_<pid>.db"), and only a dead process's: a job worker
+        # started beside gunicorn with the same folder (make serve) keeps counting into its own.
+        for counts in Path(folder).glob("*_*.db"):
+            if not _process_alive(counts.stem.rpartition("_")[2]):
+                counts.unlink()
+    else:
+        _created_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlsite-metrics-")
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # alive, someone else's
+    return True
+
+
+def child_exit(server, worker):
+    # A dead worker's counters and histograms still count; its live gauges must not.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        shutil.rmtree(_created_metrics_dir, ignore_errors=True)

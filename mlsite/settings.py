@@ -7,6 +7,7 @@ no built-in secret key outside DEBUG. On a development machine, `make run` write
 """
 
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,7 +62,8 @@ if not SECRET_KEY:
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
             "or, on a development machine, run `make run` once: it writes DJANGO_DEBUG=1 and a key to .env."
         )
-    SECRET_KEY = "django-insecure-local-development-only-never-used-with-debug-off"
+    # Reached only with DEBUG on (a development machine), never in production.
+    SECRET_KEY = "django-insecure-local-development-only-never-used-with-debug-off"  # nosec B105
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -99,17 +101,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later log line and answer carries the request's id, and the timing covers the rest (metrics).
+    "predictor.request_id.RequestIdMiddleware",
+    "predictor.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the one chosen with the switcher (a cookie), else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
-    # Request bodies over their path's cap: 413 before the CSRF check reads them (bounds).
-    "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Request bodies over their path's cap: 413 before any view (or the CSRF check, in process_view)
+    # reads them; after the user and messages are known, so the refusal page has the site's header.
+    "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "predictor.middleware.DatabaseUnavailableMiddleware",
     "predictor.middleware.SecurityHeadersMiddleware",
@@ -222,16 +228,29 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_62
 BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100_000_000)
 BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
 
+# Every line names the request it was written for (predictor/request_id.py); DJANGO_LOG_FORMAT
+# (metrics block below) picks the plain lines or one JSON object per line.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "predictor.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "{asctime} {levelname} [{request_id}] {name}: {message}", "style": "{"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{levelname}{name}{process}{message}{request_id}",
+            "style": "{",
+            "timestamp": "time",  # ISO 8601 in UTC, comparable across hosts
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "static_fields": {"host": socket.gethostname()},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
 
 # --- Limits: request rate limits, log-in lock-outs, password reset mail, idempotent API writes ---
-# (predictor/limits.py, predictor/idempotency.py, docs/pending/limits.md). Every limit counts per
+# (predictor/limits.py, predictor/idempotency.py, docs/security.md). Every limit counts per
 # client address, by the rule in predictor/client.py.
 RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
 # Form submissions, POST /api/v1/predict and POST /api/v1/predict/batch requests, one budget.
@@ -343,3 +362,132 @@ def create_private_file(path: Path) -> None:
 # opens it (SQLite gives its -wal and -shm files the database file's mode).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     create_private_file(Path(DATABASES["default"]["NAME"]))
+
+# --- Shared object storage (issue 14: storage) ---
+# With DJANGO_S3_BUCKET set, trained models, their training pictures and kept batch uploads live in
+# that S3-compatible bucket (AWS S3, MinIO, SeaweedFS...), one key prefix per store, so every host
+# sees the same files (docs/pending/storage.md); unset, they stay in the local folders above.
+# Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else boto3's usual sources (an
+# instance role, ~/.aws). Objects stay private: no ACL is sent and no bucket URL is ever made; the
+# site serves pictures and downloads through its own permission-checked views.
+S3_STORE_VARIABLES = ["DJANGO_S3_ENDPOINT_URL", "DJANGO_S3_REGION", "DJANGO_S3_ARTIFACTS_PREFIX"]
+S3_STORE_VARIABLES += ["DJANGO_S3_UPLOADS_PREFIX", "DJANGO_S3_ADDRESSING_STYLE", "DJANGO_S3_TIMEOUT_SECONDS"]
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    location: str,
+    endpoint_url: str = "",
+    region: str = "",
+    access_key: str = "",
+    secret_key: str = "",
+    addressing_style: str = "",
+    timeout_seconds: int = 10,
+) -> dict:
+    """The STORAGES entry for one store kept under ``location``/ in an S3 bucket."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "location": location.strip("/"),
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": None,  # the bucket's own: private unless someone opened the bucket itself
+            "querystring_auth": True,  # were a URL ever made, it would be a signed, expiring one
+            # Never replace an object: a model version's row records its artifact's sha256.
+            "file_overwrite": False,
+            # Reads spill to a temporary file past this size, as local files are streamed: a kept
+            # upload of 100 MB is not held in memory while its results download is built.
+            "max_memory_size": 10 * 1024 * 1024,
+            # A storage that does not answer fails a request within seconds, not boto3's minutes.
+            "client_config": Config(
+                s3={"addressing_style": addressing_style or "auto"},
+                connect_timeout=timeout_seconds,
+                read_timeout=timeout_seconds,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        },
+    }
+
+
+S3_BUCKET = os.environ.get("DJANGO_S3_BUCKET", "").strip()
+if S3_BUCKET:
+    _s3 = {
+        "bucket": S3_BUCKET,
+        "endpoint_url": os.environ.get("DJANGO_S3_ENDPOINT_URL", "").strip(),
+        "region": os.environ.get("DJANGO_S3_REGION", "").strip(),
+        "access_key": os.environ.get("AWS_ACCESS_KEY_ID", "").strip(),
+        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "").strip(),
+        "addressing_style": os.environ.get("DJANGO_S3_ADDRESSING_STYLE", "").strip(),
+        "timeout_seconds": env_int("DJANGO_S3_TIMEOUT_SECONDS", 10),
+    }
+    STORAGES["ml_artifacts"] = s3_storage(
+        location=os.environ.get("DJANGO_S3_ARTIFACTS_PREFIX", "").strip() or "ml_artifacts", **_s3
+    )
+    STORAGES["batch_uploads"] = s3_storage(
+        location=os.environ.get("DJANGO_S3_UPLOADS_PREFIX", "").strip() or "batch_uploads", **_s3
+    )
+elif _stray := [name for name in S3_STORE_VARIABLES if os.environ.get(name, "").strip()]:
+    raise ImproperlyConfigured(
+        f"{', '.join(_stray)} set but DJANGO_S3_BUCKET is not: set DJANGO_S3_BUCKET to keep files in that bucket, "
+        "or unset them to keep files in ML_ARTIFACTS_DIR and BATCH_UPLOADS_DIR."
+    )
+
+
+# --- Metrics and request-traceable logs (issue 14: metrics) ---
+# (predictor/metrics.py, predictor/request_id.py, docs/pending/metrics.md)
+# /metrics answers local callers, staff who may see the models, and scrapers sending
+# `Authorization: Bearer <this token>`; empty: no token is accepted.
+METRICS_TOKEN = os.environ.get("DJANGO_METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "DJANGO_METRICS_TOKEN is too short to resist guessing: use at least 32 random characters, for example "
+        "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+    )
+# Prometheus scrapes over plain HTTP inside the network, like the load balancer's health checks.
+SECURE_REDIRECT_EXEMPT += [r"^metrics$"]
+# "plain": readable lines; "json": one JSON object per line (time, level, logger, host, process,
+# message, request_id), for a log collector that follows one request across hosts.
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "").strip().lower() or "plain"
+if LOG_FORMAT not in LOGGING["formatters"]:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT={LOG_FORMAT!r} is not a log format: use plain or json.")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# PROMETHEUS_MULTIPROC_DIR, read by prometheus_client itself and set up by gunicorn.conf.py, is
+# where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.
+
+# --- Jobs: batch uploads and retraining in the background (issue 14: jobs) ---
+# (predictor/jobs.py, docs/pending/jobs.md). Django's Tasks API (the django-tasks backport) runs them:
+# "database" (default) queues them in the database, run by `manage.py run_worker` (make run starts
+# one); "rq" queues them on the Redis at REDIS_URL, run by the same command; "immediate" runs them
+# inside the request that starts them (the tests; never a site: a million rows would time out).
+JOBS_BACKEND = os.environ.get("DJANGO_TASKS_BACKEND", "").strip() or "database"
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if JOBS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"DJANGO_TASKS_BACKEND={JOBS_BACKEND!r}: use one of {', '.join(_TASK_BACKENDS)}.")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[JOBS_BACKEND]}}
+INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+if JOBS_BACKEND == "rq":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("DJANGO_TASKS_BACKEND=rq needs REDIS_URL, for example redis://127.0.0.1:6379/0.")
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}  # a job's lease, not RQ, says when it died
+# A running job renews its lease every third of this many seconds; a job whose lease ran out (its
+# worker was killed, or its machine lost) is queued again by the reaper, or failed after
+# JOB_MAX_ATTEMPTS attempts.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+# How long an idle database-backend worker waits (ms) before looking for a job again.
+JOB_WORKER_POLL_MS = env_int("JOB_WORKER_POLL_MS", 200)
+# Workers run at this lower CPU priority (nice), so the pages still answer while a job runs.
+JOB_WORKER_NICE = env_int("JOB_WORKER_NICE", 10)
+# A batch job stores this many rows per transaction: SQLite's single write lock is never held long.
+JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 5_000)

@@ -5,7 +5,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
-from predictor import accounts, api
+from predictor import accounts, api, metrics
 
 admin.site.site_header = _("Animal predictor administration")
 admin.site.site_title = _("Animal predictor admin")
@@ -18,6 +18,7 @@ urlpatterns = [
     path("accounts/", include(accounts.urlpatterns)),
     path("api", api.api_index),
     path("api/", api.urls()),
+    path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; local, token or staff only
     # Browsers ask for /favicon.ico on pages without an icon link (the API docs, files); a temporary
     # redirect, because the hashed static name changes with the icon. Resolved per request, after
     # collectstatic's manifest exists.

@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -351,7 +350,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     @admin.display(description=_("live accuracy and drift"))
     def live_metrics(self, version: ModelVersion) -> str:
         metrics = model_metrics.version_metrics(version)
-        return mark_safe(render_to_string("predictor/_model_metrics.html", {"metrics": metrics}))
+        return render_to_string("predictor/_model_metrics.html", {"metrics": metrics})  # escaped by the template
 
     @admin.display(description=_("picture"))
     def picture(self, version: ModelVersion) -> str:

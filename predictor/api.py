@@ -10,6 +10,7 @@ aliases served by the same views and left out of the OpenAPI schema.
 """
 
 import logging
+import uuid
 from functools import wraps
 
 import numpy as np
@@ -19,6 +20,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import EmptyPage
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, re_path, resolve, reverse
 from django.utils.log import log_response
 from django.utils.text import format_lazy
@@ -29,16 +31,17 @@ from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
-from . import api_keys, history, idempotency, limits, model_service, permissions
+from . import api_keys, history, idempotency, jobs, limits, model_service, permissions, request_id
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
 from .middleware import database_unavailable_response
-from .models import ApiKey, HistoryQuery, ModelVersion, Prediction
+from .models import ApiKey, HistoryQuery, Job, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
     MAX_BATCH_ITEMS,
     BatchOut,
     Error,
+    JobOut,
     MeasurementsIn,
     ModelVersionOut,
     PredictionFilters,
@@ -291,6 +294,24 @@ def list_models(request):
     return list(ModelVersion.objects.order_by("-version"))
 
 
+@v1.get(
+    "/jobs/{job_id}",
+    auth=staff_or_key(permissions.VIEW_PREDICTIONS),
+    response={200: JobOut, 404: Error, **REFUSED},
+    operation_id="get_job",
+    summary="A background job (a CSV batch upload or a retraining): its status, progress and outcome",
+    tags=["jobs"],
+)
+def get_job(request, job_id: uuid.UUID):
+    job = get_object_or_404(Job, pk=job_id)
+    caller = request.auth
+    user = api_keys.owner(caller) if isinstance(caller, ApiKey) else caller
+    if not jobs.visible_to(job, user):
+        permission = jobs.KINDS[job.kind].view_permission
+        raise PermissionRefused(permissions.refusal(user, permission))
+    return jobs.as_json(job)
+
+
 def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:
     return {
         "id": prediction.pk,
@@ -315,7 +336,7 @@ def _prediction_record(prediction: Prediction) -> dict:
 
 def _unknown_filter(field: str, message: str) -> Status:
     item = {"loc": ["query", field], "field": field, "index": None, "message": message, "type": "unknown_value"}
-    return Status(400, {"detail": message, "errors": [item]})
+    return Status(400, _error_body(message, [item]))
 
 
 api.add_router("/v1", v1)
@@ -390,8 +411,13 @@ def _message(error: dict, field: str | None) -> str:
 # The errors' JSON: the same shape for every status.
 
 
+def _error_body(detail: str, errors: list | None = None) -> dict:
+    # The request id lets a client quote the failure and an operator find its log lines.
+    return {"detail": detail, "errors": errors or [], "request_id": request_id.current()}
+
+
 def _error(request, status: int, detail: str, errors: list | None = None):
-    return api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
+    return api.create_response(request, _error_body(detail, errors), status=status)
 
 
 @api.exception_handler(ValidationError)
@@ -513,13 +539,15 @@ def _json_405(view, *, allow: tuple[str, ...] | None = None):
 def index(request):
     """GET /api/: what the API is and where its endpoints and docs are."""
     endpoints = []
-    for path_view in v1.path_operations.values():
+    for route, path_view in v1.path_operations.items():
         for operation in path_view.operations:
+            # A path with a parameter is shown as documented ({job_id}); the others are reversed.
+            written = f"{reverse('api:api-root')}v1{route}" if "{" in route else None
             endpoints.extend(
                 {
                     "operation_id": operation.operation_id,
                     "method": method,
-                    "path": reverse(f"api:{operation.view_func.__name__}"),
+                    "path": written or reverse(f"api:{operation.view_func.__name__}"),
                     "summary": operation.summary,
                 }
                 for method in operation.methods

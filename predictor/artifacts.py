@@ -1,8 +1,10 @@
 """The artifact format: how a trained model is written to storage and read back.
 
 Unpickling runs code, so bytes are unpickled only after their sha256 matches the one the app
-recorded when it wrote them. Each version gets its own file, written completely before the
-database row that points at it is committed, so a reader never meets a half-written artifact.
+recorded when it wrote them. Each version gets its own file, written completely and read back
+before the database row that points at it is committed, so a reader never meets a half-written
+artifact. Only the Storage API is used (never a local path), so the storage may be a local folder
+or an S3 bucket shared by several hosts (the STORAGES setting).
 """
 
 import hashlib
@@ -12,12 +14,16 @@ from typing import Any
 
 import joblib
 import sklearn
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
 STORAGE_ALIAS = "ml_artifacts"
 ARTIFACT_FORMAT = 1
+# What a storage raises when it cannot be read: a local disk's OSError, an S3 bucket's botocore
+# errors (unreachable, refused credentials, denied).
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class ArtifactError(Exception):
@@ -52,10 +58,30 @@ def serialize(estimator: Any, *, feature_columns: tuple[str, ...]) -> bytes:
 
 
 def save(content: bytes) -> tuple[str, str]:
-    """Write ``content`` to a new file in artifact storage; return its name and sha256."""
+    """Write ``content`` to a new file in artifact storage, check it reads back whole; return its name and sha256.
+
+    Raises ArtifactError (and leaves nothing behind) if what was stored is not what was written.
+    """
     digest = sha256_hex(content)
     name = f"model-{timezone.now():%Y%m%dT%H%M%S}-{digest[:16]}.joblib"
-    stored_name = artifact_storage().save(name, ContentFile(content))
+    storage = artifact_storage()
+    try:
+        stored_name = storage.save(name, ContentFile(content))
+    except STORAGE_ERRORS as error:
+        raise ArtifactError(f"the artifact storage refused {name}: {error}; no version was recorded") from error
+    # Read back before any row may point at it: a storage that cut or changed the bytes (a full
+    # disk, a proxy, an object store that acknowledged too early) is caught here, not at load time.
+    try:
+        with storage.open(stored_name, "rb") as stored:
+            stored_sha256 = sha256_hex(stored.read())
+    except STORAGE_ERRORS as error:
+        stored_sha256 = f"unreadable ({error})"
+    if stored_sha256 != digest:
+        storage.delete(stored_name)
+        raise ArtifactError(
+            f"artifact {stored_name} did not read back as written (sha256 {stored_sha256[:40]}, "
+            f"not {digest[:12]}…): it was deleted and no version was recorded"
+        )
     return stored_name, digest
 
 
@@ -129,7 +155,7 @@ def load(name: str, *, expected_sha256: str, saved_with: str) -> Artifact:
             content = artifact_file.read()
     except FileNotFoundError:
         raise ArtifactError(f"artifact {name} is missing from the artifact storage") from None
-    except OSError as error:
+    except STORAGE_ERRORS as error:
         raise ArtifactError(f"artifact {name} cannot be read: {error}") from None
     actual_sha256 = sha256_hex(content)
     if actual_sha256 != expected_sha256:

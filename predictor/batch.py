@@ -1,8 +1,12 @@
 """Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
 
-All or nothing: a bad row refuses the whole file before anything is stored, and the rows are
-stored in one transaction. The uploaded file is kept beside the stored rows, for
-BATCH_UPLOAD_RETENTION_DAYS; the results CSV is built from both when it is downloaded.
+An upload is a background job (predictor.jobs): the request checks the header and counts the
+rows, keeps the file and queues the job; the job reads the file, predicts, and stores the rows
+in chunks of JOB_BATCH_CHUNK_ROWS, one transaction each, so SQLite's single write lock is never
+held for long. All or nothing still: the rows stay out of every read (PendingBatch) until the
+last chunk is stored and the job succeeds, and a failed job's rows and file are removed. The
+uploaded file is kept beside the stored rows, for BATCH_UPLOAD_RETENTION_DAYS; the results CSV
+is built from both when it is downloaded.
 
 Rows are counted while the file is streamed, before it is parsed: a file over the row cap is
 refused at its first extra row, so memory stays bounded whatever the file holds.
@@ -11,12 +15,14 @@ refused at its first extra row, so memory stays bounded whatever the file holds.
 import codecs
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import io
 import os
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,16 +34,17 @@ from typing import IO
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import File
 from django.core.files.storage import storages
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Func, Value
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from . import exports, history, model_service, training_data
+from . import exports, history, jobs, model_service, training_data
 from .features import FEATURES
-from .models import Prediction
+from .models import Job, PendingBatch, Prediction
 
 UPLOADS_STORAGE = "batch_uploads"
 SPECIES_COLUMN = "predicted_species"
@@ -47,6 +54,10 @@ RESULTS_CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 10  # rows shown on the batch's page
 _ONE_UPLOAD_AT_A_TIME = threading.Lock()
 STALE_UPLOAD_TEMP_FILE_AGE = dt.timedelta(days=1)  # no upload takes a day to arrive
+DELETE_CHUNK_ROWS = 10_000  # a failed batch's rows are removed this many per transaction
+# After each chunk a batch job stores on SQLite, it waits this fraction of the time the chunk took:
+# the form's single-row writes, queued behind the write lock, get their turn between chunks.
+SQLITE_YIELD_FRACTION = 0.5
 
 
 class BatchFileError(ValueError):
@@ -95,22 +106,7 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int) -> BatchFile:
     if not isinstance(table.index, pd.RangeIndex):
         raise BatchFileError(gettext("Line 2 has more values than the header has column names."))
     table.columns = [str(column).strip() for column in table.columns]
-    required = [feature.column for feature in FEATURES]
-    missing = [column for column in required if column not in table.columns]
-    if missing:
-        message = gettext("Line 1: missing column %(missing)s (the header must name %(required)s; it names %(named)s).")
-        raise BatchFileError(
-            message
-            % {
-                "missing": ", ".join(missing),
-                "required": ", ".join(required),
-                "named": ", ".join(table.columns) or gettext("nothing"),
-            }
-        )
-    reserved = [column for column in table.columns if _is_result_column(column)]
-    if reserved:
-        message = gettext("Line 1: column %(column)s would be overwritten by the results; rename it.")
-        raise BatchFileError(message % {"column": reserved[0]})
+    _check_columns(list(table.columns))
     table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
     if table.empty:
         raise BatchFileError(gettext("There are no data rows below the header."))
@@ -122,7 +118,114 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int) -> BatchFile:
     return BatchFile(table=table.reset_index(drop=True), features=features)
 
 
-def _check_row_count(upload: IO[bytes], *, max_rows: int) -> None:
+def _check_columns(columns: list[str]) -> None:
+    """BatchFileError unless the header names every feature's column and no column the results would overwrite."""
+    required = [feature.column for feature in FEATURES]
+    missing = [column for column in required if column not in columns]
+    if missing:
+        message = gettext("Line 1: missing column %(missing)s (the header must name %(required)s; it names %(named)s).")
+        raise BatchFileError(
+            message
+            % {
+                "missing": ", ".join(missing),
+                "required": ", ".join(required),
+                "named": ", ".join(columns) or gettext("nothing"),
+            }
+        )
+    reserved = [column for column in columns if _is_result_column(column)]
+    if reserved:
+        message = gettext("Line 1: column %(column)s would be overwritten by the results; rename it.")
+        raise BatchFileError(message % {"column": reserved[0]})
+
+
+def check_upload(upload: IO[bytes]) -> int:
+    """What the request checks before queueing: the header's columns and the row cap; returns the rows.
+
+    Cheap and streaming (the file is not parsed); the job reads every cell and reports a bad one.
+    """
+    rows = _check_row_count(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
+    upload.seek(0)
+    try:
+        header = next(csv.reader(codecs.getreader("utf-8-sig")(upload)), [])
+    except UnicodeDecodeError as error:
+        raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": error}) from None
+    upload.seek(0)
+    _check_columns([column.strip() for column in header])
+    if rows < 1:
+        raise BatchFileError(gettext("There are no data rows below the header."))
+    return rows
+
+
+def start_job(upload: IO[bytes], *, user: AbstractBaseUser | None) -> Job:
+    """Check the upload, keep it, and queue the job that predicts and stores it; BatchFileError if refused."""
+    rows = check_upload(upload)
+    batch_id = uuid.uuid4()
+    saved_name = storages[UPLOADS_STORAGE].save(_upload_name(batch_id), File(upload))  # copied in chunks
+    arguments = {"batch_id": str(batch_id), "upload_name": saved_name, "rows": rows}
+    return jobs.start(Job.Kind.BATCH, user=user, arguments=arguments, total=rows)
+
+
+def run_job(progress: jobs.Progress, arguments: dict) -> dict:
+    """The job: read the kept upload, predict every row, store them in chunks, out of sight until done."""
+    batch_id = uuid.UUID(arguments["batch_id"])
+    PendingBatch.objects.get_or_create(batch_id=batch_id, defaults={"job_id": progress.job_id})
+    _delete_rows(batch_id)  # an earlier attempt's, whose worker died
+    try:
+        with storages[UPLOADS_STORAGE].open(arguments["upload_name"], "rb") as upload:
+            batch_file = read_batch_csv(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
+        result = model_service.predict_many(batch_file.features)
+    except FileNotFoundError:
+        raise jobs.JobError(gettext("The uploaded file is no longer kept; upload it again.")) from None
+    except (BatchFileError, model_service.ModelNotReady) as error:
+        raise jobs.JobError(str(error)) from None
+    rows = len(result)
+    progress.report(0, total=rows)
+    chunk_rows = settings.JOB_BATCH_CHUNK_ROWS
+    for start in range(0, rows, chunk_rows):
+        chunk = slice(start, start + chunk_rows)
+        began = time.monotonic()
+        with transaction.atomic():
+            history.record_predictions(
+                result=_rows_of(result, chunk),
+                features=batch_file.features[chunk],
+                source=Prediction.Source.BATCH,
+                batch_id=batch_id,
+            )
+            progress.report(min(rows, start + chunk_rows))  # stored only while this attempt owns the job
+        if connection.vendor == "sqlite":
+            time.sleep((time.monotonic() - began) * SQLITE_YIELD_FRACTION)
+    return {"batch_id": str(batch_id), "rows": rows}
+
+
+def clean_up_job(job: Job, *, succeeded: bool) -> None:
+    """After a failed batch job: remove its rows (in chunks) and its kept upload. A success keeps both."""
+    if succeeded:
+        return
+    for pending in PendingBatch.objects.filter(job=job):
+        _delete_rows(pending.batch_id)
+        pending.delete()
+    if name := job.arguments.get("upload_name"):
+        storages[UPLOADS_STORAGE].delete(name)
+
+
+def _delete_rows(batch_id: uuid.UUID) -> None:
+    stored = Prediction.with_unpublished.filter(batch_id=batch_id)
+    while ids := list(stored.order_by().values_list("pk", flat=True)[:DELETE_CHUNK_ROWS]):
+        with transaction.atomic():
+            Prediction.with_unpublished.filter(pk__in=ids).delete()
+
+
+def _rows_of(result: model_service.BatchResult, rows: slice) -> model_service.BatchResult:
+    return dataclasses.replace(
+        result,
+        species=result.species[rows],
+        probability=result.probability[rows],
+        probabilities=result.probabilities[rows],
+        outside_training_range=result.outside_training_range[rows],
+    )
+
+
+def _check_row_count(upload: IO[bytes], *, max_rows: int) -> int:
     """Stream the file once: BatchFileError when it holds nothing, or at its first row over ``max_rows``.
 
     Rows are CSV records below the header that are not wholly blank, as read_batch_csv counts them.
@@ -146,10 +249,15 @@ def _check_row_count(upload: IO[bytes], *, max_rows: int) -> None:
         raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason}) from None
     if not has_content:
         raise BatchFileError(gettext("The file is empty."))
+    return rows
 
 
 def predict_file(upload: bytes | IO[bytes]) -> uuid.UUID:
-    """Check, predict and store every row of an uploaded CSV, and keep the file; return the batch id."""
+    """Check, predict and store every row of a CSV at once, and keep the file; return the batch id.
+
+    In the caller's process and in one transaction: for tests and benchmarks that need a stored
+    batch without a worker. Uploads from the site run as jobs (start_job).
+    """
     upload = io.BytesIO(upload) if isinstance(upload, bytes) else upload
     # One upload at a time per process: each holds its rows in memory (hundreds of MB at the row
     # cap), and a gthread worker (gunicorn.conf.py) would otherwise parse one per thread at once.

@@ -7,8 +7,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import answers, numbers, selectors
-from .features import FEATURES, Feature
+from . import answers, numbers, selectors, training
+from .features import FEATURES, TARGET_COLUMN, Feature
 from .models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion, one_of
 
 
@@ -209,6 +209,48 @@ class BatchUploadForm(forms.Form):
             message = gettext("The file is %(size).1f MB; at most %(limit).0f MB can be uploaded.")
             raise ValidationError(message % {"size": upload.size / 1e6, "limit": limit / 1e6}, code="too_large")
         return upload
+
+
+class RetrainForm(forms.Form):
+    """A retraining started from the models page: the data, the algorithm, and whether to override the gate."""
+
+    SHIPPED, UPLOADED = "shipped", "upload"
+
+    data = forms.ChoiceField(
+        label=_("Training data"),
+        choices=[(SHIPPED, _("The shipped data set (animals.csv)")), (UPLOADED, _("A CSV file I upload"))],
+        initial=SHIPPED,
+        widget=forms.RadioSelect,
+    )
+    file = forms.FileField(
+        label=_("CSV file"),
+        required=False,
+        help_text=format_lazy(
+            _("Columns {columns}; used only with “A CSV file I upload”."),
+            columns=", ".join([*(feature.column for feature in FEATURES), TARGET_COLUMN]),
+        ),
+        widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    algorithm = forms.ChoiceField(
+        label=_("Algorithm"),
+        choices=[(name, name) for name in training.ALGORITHMS],
+        initial=training.DEFAULT_ALGORITHM,
+    )
+    include_feedback = forms.BooleanField(label=_("Also train on the predictions staff labelled"), required=False)
+    force = forms.BooleanField(
+        label=_("Activate it even if it is less accurate than the active version"), required=False
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if cleaned.get("data") == self.UPLOADED and not upload:
+            self.add_error("file", _("Choose the CSV file to train on."))
+        if upload and upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
+            message = gettext("The file is %(size).1f MB; at most %(limit).0f MB can be uploaded.")
+            limit = settings.BATCH_UPLOAD_MAX_BYTES
+            self.add_error("file", message % {"size": upload.size / 1e6, "limit": limit / 1e6})
+        return cleaned
 
 
 class LabelForm(forms.Form):

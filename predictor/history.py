@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 from django.utils import timezone
 
-from . import fast_inserts
+from . import fast_inserts, metrics
 from .features import FEATURE_FIELDS
 from .model_service import BatchResult, PredictionResult
 from .models import Prediction
@@ -37,7 +37,12 @@ def record_prediction(
             "submission_key": submission_key,
         }
     )
-    return stored if stored is not None else Prediction.objects.get(submission_key=submission_key)
+    if stored is None:
+        return Prediction.objects.get(submission_key=submission_key)
+    metrics.count_stored_predictions(
+        model_version=result.model.version, source=source, species_counts={result.species: 1}
+    )
+    return stored
 
 
 def record_predictions(
@@ -69,5 +74,10 @@ def record_predictions(
         classes=result.model.classes,
         probabilities=result.probabilities,
         created_at=created_at,
+    )
+    metrics.count_stored_predictions(
+        model_version=result.model.version,
+        source=source,
+        species_counts={label: int(np.count_nonzero(result.species == label)) for label in result.model.classes},
     )
     return batch_id

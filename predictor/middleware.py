@@ -3,9 +3,13 @@ import logging
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext
+
+from . import request_id
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def database_unavailable_response(request) -> HttpResponse:
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
         # The API's error shape (predictor.schemas.Error), whichever layer met the failure.
         message = gettext("The database is busy or unavailable; try again in %(seconds)s seconds.")
-        body = {"detail": message % {"seconds": seconds}, "errors": []}
+        body = {"detail": message % {"seconds": seconds}, "errors": [], "request_id": request_id.current()}
         response = JsonResponse(body, status=503, content_type="application/json; charset=utf-8")
     else:
         response = HttpResponse(render_to_string("503_database.html"), status=503)
@@ -110,9 +114,14 @@ class RequestBodyLimitMiddleware:
     def refuse(self, request, message: str, *, status: int) -> HttpResponse:
         logger.warning("Refused the body of %s %s: %s", request.method, request.path, message)
         if request.path == "/api" or request.path.startswith("/api/"):
-            return JsonResponse({"detail": message, "errors": []}, status=status)  # the API's Error shape
-        heading = gettext("Request too large") if status == 413 else gettext("Length required")
+            body = {"detail": message, "errors": [], "request_id": request_id.current()}  # the API's Error shape
+            return JsonResponse(body, status=status)
+        _allowed, stated = self.limits(request)
+        if status == 413:  # people read sizes, not byte counts: "at most 2.6 MB"
+            message = gettext("The request is too large: at most %(size)s can be sent here.") % {
+                "size": filesizeformat(stated)
+            }
         # Back to the upload form from a refused upload, else to the prediction form.
         back = request.path if request.path == reverse("predictor:batch_upload") else reverse("predictor:predict")
-        context = {"heading": heading, "message": message, "back": back}
-        return HttpResponse(render_to_string("413.html", context), status=status)
+        context = {"status": status, "message": message, "back": back}
+        return render(request, "413.html", context, status=status)

@@ -92,7 +92,9 @@ def labelled_pairs(version: ModelVersion) -> QuerySet:
     The label condition is in the WHERE clause, so the partial prediction_live_accuracy index
     answers this without reading the table.
     """
-    labelled = Prediction.objects.filter(LABELLED, model_version=version).order_by()
+    # Labelled rows were seen to be labelled, so none belongs to an unfinished batch: no need to
+    # look each one's batch up (which would make the index no longer cover the query).
+    labelled = Prediction.with_unpublished.filter(LABELLED, model_version=version).order_by()
     return labelled.values_list("actual_species", "species").annotate(count=Count("pk"))
 
 

@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 
-from . import artifacts
+from . import artifacts, metrics
 from .features import FEATURES, as_row
 from .models import ModelVersion, one_of
 
@@ -140,7 +140,7 @@ def refused_activation() -> str:
 
 def predict(measurements: Mapping[str, float]) -> PredictionResult:
     """The answer for one animal; ``measurements`` is keyed by feature field (features.FEATURE_FIELDS)."""
-    model = active_model()
+    model = _model_to_predict_with()
     row = as_row(measurements)
     probabilities = model.probabilities_of(row)
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
@@ -155,7 +155,7 @@ def predict(measurements: Mapping[str, float]) -> PredictionResult:
 
 def predict_many(features: np.ndarray) -> BatchResult:
     """Predict every row of a (rows, features) array, columns in FEATURES order, in one call."""
-    model = active_model()
+    model = _model_to_predict_with()
     features = np.asarray(features, dtype=float)
     probabilities = model.estimator.predict_proba(features)
     best = np.argmax(probabilities, axis=1)
@@ -166,6 +166,15 @@ def predict_many(features: np.ndarray) -> BatchResult:
         model=model,
         outside_training_range=model.rows_outside_training_range(features),
     )
+
+
+def _model_to_predict_with() -> LoadedModel:
+    """active_model(), counting the predictions it refuses (pages and health checks also ask, uncounted)."""
+    try:
+        return active_model()
+    except ModelNotReady:
+        metrics.count_not_ready()
+        raise
 
 
 def _check_due(cache: _ProcessCache) -> bool:
@@ -190,6 +199,7 @@ def _refresh(cache: _ProcessCache) -> None:
         fallback = f"serving v{cache.model.version} instead" if cache.model else "no model is ready"
         if cache.refused_version_id != version.pk:
             logger.error("Refusing model v%s: %s; %s.", version.version, error, fallback)
+            metrics.count_artifact_refused()
             cache.refused_version_id = version.pk
         cache.not_ready_reason = (
             f"The active model v{version.version} cannot be loaded ({error}). "
@@ -198,6 +208,7 @@ def _refresh(cache: _ProcessCache) -> None:
         return
     cache.refused_version_id = None
     logger.info("Serving model v%s.", version.version)
+    metrics.count_reload()
 
 
 def _load_last_good(*, excluding: ModelVersion) -> "LoadedModel | None":

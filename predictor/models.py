@@ -1,6 +1,7 @@
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,13 +63,16 @@ class ModelVersionQuerySet(models.QuerySet):
         """
         return self.annotate(
             prediction_count=_count_predictions(Q()),
-            labelled_count=_count_predictions(LABELLED),
-            correct_count=_count_predictions(LABELLED & Q(actual_species=F("species"))),
+            labelled_count=_count_predictions(LABELLED, labelled=True),
+            correct_count=_count_predictions(LABELLED & Q(actual_species=F("species")), labelled=True),
         )
 
 
-def _count_predictions(condition: Q) -> Coalesce:
-    matching = Prediction.objects.filter(condition, model_version=OuterRef("pk")).order_by()
+def _count_predictions(condition: Q, *, labelled: bool = False) -> Coalesce:
+    # Labelled rows were seen to be labelled, so none belongs to an unfinished batch (see
+    # model_metrics.labelled_pairs); the others must leave those batches out.
+    rows = Prediction.with_unpublished if labelled else Prediction.objects
+    matching = rows.filter(condition, model_version=OuterRef("pk")).order_by()
     return Coalesce(Subquery(matching.values("model_version").annotate(count=Count("pk")).values("count")), 0)
 
 
@@ -107,6 +111,17 @@ class ModelVersion(models.Model):
     # When it last became active: the service falls back to the most recently active version
     # whose artifact still verifies when the active one cannot be loaded.
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    # The retraining job that made it, if one did: a job retried after its worker died finds the
+    # version its first attempt recorded instead of training a second one (unique).
+    training_job = models.OneToOneField(
+        "Job",
+        verbose_name=_("training job"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="model_version",
+    )
 
     objects = ModelVersionQuerySet.as_manager()
 
@@ -188,6 +203,10 @@ class HistoryQuery:
 
 
 class PredictionQuerySet(models.QuerySet):
+    def published(self) -> "PredictionQuerySet":
+        """Without the rows of batches still being stored (or being removed): see PendingBatch."""
+        return self.exclude(batch_id__in=PendingBatch.objects.values("batch_id"))
+
     def matching(self, query: HistoryQuery) -> "PredictionQuerySet":
         """The predictions that pass every filter of ``query``, in no particular order."""
         predictions = self
@@ -209,6 +228,11 @@ class PredictionQuerySet(models.QuerySet):
         """Sorted by one of SORT_CHOICES ("-time": newest first); ``id`` breaks ties, so the order is total."""
         sign = "-" if sort.startswith("-") else ""
         return self.order_by(f"{sign}{SORT_FIELDS[sort.removeprefix('-')]}", f"{sign}id")
+
+
+class PublishedPredictionManager(models.Manager.from_queryset(PredictionQuerySet)):
+    def get_queryset(self) -> PredictionQuerySet:
+        return super().get_queryset().published()
 
 
 def _measurement_field(field: str) -> models.FloatField:
@@ -272,7 +296,11 @@ class Prediction(models.Model):
     # that re-posts) stores one prediction. NULL for the API and batches.
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
 
-    objects = PredictionQuerySet.as_manager()
+    # The default manager leaves out the rows of unfinished batches, so every read (history, CSV,
+    # API, admin, counts) sees a batch whole or not at all; only predictor.batch, which stores and
+    # removes them, uses ``with_unpublished``.
+    objects = PublishedPredictionManager()
+    with_unpublished = PredictionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]  # the same as in_order(DEFAULT_SORT)
@@ -476,3 +504,80 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Job(models.Model):
+    """Work run by a background worker (predictor.jobs): what the Tasks API does not keep.
+
+    Its progress, its outcome or error, who started it, its attempts, and the lease a live
+    worker renews; the reaper queues again (or fails) a job whose lease ran out.
+    """
+
+    class Kind(models.TextChoices):
+        BATCH = "batch", _("batch upload")
+        RETRAIN = "retrain", _("retraining")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.QUEUED)
+    arguments = models.JSONField(_("arguments"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    progress_done = models.PositiveBigIntegerField(_("done"), default=0)
+    progress_total = models.PositiveBigIntegerField(_("total"), default=0)
+    outcome = models.JSONField(_("outcome"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="job_status_lease_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def percent(self) -> int:
+        """Whole percent done, 0 while the total is unknown."""
+        return int(100 * self.progress_done / self.progress_total) if self.progress_total else 0
+
+
+class PendingBatch(models.Model):
+    """A batch whose rows are being stored, or removed: they stay out of every read until this row goes.
+
+    Deleting it publishes the batch, in the same transaction that marks its job succeeded.
+    """
+
+    batch_id = models.UUIDField(_("batch"), primary_key=True)
+    job = models.ForeignKey(Job, verbose_name=_("job"), on_delete=models.CASCADE, related_name="pending_batches")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("batch being stored")
+        verbose_name_plural = _("batches being stored")
+
+    def __str__(self) -> str:
+        return str(self.batch_id)

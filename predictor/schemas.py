@@ -120,6 +120,29 @@ class ModelVersionOut(Schema):
     sklearn_version: str
 
 
+class JobProgress(Schema):
+    done: int = Field(description="Rows stored so far (a batch); 0 while a retraining runs.")
+    total: int = Field(description="Rows in all (a batch); 0 when unknown.")
+    percent: int
+
+
+class JobOut(Schema):
+    id: uuid.UUID
+    kind: str = Field(description="batch (a CSV upload) or retrain.")
+    status: str = Field(description="queued, running, succeeded or failed.")
+    finished: bool
+    progress: JobProgress
+    attempts: int = Field(description="Attempts started; a job whose worker died is tried again.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: dict[str, Any] | None = Field(
+        description="Once succeeded: a batch's batch_id and rows; a retraining's version, whether it was "
+        "activated, and the gate's figures (cv_accuracy, baseline_version, baseline_cv_accuracy)."
+    )
+    error: str | None = Field(description="Once failed: why, in words for the person who started it.")
+
+
 class ErrorItem(Schema):
     loc: list[str | int] = Field(description='Where the problem is, for example ["body", 3, "height_cm"].')
     field: str | None = Field(description="The field at fault, when there is one.")
@@ -131,3 +154,6 @@ class ErrorItem(Schema):
 class Error(Schema):
     detail: str
     errors: list[ErrorItem] = []
+    request_id: str = Field(
+        "", description="The request's id, also in the X-Request-ID header: quote it when reporting a problem."
+    )

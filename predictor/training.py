@@ -1,11 +1,15 @@
 """Training: evaluate honestly, fit, and publish the result as a new model version.
 
-No request code here; `manage.py train_model` is a thin wrapper around `train()`. Reading and
-checking the CSV is training_data's job, recording and activating the version is versions'.
+No request code here; `manage.py train_model` is a thin wrapper around `train()`, and a
+retraining started from the models page is a background job (predictor.jobs) whose runner,
+`run_job()`, calls the same `train()`. Reading and checking the CSV is training_data's job,
+recording and activating the version is versions'.
 """
 
 import hashlib
 import logging
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +19,10 @@ from typing import Any
 import numpy as np
 import sklearn
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.base import File
+from django.core.files.storage import storages
+from django.db import IntegrityError
+from django.utils.translation import gettext
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -25,9 +33,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from . import artifacts, audit, training_data, versions
+from . import artifacts, audit, jobs, training_data, versions
 from .features import FEATURE_FIELDS, FEATURES
-from .models import LABELLED, ModelVersion, Prediction
+from .models import LABELLED, Job, ModelVersion, Prediction
 from .training_data import DEFAULT_TRAINING_DATA, TrainingData, TrainingDataError
 
 logger = logging.getLogger(__name__)
@@ -115,7 +123,7 @@ def load_feedback() -> TrainingData:
     # In time order, the order of the partial index on labelled rows: in id order SQLite reads the
     # whole history to find them.
     rows = (
-        Prediction.objects.filter(LABELLED)
+        Prediction.with_unpublished.filter(LABELLED)  # labelled, so published: see model_metrics.labelled_pairs
         .order_by("created_at", "pk")
         .values_list(*FEATURE_FIELDS, "actual_species")
         .iterator(chunk_size=10_000)
@@ -145,12 +153,14 @@ def train(
     force: bool = False,
     show_progress: bool = False,
     user: AbstractBaseUser | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> TrainingResult:
     """Train on a CSV (plus labelled predictions if asked) and record a new model version.
 
     With ``activate``, the new version replaces the active one only if it is at least as accurate
     as the active version's algorithm on the same rows and folds, or with ``force``. ``user`` is
-    who asked, for the audit trail; None is the command line.
+    who asked, for the audit trail; None is the command line. ``job_id``: the retraining job
+    running it, recorded with the version (one version per job at most).
     """
     if algorithm not in ALGORITHMS:
         raise TrainingDataError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
@@ -193,6 +203,7 @@ def train(
                     artifact_sha256=artifact_sha256,
                     baseline_version=gate.baseline.version if gate and gate.baseline else None,
                     baseline_cv_accuracy=gate.baseline_cv_accuracy if gate else None,
+                    training_job_id=job_id,
                 )
                 break
             except versions.ActiveVersionChanged:
@@ -215,6 +226,120 @@ def train(
     )
     picture_error = _save_picture(version, pipeline, combined)
     return TrainingResult(version=version, data=data, feedback=feedback, gate=gate, picture_error=picture_error)
+
+
+# Where a retraining job's uploaded CSV is kept until the job is finished (the batch uploads' storage).
+TRAINING_UPLOADS_STORAGE = "batch_uploads"
+
+
+def start_job(
+    *,
+    user: AbstractBaseUser | None,
+    algorithm: str,
+    include_feedback: bool,
+    force: bool,
+    upload: File | None = None,
+) -> Job:
+    """Queue a retraining on the shipped CSV, or on ``upload`` (kept until the job is finished)."""
+    arguments = {"algorithm": algorithm, "include_feedback": include_feedback, "force": force}
+    if upload is not None:
+        name = storages[TRAINING_UPLOADS_STORAGE].save(f"training-{uuid.uuid4()}.csv", upload)
+        arguments |= {"upload_name": name, "data_name": Path(upload.name or "upload.csv").name}
+    return jobs.start(Job.Kind.RETRAIN, user=user, arguments=arguments)
+
+
+def run_job(progress: jobs.Progress, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The job: train as `train_model` does, and report the version and the gate's decision."""
+    job = Job.objects.select_related("created_by").get(pk=progress.job_id)
+    # A retried job whose first attempt recorded its version before its worker died: that one counts.
+    earlier = ModelVersion.objects.filter(training_job_id=job.pk).first()
+    if earlier is not None:
+        return version_outcome(earlier)
+    with tempfile.TemporaryDirectory(prefix="mlsite-training-") as folder:
+        data_path = DEFAULT_TRAINING_DATA
+        if upload_name := arguments.get("upload_name"):
+            # A local copy: the storage may be remote, and training reads a file from disk.
+            data_path = Path(folder) / Path(arguments.get("data_name") or "upload.csv").name
+            try:
+                with storages[TRAINING_UPLOADS_STORAGE].open(upload_name, "rb") as source, data_path.open("wb") as copy:
+                    for piece in iter(lambda: source.read(1 << 20), b""):
+                        copy.write(piece)
+            except FileNotFoundError:
+                raise jobs.JobError(gettext("The uploaded training data is no longer kept; upload it again.")) from None
+        try:
+            result = train(
+                data_path=data_path,
+                algorithm=arguments["algorithm"],
+                include_feedback=arguments["include_feedback"],
+                force=arguments["force"],
+                user=job.created_by,
+                job_id=job.pk,
+            )
+        except TrainingDataError as error:
+            reason = str(error).replace(f"{folder}/", "")
+            raise jobs.JobError(gettext("The training data was refused: %(reason)s") % {"reason": reason}) from None
+        except IntegrityError:
+            # Another attempt at this job recorded its version first (a worker taken for dead finished).
+            earlier = ModelVersion.objects.filter(training_job_id=job.pk).first()
+            if earlier is None:
+                raise
+            return version_outcome(earlier)
+    return version_outcome(result.version) | {"picture_error": result.picture_error}
+
+
+def version_outcome(version: ModelVersion) -> dict[str, Any]:
+    """A retraining job's outcome: the version and the gate's figures (the page words the decision)."""
+    return {
+        "version": version.version,
+        "algorithm": version.algorithm,
+        "activated": version.is_active,
+        "cv_accuracy": version.cv_accuracy,
+        "training_rows": version.training_rows,
+        "baseline_version": version.baseline_version,
+        "baseline_cv_accuracy": version.baseline_cv_accuracy,
+    }
+
+
+def gate_decision(outcome: dict[str, Any]) -> str:
+    """The gate's decision on a retraining job's version, in words for its page."""
+    figures = {
+        "version": outcome["version"],
+        "accuracy": f"{outcome['cv_accuracy']:.1%}",
+        "baseline": outcome["baseline_version"],
+        "baseline_accuracy": f"{outcome['baseline_cv_accuracy']:.1%}"
+        if outcome["baseline_cv_accuracy"] is not None
+        else "",
+    }
+    if outcome["baseline_version"] is None:
+        return gettext("v%(version)s is now active: no version was active to compare it with.") % figures
+    if outcome["baseline_cv_accuracy"] is None:
+        message = gettext(
+            "v%(version)s is now active: active v%(baseline)s's algorithm cannot be trained on these rows."
+        )
+        return message % figures
+    if not outcome["activated"]:
+        message = gettext(
+            "Active v%(baseline)s was kept: the new v%(version)s's cross-validated accuracy %(accuracy)s is below "
+            "v%(baseline)s's %(baseline_accuracy)s on the same rows and folds."
+        )
+        return message % figures
+    if outcome["cv_accuracy"] < outcome["baseline_cv_accuracy"]:
+        message = gettext(
+            "v%(version)s is now active, as asked, although its cross-validated accuracy %(accuracy)s is below "
+            "v%(baseline)s's %(baseline_accuracy)s on the same rows and folds."
+        )
+        return message % figures
+    message = gettext(
+        "v%(version)s is now active: its cross-validated accuracy %(accuracy)s is at least v%(baseline)s's "
+        "%(baseline_accuracy)s on the same rows and folds."
+    )
+    return message % figures
+
+
+def clean_up_job(job: Job, *, succeeded: bool) -> None:
+    """After a retraining job, either way: its uploaded CSV is no longer needed."""
+    if name := job.arguments.get("upload_name"):
+        storages[TRAINING_UPLOADS_STORAGE].delete(name)
 
 
 def _cross_validate(

@@ -1,7 +1,10 @@
 import dataclasses
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import (
     FileResponse,
@@ -27,16 +30,18 @@ from . import (
     exports,
     feedback,
     health,
+    jobs,
     limits,
     model_metrics,
     model_service,
     permissions,
     selectors,
+    training,
 )
 from .client import is_local
 from .features import FEATURES
-from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm
-from .models import ModelVersion, Prediction
+from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm, RetrainForm
+from .models import Job, ModelVersion, Prediction
 from .permissions import required
 
 HISTORY_PAGE_SIZE = 50
@@ -239,13 +244,52 @@ def batch_upload(request):
     if not form.is_valid():
         return render(request, template, {"form": form, **limits}, status=400)
     try:
-        batch_id = batch.predict_file(form.cleaned_data["file"])  # streamed: never read whole into memory
+        model_service.active_model()  # refused now rather than by the job: no model can answer
+        job = batch.start_job(form.cleaned_data["file"], user=request.user)  # streamed, never read whole
     except batch.BatchFileError as error:
         form.add_error("file", str(error))
         return render(request, template, {"form": form, **limits}, status=400)
     except model_service.ModelNotReady as error:
         return render(request, template, {"form": form, **limits, "not_ready_reason": str(error)}, status=503)
-    return redirect("predictor:batch_result", batch_id=batch_id)
+    return redirect("predictor:job", job_id=job.pk)
+
+
+def _job_for(request, job_id: uuid.UUID) -> Job:
+    job = get_object_or_404(Job, pk=job_id)
+    if not jobs.visible_to(job, request.user):
+        permission = jobs.KINDS[job.kind].view_permission
+        raise PermissionDenied(permissions.refusal(request.user, permission))
+    return job
+
+
+@require_safe
+@never_cache
+def job_detail(request, job_id):
+    """A job's progress (updated by static/predictor/job.js), then its outcome; a finished batch's is its page."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    job = _job_for(request, job_id)
+    if job.kind == Job.Kind.BATCH and job.status == Job.Status.SUCCEEDED:
+        return redirect("predictor:batch_result", batch_id=job.outcome["batch_id"])
+    context = {
+        "job": job,
+        # job.js fills these in as the job moves; the page shows them as they were when it was drawn.
+        "count_text": gettext("%(done)s of %(total)s rows stored"),
+        "status_texts": dict(Job.Status.choices),
+    }
+    if job.kind == Job.Kind.RETRAIN and job.status == Job.Status.SUCCEEDED:
+        context["decision"] = training.gate_decision(job.outcome)
+    return render(request, "predictor/job.html", context)
+
+
+@require_safe
+@never_cache
+def job_status(request, job_id):
+    """What job.js polls: the job as the API shows it, plus the page to show once it is finished."""
+    if not request.user.is_authenticated:
+        raise PermissionDenied(permissions.refusal(request.user, permissions.VIEW_PREDICTIONS))
+    job = _job_for(request, job_id)
+    return JsonResponse({**jobs.as_json(job), "page": reverse("predictor:job", args=[job.pk])})
 
 
 @require_safe
@@ -290,8 +334,33 @@ def label_prediction(request, prediction_id: int):
 @require_safe
 @required(permissions.VIEW_MODELS)
 def model_list(request):
-    versions = ModelVersion.objects.with_live_counts()
-    return render(request, "predictor/model_list.html", {"versions": versions})
+    return _model_list_page(request, RetrainForm())
+
+
+def _model_list_page(request, retrain_form: RetrainForm, status: int = 200):
+    context = {
+        "versions": ModelVersion.objects.with_live_counts(),
+        # Offered only to those the retrain view lets through.
+        "retrain_form": retrain_form if permissions.allows(request.user, permissions.RETRAIN) else None,
+        "recent_retrainings": Job.objects.filter(kind=Job.Kind.RETRAIN).select_related("created_by")[:5],
+    }
+    return render(request, "predictor/model_list.html", context, status=status)
+
+
+@require_POST
+@required(permissions.RETRAIN)
+def retrain(request):
+    form = RetrainForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _model_list_page(request, form, status=400)
+    job = training.start_job(
+        user=request.user,
+        algorithm=form.cleaned_data["algorithm"],
+        include_feedback=form.cleaned_data["include_feedback"],
+        force=form.cleaned_data["force"],
+        upload=form.cleaned_data["file"] if form.cleaned_data["data"] == RetrainForm.UPLOADED else None,
+    )
+    return redirect("predictor:job", job_id=job.pk)
 
 
 @require_safe

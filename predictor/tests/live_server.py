@@ -2,7 +2,8 @@
 
 Used by the tests that need a real server (marked slow) and by the benchmarks in bench/, which
 import it from here. With a PostgreSQL DATABASE_URL, a fresh database is created beside the given
-one and dropped afterwards.
+one and dropped afterwards. With ``s3`` (a predictor.tests.s3_server.S3Server), the site keeps its
+artifacts and uploads in that bucket, under a prefix of its own, instead of its folder.
 """
 
 import os
@@ -20,7 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from predictor.tests.s3_server import S3Server
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 GUNICORN_CONFIG = PROJECT_DIR / "gunicorn.conf.py"
@@ -98,7 +103,11 @@ def running_server(
     extra_env: dict[str, str] | None = None,
     train: bool = True,
     access_log: bool = False,
+    s3: "S3Server | None" = None,
 ) -> Iterator[Server]:
+    if s3 is not None:
+        # A prefix of its own: sites started one after another never see each other's files.
+        extra_env = {**s3.site_env(prefix=f"site-{uuid.uuid4().hex[:10]}"), **(extra_env or {})}
     with tempfile.TemporaryDirectory(prefix="mlsite-server-") as workdir:
         if database_url.startswith("postgres"):
             with temporary_postgres_database(database_url) as url:
@@ -130,7 +139,12 @@ def throwaway_site_settings(workdir: Path) -> dict[str, str]:
 def _serve(workdir: Path, database_url: str, workers: int, extra_env, train: bool, access_log: bool):
     settings = throwaway_site_settings(workdir)
     sqlite_path = settings["DJANGO_SQLITE_PATH"]
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "ML_"))}
+    # A developer's own settings and cloud credentials never reach a throw-away copy (extra_env may pass them).
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_URL", "ML_", "AWS_"))
+    }
     env.update(settings, PYTHONUNBUFFERED="1")
     if database_url:
         env["DATABASE_URL"] = database_url

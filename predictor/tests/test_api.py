@@ -122,6 +122,7 @@ def test_oversized_body_is_refused_with_413(client, trained_version, settings):
     assert response.json() == {
         "detail": "The request body is too large: at most 1,000 bytes are accepted.",
         "errors": [],
+        "request_id": response["X-Request-ID"],
     }
     assert not Prediction.objects.exists()
 
@@ -137,7 +138,11 @@ def test_predict_with_get_is_refused_with_405_in_json_naming_the_allowed_method(
     response = client.get("/api/predict")
     assert response.status_code == 405
     assert response["Allow"] == "POST"
-    assert response.json() == {"detail": "GET is not allowed here; use POST.", "errors": []}
+    assert response.json() == {
+        "detail": "GET is not allowed here; use POST.",
+        "errors": [],
+        "request_id": response["X-Request-ID"],
+    }
 
 
 # POST /api/predict/batch
@@ -380,7 +385,13 @@ def test_openapi_schema_is_valid_and_documents_every_endpoint(client, db):
     assert response.status_code == 200
     schema = response.json()
     validate(schema)
-    assert set(schema["paths"]) == {"/api/v1/predict", "/api/v1/predict/batch", "/api/v1/predictions", "/api/v1/models"}
+    assert set(schema["paths"]) == {
+        "/api/v1/predict",
+        "/api/v1/predict/batch",
+        "/api/v1/predictions",
+        "/api/v1/models",
+        "/api/v1/jobs/{job_id}",
+    }
     measurements = schema["components"]["schemas"]["MeasurementsIn"]
     assert list(measurements["properties"]) == [feature.field for feature in FEATURES]
     assert measurements["properties"]["height_cm"]["maximum"] == 300

@@ -1,4 +1,4 @@
-"""Every error the API answers is JSON, {"detail": ..., "errors": [...]}, worded like the web form."""
+"""Every error the API answers is JSON, {"detail", "errors", "request_id"}, worded like the web form."""
 
 import json
 
@@ -24,7 +24,8 @@ def assert_error_format(response, status: int) -> dict:
     assert response.status_code == status
     assert response["Content-Type"] == JSON_TYPE
     body = response.json()
-    assert set(body) == {"detail", "errors"}
+    assert set(body) == {"detail", "errors", "request_id"}
+    assert body["request_id"] == response["X-Request-ID"]  # to quote when reporting it
     return body
 
 

@@ -15,6 +15,7 @@ def test_staff_create_a_key_in_admin_and_see_it_once(admin_client, admin_user):
     assert "no-store" in response["Cache-Control"]
     secret = response.context["secret"]
     assert f'value="{secret}"' in response.content.decode()
+    assert "Authorization: Bearer &lt;key&gt;" in response.content.decode()  # how to send it, shown in full
 
     api_key = ApiKey.objects.get()
     assert api_key.name == "nightly report"

@@ -15,6 +15,7 @@ V1_OPERATIONS = {
     ("POST", "/api/v1/predict/batch"): "predict_batch",
     ("GET", "/api/v1/predictions"): "list_predictions",
     ("GET", "/api/v1/models"): "list_models",
+    ("GET", "/api/v1/jobs/{job_id}"): "get_job",
 }
 
 

@@ -93,14 +93,28 @@ def recorded_reads():
         yield reads
 
 
+# Every read leaves out the rows of batches still being stored (Prediction.objects.published()):
+# a lookup of each row's batch in the few-row PendingBatch table, through its primary key. Left out
+# of the plans below, which are about reading the prediction table.
+PENDING_BATCH_LOOKUP = "USING INDEX sqlite_autoindex_predictor_pendingbatch_1 FOR IN-OPERATOR"
+
+
 def plans(reads) -> list[list[str]]:
     assert reads, "nothing read the prediction table"
     explained = []
     for sql, params in reads:
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            explained.append([row[3] for row in cursor.fetchall()])
+            explained.append([row[3] for row in cursor.fetchall() if row[3] != PENDING_BATCH_LOOKUP])
     return explained
+
+
+def capped_count_scan(plan: list[str]) -> bool:
+    """The admin's capped count reading the table, which it does only until its cap (LIMIT count_cap + 1).
+
+    The count needs each row's batch (see PENDING_BATCH_LOOKUP), which no index on the time holds.
+    """
+    return plan[:2] == ["CO-ROUTINE subquery", "SCAN predictor_prediction"]
 
 
 def full_scans(plan: list[str]) -> list[str]:
@@ -206,9 +220,12 @@ def test_admin_changelist_reads_every_filter_through_an_index(admin_client, vers
     assert ids_sql.startswith('SELECT "predictor_prediction"."id" AS "pk" FROM "predictor_prediction"')
     assert 'ORDER BY "predictor_prediction"."created_at" DESC, "predictor_prediction"."id" DESC' in ids_sql
     assert '"predictor_prediction"."id" IN (' in rows_sql and "ORDER BY" not in rows_sql
-    for plan in plans(reads):
-        assert not full_scans(plan), plan
+    count_plan, *other_plans = plans(reads)
+    assert capped_count_scan(count_plan) or not full_scans(count_plan), count_plan
+    for plan in [count_plan, *other_plans]:
         assert not sorts(plan), plan
+    for plan in other_plans:
+        assert not full_scans(plan), plan
 
 
 def test_admin_changelist_lists_unlabelled_predictions_through_the_time_index(admin_client, version):
@@ -234,7 +251,9 @@ def test_admin_search_finds_a_species_or_an_id_through_an_index(admin_client, ve
     assert any(index in step for step in count), count
     for plan in (count, page, *rows):
         assert not full_scans(plan), plan
-        assert not sorts(plan), plan
+        # Rows found by their id (at most one) are sorted, not read in an index's order.
+        by_id = any("INTEGER PRIMARY KEY (rowid=?)" in step for step in plan)
+        assert by_id or not sorts(plan), plan
 
 
 def test_batch_download_and_summary_read_the_batch_through_its_index(trained_version):

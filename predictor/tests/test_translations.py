@@ -11,6 +11,8 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from predictor import training
+from predictor.features import FEATURES, TARGET_COLUMN
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +26,10 @@ ALLOWED_WORDS = {
     *("Cat", "Dog", "cm", "kg", "GaussianNB", "UTC", "CSV", "API", "JSON", "JavaScript", "English"),
     *("animals", "csv", "scikit", "learn", "admin", "staff", "Content", "Type", "application", "json", "api", "v1"),
     *("YYYY", "MM", "DD"),  # the day filters' format, which their messages name too
+    # Names that are not words to translate: scikit-learn's class names and a CSV file's column headers.
+    *training.ALGORITHMS,
+    *(feature.column for feature in FEATURES),
+    TARGET_COLUMN,
 }
 HIDDEN = re.compile(r"<(script|style|code|svg)\b.*?</\1>", re.S)
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z]+")
@@ -53,7 +59,7 @@ def staff_pages(admin_client, trained_version):
         "models": reverse("predictor:model_list"),
         "model": reverse("predictor:model_detail", args=[trained_version.version]),
         "batch upload": reverse("predictor:batch_upload"),
-        "batch result": upload["Location"],
+        "batch result": admin_client.get(upload["Location"])["Location"],  # the finished job leads to its batch
         "prediction in admin": reverse("admin:predictor_prediction_change", args=[prediction.pk]),
     }
 

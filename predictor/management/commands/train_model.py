@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor import training
+from predictor import artifacts, training
 from predictor.features import FEATURES, TARGET_COLUMN
 from predictor.models import ModelVersion
 
@@ -70,7 +70,8 @@ class Command(BaseCommand):
                 force=force,
                 show_progress=self.stderr.isatty(),
             )
-        except training.TrainingDataError as error:
+        except (training.TrainingDataError, artifacts.ArtifactError) as error:
+            # Bad data, or an artifact store that refused the write: one line, and the active model stays.
             raise CommandError(str(error)) from None
         version, gate = result.version, result.gate
         counts = ", ".join(f"{label} {count}" for label, count in version.class_counts.items())

@@ -11,6 +11,7 @@ import uuid
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
@@ -48,8 +49,12 @@ def add_rows(version, *, count: int, first: dt.datetime, step: dt.timedelta, spe
 
 
 def upload(client, text: str | bytes, name: str = "animals.csv"):
+    """Post a file; an accepted one is a job (run at once in tests): then the redirect its finished page gives."""
     content = text.encode() if isinstance(text, str) else text
-    return client.post(UPLOAD, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    response = client.post(UPLOAD, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    if response.status_code == 302 and response["Location"].startswith("/jobs/"):
+        return client.get(response["Location"])  # a finished batch's job page redirects to its results
+    return response
 
 
 def read_download(client, batch_page: str) -> list[list[str]]:
@@ -153,7 +158,7 @@ def test_a_large_multipart_post_to_the_form_is_refused_before_it_is_read(client,
     big = SimpleUploadedFile("big.bin", b"x" * 3_000_000)
     response = client.post("/", {"height": "30", "weight": "4", "file": big})
     assert response.status_code == 413
-    assert b"at most 2,621,440 bytes are accepted" in response.content
+    assert "at most 2.5\xa0MB can be sent here" in response.content.decode()
     assert list(upload_temp_dir.iterdir()) == []
 
 
@@ -163,6 +168,7 @@ def test_the_api_answers_a_large_body_with_json_413(client, db):
     assert response.json() == {
         "detail": "The request body is too large: at most 2,621,440 bytes are accepted.",
         "errors": [],
+        "request_id": response["X-Request-ID"],
     }
 
 
@@ -170,6 +176,7 @@ def test_a_body_without_a_length_is_refused(db):
     # The test client always sends a length; gunicorn passes a chunked body without one.
     request = RequestFactory().post("/", b"", content_type="text/plain", HTTP_TRANSFER_ENCODING="chunked")
     request.META.pop("CONTENT_LENGTH", None)
+    request.user = AnonymousUser()  # set by AuthenticationMiddleware, which runs first
     answer = RequestBodyLimitMiddleware(lambda request: pytest.fail("the body was let through"))(request)
     assert answer.status_code == 411
     assert b"Content-Length" in answer.content
@@ -188,8 +195,12 @@ def test_the_upload_page_alone_takes_bodies_up_to_the_upload_cap(admin_client, t
 
 def test_a_refused_upload_leaves_no_temporary_file(admin_client, trained_version, settings, upload_temp_dir):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000  # spooled to a temporary file
-    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 1000 + "77,heavy\n")
+    settings.BATCH_UPLOAD_MAX_ROWS = 500
+    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 1000)  # refused by the request: too many rows
     assert response.status_code == 400
+    assert list(upload_temp_dir.iterdir()) == []
+    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 400 + "77,heavy\n")  # refused by its job
+    assert response.context["job"].status == "failed"
     assert list(upload_temp_dir.iterdir()) == []
 
 

@@ -72,6 +72,9 @@ def batch_answer(admin_client, height: str):
     response = admin_client.post("/predictions/upload/", {"file": upload})
     if response.status_code == 400:
         return None, response.context["form"].errors["file"][0]
+    job = admin_client.get(response["Location"]).context  # the upload's job (run at once in tests)
+    if job and job["job"].status == "failed":  # a cell is checked by the job, which says why it failed
+        return None, job["job"].error
     return Prediction.objects.latest("id").height_cm, ""
 
 
@@ -429,7 +432,7 @@ def test_a_stopped_postgresql_is_answered_with_json_503s_a_503_page_and_unavaila
             start()
 
         assert (status, headers["Content-Type"], headers["Retry-After"]) == (503, JSON, "5")
-        assert set(json.loads(body)) == {"detail", "errors"}
+        assert set(json.loads(body)) == {"detail", "errors", "request_id"}
         assert form_status == 503 and form_headers["Content-Type"].startswith("text/html")
         assert b"Temporarily unavailable" in form_body and b"Traceback" not in form_body
         assert down[0] == 503 and down[1]["status"] == "unavailable"

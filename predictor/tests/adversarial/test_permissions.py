@@ -149,7 +149,7 @@ def test_an_operator_uploads_a_batch_and_a_labeller_cannot(make_staff, trained_v
     operator = client_as(make_staff("operator", group="operator"))
     response = upload(operator)
     assert response.status_code == 302
-    assert operator.get(response["Location"]).status_code == 200
+    assert operator.get(response["Location"], follow=True).status_code == 200  # the job's page, then the batch's
     assert Prediction.objects.filter(source=Prediction.Source.BATCH).count() == 2
 
 
@@ -197,7 +197,7 @@ def test_a_session_reaches_the_api_as_its_permissions_say(role, django_user_mode
     assert api_statuses(client) == expected
     refused = call_api(client, "/api/v1/predict/batch")
     if refused.status_code in {401, 403}:
-        assert set(refused.json()) == {"detail", "errors"}  # the API's error shape, not HTML
+        assert set(refused.json()) == {"detail", "errors", "request_id"}  # the API's error shape, not HTML
 
 
 def test_without_a_key_only_the_single_prediction_answers(client, trained_version):
