@@ -384,18 +384,12 @@ def _restore_table(
 ) -> tuple[type[models.Model], int]:
     model = _model(table["model"])
     fields = model._meta.concrete_fields
-    quote = connection.ops.quote_name
     converters = [_converter(f, ids) for f in fields]
-    # Plain INSERTs, not bulk_create(): a field's pre_save would replace stored values (auto_now_add
-    # times, as in django-axes), and a model instance per row would cost more than the database.
-    # Table and column names come from the model's own metadata, quoted; every value is a parameter.
-    insert = "INSERT INTO {} ({}) VALUES ({})".format(  # nosec B608
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-    )
+    write_rows = _row_writer(model._meta.db_table, [f.column for f in fields])
     rows = 0
     with connection.cursor() as cursor:
         # Only rows `migrate` made (the permission groups) can be here: the backup's replace them.
-        cursor.execute(f"DELETE FROM {quote(model._meta.db_table)}")  # nosec B608
+        cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # nosec B608
         with gzip.open(_local_path(folder, table["file"]), "rt", encoding="utf-8") as lines:
             while chunk := list(islice(lines, CHUNK_ROWS)):
                 values = [
@@ -405,12 +399,35 @@ def _restore_table(
                     ]
                     for line in chunk
                 ]
-                cursor.executemany(insert, values)
+                write_rows(cursor, values)
                 rows += len(values)
     if rows != table["rows"]:
         raise BackupError(f"{table['file']} holds {rows} rows, not the {table['rows']} its manifest says.")
     progress(f"{table['model']}: {rows:,} rows")
     return model, rows
+
+
+def _row_writer(db_table: str, columns: list[str]) -> Callable[[Any, list[list[Any]]], None]:
+    """How a chunk of rows, database parameters in ``columns`` order, is written into ``db_table``.
+
+    Plain SQL, not bulk_create(): a field's pre_save would replace stored values (auto_now_add
+    times, as in django-axes), and a model instance per row costs more than the database. On
+    PostgreSQL, COPY: a 200,000-row restore took 17 s instead of 49 s with INSERTs (bench/backup.py).
+    Table and column names come from the models' own metadata, quoted; values are never SQL text.
+    """
+    quote = connection.ops.quote_name
+    names = f"{quote(db_table)} ({', '.join(quote(column) for column in columns)})"
+    if connection.vendor == "postgresql":
+        copy_sql = f"COPY {names} FROM STDIN"
+
+        def copy(cursor, rows: list[list[Any]]) -> None:
+            with cursor.cursor.copy(copy_sql) as stream:  # the psycopg cursor under Django's wrapper
+                for row in rows:
+                    stream.write_row(row)
+
+        return copy
+    insert_sql = f"INSERT INTO {names} VALUES ({', '.join(['%s'] * len(columns))})"  # nosec B608
+    return lambda cursor, rows: cursor.executemany(insert_sql, rows)
 
 
 def _converter(model_field: models.Field, ids: "_LocalIds") -> Callable[[Any], Any] | None:
