@@ -4,6 +4,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from io import StringIO
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from django.test import Client
 from django.urls import reverse
 
 from conftest import permission_group
-from predictor import api_keys, backup, batch, feedback, model_service
+from mlsite.settings import s3_storage
+from predictor import api_keys, artifacts, backup, batch, feedback, model_service
 from predictor.models import ModelVersion, Prediction
 from predictor.tests.live_server import running_server
 from predictor.tests.load import BrowserLikeClient
@@ -174,6 +176,52 @@ def test_backup_names_an_artifact_missing_from_storage(trained_version, artifact
     err = StringIO()
     call_command("backup_site", str(tmp_path / "backup"), stdout=StringIO(), stderr=err)
     assert f"{trained_version.picture_name} is named by a model version but missing from storage" in err.getvalue()
+
+
+def point_stores_at_bucket(settings, s3_server, prefix: str) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        **{
+            alias: s3_storage(
+                bucket=s3_server.bucket,
+                location=f"{prefix}/{alias}",
+                endpoint_url=s3_server.endpoint_url,
+                region=s3_server.region,
+                access_key=s3_server.access_key,
+                secret_key=s3_server.secret_key,
+            )
+            for alias in backup.STORAGE_ALIASES
+        },
+    }
+
+
+def test_a_site_with_its_files_in_a_bucket_is_restored_into_an_empty_bucket(
+    s3_server, trained_model, settings, tmp_path
+):
+    old_prefix, new_prefix = (f"backup-test-{uuid.uuid4().hex[:10]}-{name}" for name in ("old", "new"))
+    point_stores_at_bucket(settings, s3_server, old_prefix)
+    try:
+        name, digest = artifacts.save(trained_model.artifact)
+        picture = artifacts.save_picture(trained_model.picture, artifact_name=name)
+        fields = {**trained_model.fields, "artifact_name": name, "artifact_sha256": digest, "picture_name": picture}
+        ModelVersion.objects.create(version=1, is_active=True, **fields)
+        batch.predict_file(b"Height,Weight\n30,5\n90,45\n")
+        before = site_contents()
+        assert len(before["files"]) == 2 + 1  # the artifact, its picture, the kept upload
+        backup.backup_site(folder=tmp_path / "backup")
+
+        empty_the_site(settings, tmp_path)
+        point_stores_at_bucket(settings, s3_server, new_prefix)
+        assert site_contents()["files"] == {}
+        backup.restore_site(folder=tmp_path / "backup")
+
+        assert site_contents() == before
+        assert sorted(key.split("/", 1)[1] for key in s3_server.keys(f"{new_prefix}/")) == sorted(before["files"])
+        assert model_service.predict({"height_cm": 30, "weight_kg": 5}).model.version == 1
+    finally:
+        for prefix in (old_prefix, new_prefix):
+            for key in s3_server.keys(f"{prefix}/"):
+                s3_server.client.delete_object(Bucket=s3_server.bucket, Key=key)
 
 
 # --- The whole round trip on real servers: fill one site, back it up while it answers, restore into a new one ---
