@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -110,21 +109,6 @@ def test_restore_refuses_a_site_that_holds_data_and_changes_nothing(trained_vers
     assert site_contents() == before
 
 
-@pytest.mark.parametrize("damage", ["table", "artifact"])
-def test_restore_refuses_a_damaged_backup_before_writing_anything(trained_version, settings, tmp_path, damage):
-    backup.backup_site(folder=tmp_path / "backup")
-    if damage == "table":
-        target = tmp_path / "backup" / "tables" / "predictor.modelversion.jsonl.gz"
-    else:
-        target = tmp_path / "backup" / "files" / "ml_artifacts" / trained_version.artifact_name
-    target.write_bytes(target.read_bytes()[:-1])
-    empty_the_site(settings, tmp_path)
-    with pytest.raises(backup.BackupError, match="does not match its sha256"):
-        backup.restore_site(folder=tmp_path / "backup")
-    assert site_contents()["files"] == {}
-    assert not ModelVersion.objects.exists()
-
-
 def test_restore_refuses_an_unfinished_backup(tmp_path):
     (tmp_path / "backup" / "tables").mkdir(parents=True)
     with pytest.raises(CommandError, match="no manifest.json: it is not a backup, or the backup did not finish"):
@@ -142,33 +126,11 @@ def test_restore_refuses_a_backup_made_at_other_migrations(trained_version, sett
         backup.restore_site(folder=tmp_path / "backup")
 
 
-def test_restore_refuses_file_names_that_climb_out_of_the_backup(trained_version, settings, tmp_path):
-    backup.backup_site(folder=tmp_path / "backup")
-    (tmp_path / "secret").write_text("not for the artifact storage")
-    manifest_path = tmp_path / "backup" / backup.MANIFEST
-    manifest = json.loads(manifest_path.read_text())
-    sha256 = hashlib.sha256(b"not for the artifact storage").hexdigest()
-    manifest["files"]["ml_artifacts"].append({"name": "../../../secret", "sha256": sha256, "bytes": 28})
-    manifest_path.write_text(json.dumps(manifest))
-    empty_the_site(settings, tmp_path)
-    with pytest.raises(backup.BackupError, match="not a name inside the backup folder"):
-        backup.restore_site(folder=tmp_path / "backup")
-    assert site_contents()["files"] == {}
-
-
 def test_backup_refuses_a_folder_that_holds_files(tmp_path):
     (tmp_path / "backup").mkdir()
     (tmp_path / "backup" / "old.txt").write_text("an older backup")
     with pytest.raises(CommandError, match="is not empty: back up into a new folder"):
         call_command("backup_site", str(tmp_path / "backup"), stdout=StringIO())
-
-
-def test_backup_stops_on_an_altered_artifact(trained_version, artifact_storage, tmp_path):
-    artifact_storage.delete(trained_version.artifact_name)
-    artifact_storage.save(trained_version.artifact_name, ContentFile(b"not the model that was trained"))
-    with pytest.raises(backup.BackupError, match="it was altered; the backup stopped"):
-        backup.backup_site(folder=tmp_path / "backup")
-    assert not (tmp_path / "backup" / backup.MANIFEST).exists()
 
 
 def test_backup_names_an_artifact_missing_from_storage(trained_version, artifact_storage, tmp_path):
@@ -293,10 +255,12 @@ def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(da
 
         # Visitors keep predicting while the backup runs: it is a snapshot, whatever they add meanwhile.
         stop = threading.Event()
+        statuses_meanwhile = []
 
         def predict_meanwhile() -> None:
             while not stop.wait(0.02):
-                call_api(old.base_url, "/api/v1/predict", body={"height_cm": 50, "weight_kg": 15})
+                body = {"height_cm": 50, "weight_kg": 15}
+                statuses_meanwhile.append(call_api(old.base_url, "/api/v1/predict", body=body)[0])
 
         traffic = threading.Thread(target=predict_meanwhile)
         traffic.start()
@@ -306,6 +270,8 @@ def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(da
             stop.set()
             traffic.join()
         assert "Backed up" in backed_up.stdout
+        # The snapshot blocks no writer, SQLite's single write lock included.
+        assert statuses_meanwhile and set(statuses_meanwhile) == {200}
         old_rows = stored_rows(old)
         old_versions = call_api(old.base_url, "/api/v1/models", key=secret)
 
