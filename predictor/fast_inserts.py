@@ -1,4 +1,4 @@
-"""The project's only raw SQL that writes rows: one form answer, or a batch of predictions.
+"""Raw SQL that stores predictions: one form answer, or a batch (restores and rate limits have their own).
 
 Why: both are the site's hot paths, and Django's ORM costs more than the database there.
 ``bench/profile_requests.py`` and ``bench/fast_inserts_gain.py`` measure each against the ORM in
