@@ -345,3 +345,11 @@ def create_private_file(path: Path) -> None:
 # opens it (SQLite gives its -wal and -shm files the database file's mode).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     create_private_file(Path(DATABASES["default"]["NAME"]))
+
+# --- Shadow and canary: trying a candidate version on live traffic (issue 15: canary) ---
+# The candidate itself is data (started and stopped on its page, in admin or with `manage.py
+# candidate`); these shape its comparison page (predictor/comparison.py, docs/security.md).
+# Disagreements listed for labelling, newest first.
+COMPARISON_DISAGREEMENTS_SHOWN = env_int("COMPARISON_DISAGREEMENTS_SHOWN", 50)
+# Labelled rows on which exactly one version was right, before McNemar's test may name a better one.
+COMPARISON_MIN_DISCORDANT_ROWS = env_int("COMPARISON_MIN_DISCORDANT_ROWS", 10)

@@ -35,6 +35,7 @@ def record_prediction(
             "source": source,
             "outside_training_range": result.outside_training_range,
             "submission_key": submission_key,
+            **_second_opinion(result),
         }
     )
     return stored if stored is not None else Prediction.objects.get(submission_key=submission_key)
@@ -63,6 +64,10 @@ def record_predictions(
         "probability": result.probability.tolist(),
         "outside_training_range": result.outside_training_range.tolist(),
     }
+    if result.second_opinion is not None:
+        constants["shadow_version"] = result.second_opinion.model.version_id
+        columns["shadow_species"] = result.second_opinion.species.tolist()
+        columns["shadow_probability"] = result.second_opinion.probability.tolist()
     fast_inserts.insert_predictions(
         columns=columns,
         constants=constants,
@@ -71,3 +76,15 @@ def record_predictions(
         created_at=created_at,
     )
     return batch_id
+
+
+def _second_opinion(result: PredictionResult) -> dict:
+    """The other version's answer while a candidate runs (predictor.candidates): stored beside the row, never shown."""
+    opinion = result.second_opinion
+    if opinion is None:
+        return {}
+    return {
+        "shadow_version": opinion.model.record,
+        "shadow_species": opinion.species,
+        "shadow_probability": opinion.probability,
+    }
