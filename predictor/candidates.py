@@ -54,10 +54,13 @@ def start_canary(version_number: int, *, percent: int, user: AbstractBaseUser | 
     return _start(version_number, mode=Candidate.Mode.CANARY, canary_percent=percent, user=user)
 
 
-def stop(*, user: AbstractBaseUser | None = None) -> Candidate:
-    """Stop the shadow or canary; its stored answers stay, for the comparison. Returns what was stopped."""
+def stop(*, version_number: int | None = None, user: AbstractBaseUser | None = None) -> Candidate:
+    """Stop the shadow or canary; its stored answers stay, for the comparison. Returns what was stopped.
+
+    ``version_number``, when given, must be the candidate's: a page showing v3 never stops v4.
+    """
     with transaction.atomic():
-        candidate = _locked_candidate()
+        candidate = _locked_candidate(version_number)
         figures = comparison.compare(candidate.version).as_record()
         candidate.delete()
         audit.record(
@@ -71,10 +74,13 @@ def stop(*, user: AbstractBaseUser | None = None) -> Candidate:
     return candidate
 
 
-def promote(*, user: AbstractBaseUser | None = None) -> ModelVersion:
-    """Make the candidate the active version, whatever its gate said; its comparison goes into the audit row."""
+def promote(*, version_number: int | None = None, user: AbstractBaseUser | None = None) -> ModelVersion:
+    """Make the candidate the active version, whatever its gate said; its comparison goes into the audit row.
+
+    ``version_number``, when given, must be the candidate's: a page showing v3 never promotes v4.
+    """
     with transaction.atomic():
-        candidate = _locked_candidate()
+        candidate = _locked_candidate(version_number)
         figures = comparison.compare(candidate.version).as_record()
         candidate.delete()
         return versions.activate_version(
@@ -105,8 +111,11 @@ def _start(version_number: int, *, mode: str, canary_percent: int, user: Abstrac
     return candidate
 
 
-def _locked_candidate() -> Candidate:
+def _locked_candidate(version_number: int | None) -> Candidate:
     candidate = Candidate.objects.select_for_update().select_related("version").first()
     if candidate is None:
         raise CandidateError(gettext("No shadow or canary is running."))
+    if version_number is not None and candidate.version.version != version_number:
+        message = gettext("v%(version)s is not the candidate; %(candidate)s is.")
+        raise CandidateError(message % {"version": version_number, "candidate": candidate})
     return candidate

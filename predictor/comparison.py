@@ -10,7 +10,7 @@ loaded into Python; the disagreements to label come from the partial prediction_
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils.translation import gettext
 from scipy.stats import binomtest
 
@@ -133,9 +133,12 @@ class Comparison:
         return one_of(self.species) if self.species else ""
 
     @property
-    def confusion_rows(self) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
-        """(actual species, the candidate's row, the active version's row), for matrices side by side."""
-        return list(zip(self.species, self.candidate_confusion, self.active_confusion, strict=True))
+    def matrices(self) -> list[tuple[ModelVersion | None, list[tuple[str, tuple[int, ...]]]]]:
+        """Each version with its confusion matrix's rows (actual species, counts per answer), candidate first."""
+        return [
+            (version, list(zip(self.species, matrix, strict=True)))
+            for version, matrix in ((self.candidate, self.candidate_confusion), (self.active, self.active_confusion))
+        ]
 
     def as_record(self) -> dict:
         """The figures, as the audit trail and the API keep them."""
@@ -163,12 +166,12 @@ def compare(candidate: ModelVersion, active: ModelVersion | None = None) -> Comp
     # (the candidate's answer, the active version's, the label or None) -> rows
     answers: dict[tuple[str, str, str | None], int] = {}
     if active is not None:
-        columns = ("model_version", "species", "shadow_species", "actual_species")
-        for answered_by, species, shadow_species, actual, rows in (
-            both_scored(candidate, active).values_list(*columns).annotate(rows=Count("*"))
-        ):
-            pair = (species, shadow_species) if answered_by == candidate.pk else (shadow_species, species)
-            answers[*pair, actual] = answers.get((*pair, actual), 0) + rows
+        columns = ("species", "shadow_species", "actual_species")
+        for answered_by, scored_by in ((candidate, active), (active, candidate)):
+            groups = answered_by_with_second_opinion(answered_by, scored_by).values_list(*columns)
+            for species, shadow_species, actual, rows in groups.annotate(rows=Count("*")):
+                pair = (species, shadow_species) if answered_by == candidate else (shadow_species, species)
+                answers[*pair, actual] = answers.get((*pair, actual), 0) + rows
 
     labelled = {key: rows for key, rows in answers.items() if key[2] is not None}
     known = set(candidate.class_counts) | set(active.class_counts if active else ())
@@ -203,17 +206,43 @@ def compare(candidate: ModelVersion, active: ModelVersion | None = None) -> Comp
     )
 
 
-def both_scored(candidate: ModelVersion, active: ModelVersion) -> QuerySet:
-    """The rows one of the two answered and the other scored beside it, in no order."""
-    pair = Q(model_version=candidate, shadow_version=active) | Q(model_version=active, shadow_version=candidate)
-    return Prediction.objects.filter(pair).order_by()
+def answered_by_with_second_opinion(answered_by: ModelVersion, scored_by: ModelVersion) -> QuerySet:
+    """The rows ``answered_by`` answered while ``scored_by`` scored them beside it, in no order.
+
+    One direction per query: each is a range of the prediction_comparison index (a covering one,
+    already in GROUP BY order), where an OR of both directions reads the table instead.
+    """
+    return Prediction.objects.filter(shadow_version=scored_by, model_version=answered_by).order_by()
 
 
-def disagreements(candidate: ModelVersion, active: ModelVersion, *, limit: int | None = None) -> list[Prediction]:
+@dataclass(frozen=True)
+class Disagreement:
+    prediction: Prediction
+    candidate_says: str
+    active_says: str
+
+
+def disagreements(candidate: ModelVersion, active: ModelVersion, *, limit: int | None = None) -> list[Disagreement]:
     """The newest rows both scored on which they gave different species, for labelling."""
     limit = settings.COMPARISON_DISAGREEMENTS_SHOWN if limit is None else limit
-    rows = both_scored(candidate, active).filter(DISAGREEING).select_related("model_version", "shadow_version")
-    return list(rows.order_by("-created_at", "-id")[:limit])
+    newest_first = ("-created_at", "-id")  # the order of the prediction_disagreement index, read backwards
+    rows = [
+        row
+        for answered_by, scored_by in ((candidate, active), (active, candidate))
+        for row in answered_by_with_second_opinion(answered_by, scored_by)
+        .filter(DISAGREEING)
+        .select_related("model_version")
+        .order_by(*newest_first)[:limit]
+    ]
+    rows.sort(key=lambda row: (row.created_at, row.pk), reverse=True)
+    return [
+        Disagreement(
+            prediction=row,
+            candidate_says=row.species if row.model_version_id == candidate.pk else row.shadow_species,
+            active_says=row.shadow_species if row.model_version_id == candidate.pk else row.species,
+        )
+        for row in rows[:limit]
+    ]
 
 
 def _share(part: int, whole: int) -> float | None:

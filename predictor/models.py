@@ -341,7 +341,9 @@ class Prediction(models.Model):
                 name="prediction_comparison",
             ),
             models.Index(
-                fields=["shadow_version", "created_at", "id"], condition=DISAGREEING, name="prediction_disagreement"
+                fields=["shadow_version", "model_version", "created_at", "id"],
+                condition=DISAGREEING,
+                name="prediction_disagreement",
             ),
             # For deleting a user, whose labels then stay with no name.
             models.Index(
@@ -515,8 +517,8 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         if self.mode == self.Mode.CANARY:
-            return f"{self.version} (canary {self.canary_percent}%)"
-        return f"{self.version} (shadow)"
+            return f"{self.version} ({self.get_mode_display()} {self.canary_percent}%)"
+        return f"{self.version} ({self.get_mode_display()})"
 
 
 class IdempotentRequestQuerySet(models.QuerySet):
