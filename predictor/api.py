@@ -29,7 +29,7 @@ from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
-from . import api_keys, history, idempotency, limits, model_service, permissions
+from . import api_keys, candidates, comparison, history, idempotency, limits, model_service, permissions
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
 from .middleware import database_unavailable_response
@@ -285,10 +285,23 @@ def list_predictions(request, filters: Query[PredictionFilters]):
     response={200: list[ModelVersionOut], **REFUSED},
     operation_id="list_models",
     summary="Every trained model version, newest first",
+    description="The version tried beside the active one, if any, has `candidate`: its mode and its comparison.",
     tags=["models"],
 )
 def list_models(request):
-    return list(ModelVersion.objects.order_by("-version"))
+    listed = list(ModelVersion.objects.order_by("-version"))
+    running = candidates.current()
+    for version in listed:
+        version.candidate = None
+        if running is not None and running.version == version:
+            figures = comparison.compare(version).as_record()
+            version.candidate = {
+                "mode": running.mode,
+                "canary_percent": running.canary_percent,
+                "started_at": running.started_at,
+                "comparison": figures,
+            }
+    return listed
 
 
 def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:

@@ -349,18 +349,18 @@ def change_candidate(request, version: int):
         match action:
             case "shadow":
                 candidates.start_shadow(version, user=request.user)
-                message = gettext("v%(version)s now scores every prediction as a shadow.")
+                message = gettext("%(version)s now scores every prediction as a shadow.")
             case "canary":
                 candidates.start_canary(version, percent=percent, user=request.user)
-                message = gettext("v%(version)s now answers %(percent)s%% of single predictions as a canary.")
+                message = gettext("%(version)s now answers %(percent)s%% of single predictions as a canary.")
             case "stop":
                 candidates.stop(version_number=version, user=request.user)
-                message = gettext("v%(version)s is no longer tried; its stored answers stay for the comparison.")
+                message = gettext("%(version)s is no longer tried; its stored answers stay for the comparison.")
             case "promote":
                 candidates.promote(version_number=version, user=request.user)
-                message = gettext("v%(version)s is now active; running servers serve it within a second.")
+                message = gettext("Model %(version)s is now active; running servers serve it within a second.")
     except candidates.CandidateError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, message % {"version": version, "percent": percent})
+        messages.success(request, message % {"version": f"v{version}", "percent": percent})
     return redirect("predictor:candidate_comparison", version=version)
