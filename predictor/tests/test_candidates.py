@@ -100,7 +100,7 @@ def test_every_canary_row_holds_both_answers_and_the_response_names_the_version_
     client, trained_version, contrary_version
 ):
     candidates.start_canary(contrary_version.version, percent=50)
-    answers = [client.post("/api/v1/predict", DOG_JSON, content_type="application/json").json() for _ in range(120)]
+    answers = [client.post("/api/v1/predict", DOG_JSON, content_type="application/json").json() for _ in range(60)]
 
     stored = {row.pk: row for row in Prediction.objects.select_related("model_version")}
     for answer in answers:
@@ -109,7 +109,7 @@ def test_every_canary_row_holds_both_answers_and_the_response_names_the_version_
         assert answer["species"] == ("Cat" if row.model_version == contrary_version else "Dog")
         assert {row.model_version_id, row.shadow_version_id} == {trained_version.pk, contrary_version.pk}
     by_candidate = sum(answer["model_version"] == contrary_version.version for answer in answers)
-    assert 30 <= by_candidate <= 90  # 50% of 120: five standard deviations either side
+    assert 12 <= by_candidate <= 48  # 50% of 60: over four standard deviations either side
 
 
 def test_a_canary_answer_reloaded_shows_the_stored_answer_after_the_canary_stops(
