@@ -1,20 +1,23 @@
 """How a candidate compares with the active version on the same live rows: the rows both scored.
 
 While a shadow or canary runs, each row holds one version's answer (``species``) and the other's
-(``shadow_species``). One GROUP BY over the partial prediction_comparison index counts every
-combination of who answered, both answers and the label: a few dozen groups, from which
-agreement, live accuracy, both confusion matrices and McNemar's test follow. No prediction row is
-loaded into Python; the disagreements to label come from the partial prediction_disagreement index.
+(``shadow_species``). Per direction (the candidate answering, or the active version), the
+database counts the rows from the partial prediction_comparison index, the disagreeing ones from
+the partial prediction_disagreement index, and groups the labelled ones by both answers and the
+label (a few groups, from the labelled end of prediction_comparison): agreement, live accuracy,
+both confusion matrices and McNemar's test follow. No prediction row is loaded into Python.
+``bench/candidate_comparison.py`` times it at a million rows.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext
 from scipy.stats import binomtest
 
-from .models import DISAGREEING, ModelVersion, Prediction, one_of
+from .models import DISAGREEING, LABELLED, ModelVersion, Prediction, one_of
 
 SIGNIFICANCE_LEVEL = 0.05
 
@@ -51,7 +54,7 @@ class Comparison:
         """Labelled rows on which exactly one version was right: the only ones McNemar's test weighs."""
         return self.only_candidate_correct + self.only_active_correct
 
-    @property
+    @cached_property  # read by the note, the verdict and the page: the exact test is computed once
     def p_value(self) -> float | None:
         """McNemar's exact test: the chance of a split at least this uneven if both were equally good."""
         if not self.discordant:
@@ -158,34 +161,36 @@ class Comparison:
 
 
 def compare(candidate: ModelVersion, active: ModelVersion | None = None) -> Comparison:
-    """``candidate`` against ``active`` (by default the active version), in one aggregate query."""
+    """``candidate`` against ``active`` (by default the active version), in three small aggregates per direction."""
     if active is None:
         active = ModelVersion.objects.active().first()
     if active == candidate:
         active = None
-    # (the candidate's answer, the active version's, the label or None) -> rows
-    answers: dict[tuple[str, str, str | None], int] = {}
+    # (the candidate's answer, the active version's, the label) -> labelled rows
+    labelled: dict[tuple[str, str, str], int] = {}
+    rows = disagreeing = 0
     if active is not None:
-        columns = ("species", "shadow_species", "actual_species")
         for answered_by, scored_by in ((candidate, active), (active, candidate)):
-            groups = answered_by_with_second_opinion(answered_by, scored_by).values_list(*columns)
-            for species, shadow_species, actual, rows in groups.annotate(rows=Count("*")):
+            both = answered_by_with_second_opinion(answered_by, scored_by)
+            rows += both.count()
+            disagreeing += both.filter(DISAGREEING).count()
+            groups = both.filter(LABELLED).values_list("species", "shadow_species", "actual_species")
+            for species, shadow_species, actual, count in groups.annotate(rows=Count("*")):
                 pair = (species, shadow_species) if answered_by == candidate else (shadow_species, species)
-                answers[*pair, actual] = answers.get((*pair, actual), 0) + rows
+                labelled[*pair, actual] = labelled.get((*pair, actual), 0) + count
 
-    labelled = {key: rows for key, rows in answers.items() if key[2] is not None}
     known = set(candidate.class_counts) | set(active.class_counts if active else ())
     species = tuple(sorted(known | {name for key in labelled for name in key}))
     tally = {"candidate": 0, "active": 0, "only_candidate": 0, "only_active": 0}
     confusions = ({}, {})  # the candidate's and the active version's, (actual, predicted) -> rows
-    for (candidate_says, active_says, actual), rows in labelled.items():
+    for (candidate_says, active_says, actual), count in labelled.items():
         candidate_right, active_right = candidate_says == actual, active_says == actual
-        tally["candidate"] += rows * candidate_right
-        tally["active"] += rows * active_right
-        tally["only_candidate"] += rows * (candidate_right and not active_right)
-        tally["only_active"] += rows * (active_right and not candidate_right)
+        tally["candidate"] += count * candidate_right
+        tally["active"] += count * active_right
+        tally["only_candidate"] += count * (candidate_right and not active_right)
+        tally["only_active"] += count * (active_right and not candidate_right)
         for confusion, said in zip(confusions, (candidate_says, active_says), strict=True):
-            confusion[actual, said] = confusion.get((actual, said), 0) + rows
+            confusion[actual, said] = confusion.get((actual, said), 0) + count
 
     def matrix(confusion: dict) -> tuple[tuple[int, ...], ...]:
         return tuple(tuple(confusion.get((actual, said), 0) for said in species) for actual in species)
@@ -193,8 +198,8 @@ def compare(candidate: ModelVersion, active: ModelVersion | None = None) -> Comp
     return Comparison(
         candidate=candidate,
         active=active,
-        rows=sum(answers.values()),
-        agreed=sum(rows for (candidate_says, active_says, _), rows in answers.items() if candidate_says == active_says),
+        rows=rows,
+        agreed=rows - disagreeing,
         labelled=sum(labelled.values()),
         candidate_correct=tally["candidate"],
         active_correct=tally["active"],
@@ -209,8 +214,8 @@ def compare(candidate: ModelVersion, active: ModelVersion | None = None) -> Comp
 def answered_by_with_second_opinion(answered_by: ModelVersion, scored_by: ModelVersion) -> QuerySet:
     """The rows ``answered_by`` answered while ``scored_by`` scored them beside it, in no order.
 
-    One direction per query: each is a range of the prediction_comparison index (a covering one,
-    already in GROUP BY order), where an OR of both directions reads the table instead.
+    One direction per query: each is a range of the covering prediction_comparison index, where an
+    OR of both directions reads the table instead.
     """
     return Prediction.objects.filter(shadow_version=scored_by, model_version=answered_by).order_by()
 

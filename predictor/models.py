@@ -332,11 +332,11 @@ class Prediction(models.Model):
                 condition=Q(outside_training_range=True),
                 name="prediction_outside_range_idx",
             ),
-            # The comparison page's one aggregate (predictor.comparison): rows scored by two versions
-            # only, so a row answered without a candidate pays nothing; covering, so the database
-            # counts a million pairs from the index alone.
+            # The comparison page's counts (predictor.comparison): rows scored by two versions only,
+            # so a row answered without a candidate pays nothing; covering, with the labelled rows
+            # together, so the database counts a million pairs and groups the labelled from the index.
             models.Index(
-                fields=["shadow_version", "model_version", "species", "shadow_species", "actual_species"],
+                fields=["shadow_version", "model_version", "actual_species", "species", "shadow_species"],
                 condition=Q(shadow_version__isnull=False),
                 name="prediction_comparison",
             ),

@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='prediction',
-            index=models.Index(condition=models.Q(('shadow_version__isnull', False)), fields=['shadow_version', 'model_version', 'species', 'shadow_species', 'actual_species'], name='prediction_comparison'),
+            index=models.Index(condition=models.Q(('shadow_version__isnull', False)), fields=['shadow_version', 'model_version', 'actual_species', 'species', 'shadow_species'], name='prediction_comparison'),
         ),
         migrations.AddIndex(
             model_name='prediction',
