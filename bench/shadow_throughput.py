@@ -1,0 +1,69 @@
+"""Form throughput with and without a shadow, in one run against one gunicorn: what a shadow costs.
+
+    python bench/shadow_throughput.py [--rounds 3] [--workers 2] [--connections 16] [--duration 10]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/shadow_throughput.py
+
+Trains v1 (active) and v2 (not active), then alternates wrk runs of form submissions (as
+bench/throughput.py sends them) without a candidate and with v2 as the shadow, `--rounds` times
+each, so a machine that gets busier or quieter mid-run weighs on both alike. Prints each run and
+the median of each, with the shadow's median as a share of the plain one (the goal: at least 90%),
+and checks that every row stored with the shadow holds v2's answer.
+"""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse  # noqa: E402
+
+from bench.server import add_wrk_arguments, parse_wrk_arguments, running_server  # noqa: E402
+from bench.throughput import submit_to_site  # noqa: E402
+
+WARM_UP_SUBMISSIONS = 50  # what submit_to_site sends through the real form before wrk starts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_wrk_arguments(parser)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    args = parse_wrk_arguments(parser)
+
+    rates: dict[str, list[float]] = {"no candidate": [], "v2 as shadow": []}
+    shadowed_rows = 0  # rows submitted while the shadow ran, warm-ups included
+    with running_server(workers=args.workers, database_url=args.database_url) as server:
+        server.manage("train_model", "--no-activate")
+        for _ in range(args.rounds):
+            for name in rates:
+                shadow = name == "v2 as shadow"
+                server.manage("candidate", *(["shadow", "2"] if shadow else ["stop"]), check=False)
+                time.sleep(1.5)  # every worker checks for a change once a second (ML_MODEL_CHECK_SECONDS)
+                run, stored = submit_to_site(server, args)
+                rates[name].append(run.per_second)
+                shadowed_rows += (stored + WARM_UP_SUBMISSIONS) if shadow else 0
+                print(
+                    f"{name}: {run.per_second:,.0f} predictions/s, p50 {run.p50_ms:.1f} ms, "
+                    f"p99 {run.p99_ms:.1f} ms, failures {run.failures}, rows stored {stored:,}"
+                )
+        scored = server.query(
+            "SELECT COUNT(*) FROM predictor_prediction p JOIN predictor_modelversion v ON v.id = p.shadow_version_id "
+            "WHERE v.version = 2 AND p.shadow_species IS NOT NULL"
+        )[0][0]
+    plain, shadowed = (statistics.median(values) for values in rates.values())
+    database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    print(
+        f"{database}, gunicorn {args.workers} workers, wrk {args.connections} connections, "
+        f"{args.rounds} x {args.duration} s each: median {plain:,.0f}/s without a candidate, "
+        f"{shadowed:,.0f}/s with a shadow ({shadowed / plain:.0%})"
+    )
+    print(f"rows scored by the shadow: {scored:,} of the {shadowed_rows:,} submitted while it ran")
+    return 0 if scored == shadowed_rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
