@@ -340,8 +340,10 @@ class Prediction(models.Model):
                 condition=Q(shadow_version__isnull=False),
                 name="prediction_comparison",
             ),
+            # The disagreements, newest first, for labelling; with both answers, so they are counted
+            # from the index alone.
             models.Index(
-                fields=["shadow_version", "model_version", "created_at", "id"],
+                fields=["shadow_version", "model_version", "created_at", "id", "species", "shadow_species"],
                 condition=DISAGREEING,
                 name="prediction_disagreement",
             ),

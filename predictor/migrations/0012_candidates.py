@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='prediction',
-            index=models.Index(condition=models.Q(('shadow_species__isnull', False), models.Q(('species', models.F('shadow_species')), _negated=True)), fields=['shadow_version', 'model_version', 'created_at', 'id'], name='prediction_disagreement'),
+            index=models.Index(condition=models.Q(('shadow_species__isnull', False), models.Q(('species', models.F('shadow_species')), _negated=True)), fields=['shadow_version', 'model_version', 'created_at', 'id', 'species', 'shadow_species'], name='prediction_disagreement'),
         ),
         migrations.AddField(
             model_name='candidate',
