@@ -5,9 +5,9 @@
 
 Trains v1 (active) and v2 (not active), then alternates wrk runs of form submissions (as
 bench/throughput.py sends them) without a candidate and with v2 as the shadow, `--rounds` times
-each, so a machine that gets busier or quieter mid-run weighs on both alike. Prints each run and
-the median of each, with the shadow's median as a share of the plain one (the goal: at least 90%),
-and checks that every row stored with the shadow holds v2's answer.
+each, so a machine that gets busier or quieter mid-run weighs on both alike. Prints each run, the
+median of each, and each round's rate with the shadow as a share of the rate without (the goal: at
+least 90%), and checks that the rows submitted while the shadow ran hold v2's answer.
 """
 
 import os
@@ -55,14 +55,18 @@ def main() -> int:
             "WHERE v.version = 2 AND p.shadow_species IS NOT NULL"
         )[0][0]
     plain, shadowed = (statistics.median(values) for values in rates.values())
+    # Each round's two runs are seconds apart: their ratio is the steadiest figure on a busy machine.
+    ratios = [with_shadow / without for without, with_shadow in zip(*rates.values(), strict=True)]
     database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
     print(
         f"{database}, gunicorn {args.workers} workers, wrk {args.connections} connections, "
         f"{args.rounds} x {args.duration} s each: median {plain:,.0f}/s without a candidate, "
-        f"{shadowed:,.0f}/s with a shadow ({shadowed / plain:.0%})"
+        f"{shadowed:,.0f}/s with a shadow; with/without per round "
+        f"{', '.join(f'{ratio:.0%}' for ratio in ratios)}, median {statistics.median(ratios):.0%}"
     )
-    print(f"rows scored by the shadow: {scored:,} of the {shadowed_rows:,} submitted while it ran")
-    return 0 if scored == shadowed_rows else 1
+    # Requests still in flight when wrk stops are stored after the count, so a few more may be scored.
+    print(f"rows scored by the shadow: {scored:,}; submitted while it ran: at least {shadowed_rows:,}")
+    return 0 if scored >= shadowed_rows else 1
 
 
 if __name__ == "__main__":
