@@ -50,6 +50,7 @@ def main() -> int:
                     f"{name}: {run.per_second:,.0f} predictions/s, p50 {run.p50_ms:.1f} ms, "
                     f"p99 {run.p99_ms:.1f} ms, failures {run.failures}, rows stored {stored:,}"
                 )
+        costs = in_process_costs(server)
         scored = server.query(
             "SELECT COUNT(*) FROM predictor_prediction p JOIN predictor_modelversion v ON v.id = p.shadow_version_id "
             "WHERE v.version = 2 AND p.shadow_species IS NOT NULL"
@@ -64,9 +65,55 @@ def main() -> int:
         f"{shadowed:,.0f}/s with a shadow; with/without per round "
         f"{', '.join(f'{ratio:.0%}' for ratio in ratios)}, median {statistics.median(ratios):.0%}"
     )
+    for name, (predict_us, store_us) in costs.items():
+        print(
+            f"in one process, {name}: predict() {predict_us:.1f} µs, predict() and store {store_us:.0f} µs per answer"
+        )
     # Requests still in flight when wrk stops are stored after the count, so a few more may be scored.
     print(f"rows scored by the shadow: {scored:,}; submitted while it ran: at least {shadowed_rows:,}")
     return 0 if scored >= shadowed_rows else 1
+
+
+def in_process_costs(server) -> dict[str, tuple[float, float]]:
+    """The shadow's own cost, free of wrk's noise: predict(), and predict() plus storing, in this process.
+
+    Uses the server's throw-away database; best of five batches each, without and with the shadow.
+    """
+    os.environ.update(server.env, DJANGO_SETTINGS_MODULE="mlsite.settings")
+    import django
+
+    django.setup()
+    from predictor import candidates, history, model_service
+
+    measurements = {"height_cm": 80.0, "weight_kg": 40.0}
+
+    def best_us(work, calls: int) -> float:
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(calls):
+                work()
+            timings.append((time.perf_counter() - started) / calls * 1e6)
+        return min(timings)
+
+    costs = {}
+    for name, start in (("no candidate", None), ("v2 as shadow", lambda: candidates.start_shadow(2))):
+        if candidates.current() is not None:
+            candidates.stop()
+        if start is not None:
+            start()
+        model_service.clear_cache()
+        assert (model_service.predict(measurements).second_opinion is not None) == (start is not None)
+        costs[name] = (
+            best_us(lambda: model_service.predict(measurements), 20_000),
+            best_us(
+                lambda: history.record_prediction(
+                    result=model_service.predict(measurements), measurements=measurements
+                ),
+                500,
+            ),
+        )
+    return costs
 
 
 if __name__ == "__main__":
