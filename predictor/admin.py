@@ -161,6 +161,10 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         "actual_species",
         "labelled_by",
         "labelled_at",
+        # The other version's answer while a shadow or canary ran (predictor.candidates).
+        "shadow_version",
+        "shadow_species",
+        "shadow_probability",
     ]
     readonly_fields = [field for field in fields if field != "actual_species"]
 
