@@ -33,7 +33,7 @@ from . import api_keys, candidates, comparison, history, idempotency, limits, mo
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
 from .middleware import database_unavailable_response
-from .models import ApiKey, HistoryQuery, ModelVersion, Prediction
+from .models import ApiKey, Candidate, HistoryQuery, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
     MAX_BATCH_ITEMS,
@@ -291,17 +291,18 @@ def list_predictions(request, filters: Query[PredictionFilters]):
 def list_models(request):
     listed = list(ModelVersion.objects.order_by("-version"))
     running = candidates.current()
-    for version in listed:
-        version.candidate = None
-        if running is not None and running.version == version:
-            figures = comparison.compare(version).as_record()
-            version.candidate = {
-                "mode": running.mode,
-                "canary_percent": running.canary_percent,
-                "started_at": running.started_at,
-                "comparison": figures,
-            }
+    for version in listed:  # read by ModelVersionOut.candidate
+        version.candidate = _candidate_out(running) if running is not None and running.version == version else None
     return listed
+
+
+def _candidate_out(running: Candidate) -> dict:
+    return {
+        "mode": running.mode,
+        "canary_percent": running.canary_percent,
+        "started_at": running.started_at,
+        "comparison": comparison.compare(running.version).as_record(),
+    }
 
 
 def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:
