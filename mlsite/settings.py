@@ -472,3 +472,11 @@ JOB_WORKER_POLL_MS = env_int("JOB_WORKER_POLL_MS", 200)
 JOB_WORKER_NICE = env_int("JOB_WORKER_NICE", 10)
 # A batch job stores this many rows per transaction: SQLite's single write lock is never held long.
 JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 5_000)
+
+# --- Shadow and canary: trying a candidate version on live traffic (issue 15: canary) ---
+# The candidate itself is data (started and stopped on its page, in admin or with `manage.py
+# candidate`); these shape its comparison page (predictor/comparison.py, docs/security.md).
+# Disagreements listed for labelling, newest first.
+COMPARISON_DISAGREEMENTS_SHOWN = env_int("COMPARISON_DISAGREEMENTS_SHOWN", 50)
+# Labelled rows on which exactly one version was right, before McNemar's test may name a better one.
+COMPARISON_MIN_DISCORDANT_ROWS = env_int("COMPARISON_MIN_DISCORDANT_ROWS", 10)

@@ -14,10 +14,10 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import api_keys, feedback, model_metrics, permissions, versions
+from . import api_keys, candidates, feedback, model_metrics, permissions, versions
 from .exports import csv_response
 from .features import FEATURES
-from .models import ApiKey, AuditEvent, ModelVersion, Prediction
+from .models import ApiKey, AuditEvent, Candidate, ModelVersion, Prediction
 from .pagination import CappedCountPaginator
 
 
@@ -161,6 +161,10 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         "actual_species",
         "labelled_by",
         "labelled_at",
+        # The other version's answer while a shadow or canary ran (predictor.candidates).
+        "shadow_version",
+        "shadow_species",
+        "shadow_probability",
     ]
     readonly_fields = [field for field in fields if field != "actual_species"]
 
@@ -231,6 +235,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     list_display = [
         "version",
         "is_active",
+        "candidate_display",
         "algorithm",
         "training_rows",
         "rows_from_feedback",
@@ -246,7 +251,8 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     list_filter = ["is_active", "algorithm"]
     search_fields = ["=version", "artifact_name", "training_data_sha256"]
     date_hierarchy = "created_at"
-    actions = ["activate"]
+    actions = ["activate", "start_shadow", "stop_candidate", "promote_candidate"]
+    list_select_related = ["candidacy"]
     fieldsets = [
         (None, {"fields": ["version", "is_active", "algorithm", "parameters_display", "created_at", "model_page"]}),
         (
@@ -304,6 +310,41 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         version = versions.activate_version(queryset.get().version, user=request.user)
         message = gettext("Model %(version)s is now active; running servers serve it within a second.")
         self.message_user(request, message % {"version": version})
+
+    @admin.action(permissions=["activate"], description=_("Run the selected version as a shadow"))
+    def start_shadow(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Select exactly one version to run as a shadow."), messages.ERROR)
+            return
+        message = gettext("%(version)s now scores every prediction as a shadow.")
+        self._change_candidate(
+            request, message, lambda: candidates.start_shadow(queryset.get().version, user=request.user)
+        )
+
+    @admin.action(permissions=["activate"], description=_("Stop the shadow or canary"))
+    def stop_candidate(self, request, queryset):
+        message = gettext("%(version)s is no longer tried; its stored answers stay for the comparison.")
+        self._change_candidate(request, message, lambda: candidates.stop(user=request.user).version)
+
+    @admin.action(permissions=["activate"], description=_("Make the shadow or canary active (promote)"))
+    def promote_candidate(self, request, queryset):
+        message = gettext("Model %(version)s is now active; running servers serve it within a second.")
+        self._change_candidate(request, message, lambda: candidates.promote(user=request.user))
+
+    def _change_candidate(self, request, message: str, change) -> None:
+        """Run a change of candidacy (predictor.candidates) and say what became of which version."""
+        try:
+            changed = change()
+        except candidates.CandidateError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        version = changed.version if isinstance(changed, Candidate) else changed
+        self.message_user(request, message % {"version": version})
+
+    @admin.display(description=_("candidate"))
+    def candidate_display(self, version: ModelVersion) -> str:
+        candidacy = getattr(version, "candidacy", None)
+        return str(candidacy).removeprefix(f"{version} ") if candidacy else ""
 
     @admin.display(description=_("cross-validated accuracy"), ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:

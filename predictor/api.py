@@ -31,11 +31,22 @@ from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
-from . import api_keys, history, idempotency, jobs, limits, model_service, permissions, request_id
+from . import (
+    api_keys,
+    candidates,
+    comparison,
+    history,
+    idempotency,
+    jobs,
+    limits,
+    model_service,
+    permissions,
+    request_id,
+)
 from .features import FEATURE_FIELDS, FEATURES, as_row
 from .forms import MeasurementForm
 from .middleware import database_unavailable_response
-from .models import ApiKey, HistoryQuery, Job, ModelVersion, Prediction
+from .models import ApiKey, Candidate, HistoryQuery, Job, ModelVersion, Prediction
 from .pagination import AtLeast, CappedCountPaginator
 from .schemas import (
     MAX_BATCH_ITEMS,
@@ -288,10 +299,24 @@ def list_predictions(request, filters: Query[PredictionFilters]):
     response={200: list[ModelVersionOut], **REFUSED},
     operation_id="list_models",
     summary="Every trained model version, newest first",
+    description="The version tried beside the active one, if any, has `candidate`: its mode and its comparison.",
     tags=["models"],
 )
 def list_models(request):
-    return list(ModelVersion.objects.order_by("-version"))
+    listed = list(ModelVersion.objects.order_by("-version"))
+    running = candidates.current()
+    for version in listed:  # read by ModelVersionOut.candidate
+        version.candidate = _candidate_out(running) if running is not None and running.version == version else None
+    return listed
+
+
+def _candidate_out(running: Candidate) -> dict:
+    return {
+        "mode": running.mode,
+        "canary_percent": running.canary_percent,
+        "started_at": running.started_at,
+        "comparison": comparison.compare(running.version).as_record(),
+    }
 
 
 @v1.get(

@@ -272,3 +272,20 @@ class LabelForm(forms.Form):
                 "%(names)s", names.replace("%", "%%")
             ),
         }
+
+
+class CandidateForm(forms.Form):
+    """The comparison page's buttons: run the version as a shadow or a canary, stop it, or promote it."""
+
+    ACTIONS = ["shadow", "canary", "stop", "promote"]
+
+    action = forms.ChoiceField(choices=[(action, action) for action in ACTIONS])
+    percent = forms.IntegerField(
+        label=_("Share of predictions (%)"), min_value=1, max_value=100, initial=10, required=False
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "canary" and cleaned.get("percent") is None:
+            self.add_error("percent", gettext("Give the canary a share from 1 to 100%."))
+        return cleaned

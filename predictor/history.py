@@ -35,6 +35,7 @@ def record_prediction(
             "source": source,
             "outside_training_range": result.outside_training_range,
             "submission_key": submission_key,
+            **_second_opinion(result),
         }
     )
     if stored is None:
@@ -68,6 +69,10 @@ def record_predictions(
         "probability": result.probability.tolist(),
         "outside_training_range": result.outside_training_range.tolist(),
     }
+    if result.second_opinion is not None:
+        constants["shadow_version"] = result.second_opinion.model.version_id
+        columns["shadow_species"] = result.second_opinion.species.tolist()
+        columns["shadow_probability"] = result.second_opinion.probability.tolist()
     fast_inserts.insert_predictions(
         columns=columns,
         constants=constants,
@@ -81,3 +86,15 @@ def record_predictions(
         species_counts={label: int(np.count_nonzero(result.species == label)) for label in result.model.classes},
     )
     return batch_id
+
+
+def _second_opinion(result: PredictionResult) -> dict:
+    """The other version's answer while a candidate runs (predictor.candidates): stored beside the row, never shown."""
+    opinion = result.second_opinion
+    if opinion is None:
+        return {}
+    return {
+        "shadow_version": opinion.model.record,
+        "shadow_species": opinion.species,
+        "shadow_probability": opinion.probability,
+    }

@@ -4,7 +4,9 @@ Each process keeps the active model in memory and asks the database which versio
 most once every ML_MODEL_CHECK_SECONDS (one indexed query). When another process activates a new
 version, the next check loads it, after verifying the artifact's sha256; if that artifact is
 missing or altered, the service logs why and keeps serving the model it already has (a process
-that has none falls back to the most recently active version that still verifies).
+that has none falls back to the most recently active version that still verifies). A candidate
+(predictor.candidates) is loaded and refreshed the same way, beside it, and gives each answer a
+second opinion: a shadow scores every row, a canary answers its share of single predictions.
 """
 
 import logging
@@ -22,9 +24,9 @@ from django.dispatch import receiver
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 
-from . import artifacts, metrics
+from . import artifacts, candidates, metrics
 from .features import FEATURES, as_row
-from .models import ModelVersion, one_of
+from .models import Candidate, ModelVersion, one_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +73,29 @@ class LoadedModel:
 
 
 @dataclass(frozen=True)
+class SecondOpinion:
+    """What the version that did not answer said (the shadow, or the active one beside a canary); never shown."""
+
+    model: LoadedModel
+    species: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class BatchSecondOpinion:
+    model: LoadedModel
+    species: np.ndarray
+    probability: np.ndarray
+
+
+@dataclass(frozen=True)
 class PredictionResult:
     species: str
     probability: float
     probabilities: dict[str, float]
     model: LoadedModel
     outside_training_range: bool  # a measurement lies outside what the version was trained on
+    second_opinion: SecondOpinion | None = None  # only while a candidate runs
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class BatchResult:
     probabilities: np.ndarray  # shape (rows, classes)
     model: LoadedModel
     outside_training_range: np.ndarray  # per row, as PredictionResult's
+    second_opinion: BatchSecondOpinion | None = None  # only while a candidate runs
 
     def __len__(self) -> int:
         return len(self.species)
@@ -100,6 +120,15 @@ class _ProcessCache:
         self.checked_at: float | None = None
         self.not_ready_reason = ""
         self.refused_version_id: int | None = None
+        self.trial: Trial | None = None  # the candidate, loaded, while one runs
+        self.refused_candidate_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Trial:
+    model: LoadedModel  # the candidate's
+    mode: str  # Candidate.Mode
+    canary_percent: int
 
 
 _cache = _ProcessCache()
@@ -119,17 +148,20 @@ def _clear_cache_when_settings_change(*, setting: str, **kwargs: Any) -> None:
 
 def active_model() -> LoadedModel:
     """The model to answer with; raises ModelNotReady when there is none."""
+    return _serving()[0]
+
+
+def _serving() -> tuple[LoadedModel, "Trial | None"]:
+    """The active model and the candidate beside it (None when none runs), as of the last check."""
     cache = _cache
-    if not _check_due(cache):
-        if cache.model is None:
-            raise ModelNotReady(cache.not_ready_reason)
-        return cache.model
-    with cache.lock:
-        if _check_due(cache):
-            _refresh(cache)
-        if cache.model is None:
-            raise ModelNotReady(cache.not_ready_reason)
-        return cache.model
+    if _check_due(cache):
+        with cache.lock:
+            if _check_due(cache):
+                _refresh(cache)
+                _refresh_trial(cache)
+    if cache.model is None:
+        raise ModelNotReady(cache.not_ready_reason)
+    return cache.model, cache.trial
 
 
 def refused_activation() -> str:
@@ -139,9 +171,25 @@ def refused_activation() -> str:
 
 
 def predict(measurements: Mapping[str, float]) -> PredictionResult:
-    """The answer for one animal; ``measurements`` is keyed by feature field (features.FEATURE_FIELDS)."""
-    model = _model_to_predict_with()
+    """The answer for one animal; ``measurements`` is keyed by feature field (features.FEATURE_FIELDS).
+
+    While a candidate runs, the other version's answer comes with it as ``second_opinion``.
+    """
+    active, trial = _serving_for_predictions()
     row = as_row(measurements)
+    if trial is None:
+        return _answer(active, row)
+    if trial.mode == Candidate.Mode.CANARY and candidates.canary_answers(trial.canary_percent):
+        answering, second = trial.model, active
+    else:
+        answering, second = active, trial.model
+    probabilities = second.probabilities_of(row)
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    opinion = SecondOpinion(model=second, species=second.classes[best], probability=probabilities[best])
+    return _answer(answering, row, second_opinion=opinion)
+
+
+def _answer(model: LoadedModel, row: list[float], second_opinion: SecondOpinion | None = None) -> PredictionResult:
     probabilities = model.probabilities_of(row)
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return PredictionResult(
@@ -150,28 +198,44 @@ def predict(measurements: Mapping[str, float]) -> PredictionResult:
         probabilities=dict(zip(model.classes, probabilities, strict=True)),
         model=model,
         outside_training_range=model.is_outside_training_range(row),
+        second_opinion=second_opinion,
     )
 
 
 def predict_many(features: np.ndarray) -> BatchResult:
-    """Predict every row of a (rows, features) array, columns in FEATURES order, in one call."""
-    model = _model_to_predict_with()
+    """Predict every row of a (rows, features) array, columns in FEATURES order, in one call.
+
+    The active version answers every row; a candidate, shadow or canary, scores them all beside it
+    (predictor.candidates says why a batch is never a canary's).
+    """
+    model, trial = _serving_for_predictions()
     features = np.asarray(features, dtype=float)
-    probabilities = model.estimator.predict_proba(features)
-    best = np.argmax(probabilities, axis=1)
+    species, probability, probabilities = _score(model, features)
+    second_opinion = None
+    if trial is not None:
+        shadow_species, shadow_probability, _ = _score(trial.model, features)
+        second_opinion = BatchSecondOpinion(model=trial.model, species=shadow_species, probability=shadow_probability)
     return BatchResult(
-        species=np.asarray(model.classes, dtype=object)[best],
-        probability=probabilities[np.arange(len(best)), best],
+        species=species,
+        probability=probability,
         probabilities=probabilities,
         model=model,
         outside_training_range=model.rows_outside_training_range(features),
+        second_opinion=second_opinion,
     )
 
 
-def _model_to_predict_with() -> LoadedModel:
-    """active_model(), counting the predictions it refuses (pages and health checks also ask, uncounted)."""
+def _score(model: LoadedModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's label, that label's probability, and every probability, for a (rows, features) array."""
+    probabilities = model.estimator.predict_proba(features)
+    best = np.argmax(probabilities, axis=1)
+    return np.asarray(model.classes, dtype=object)[best], probabilities[np.arange(len(best)), best], probabilities
+
+
+def _serving_for_predictions() -> tuple[LoadedModel, "Trial | None"]:
+    """_serving(), counting the predictions it refuses (pages and health checks also ask, uncounted)."""
     try:
-        return active_model()
+        return _serving()
     except ModelNotReady:
         metrics.count_not_ready()
         raise
@@ -209,6 +273,29 @@ def _refresh(cache: _ProcessCache) -> None:
     cache.refused_version_id = None
     logger.info("Serving model v%s.", version.version)
     metrics.count_reload()
+
+
+def _refresh_trial(cache: _ProcessCache) -> None:
+    """Load the candidate beside the active model; one that is the active version or cannot be loaded is left out."""
+    row = Candidate.objects.values_list("version_id", "mode", "canary_percent").first()
+    if row is None or cache.model is None or row[0] == cache.model.version_id:
+        cache.trial = None
+        return
+    version_id, mode, canary_percent = row
+    model = cache.trial.model if cache.trial is not None and cache.trial.model.version_id == version_id else None
+    if model is None:
+        version = ModelVersion.objects.get(pk=version_id)
+        try:
+            model = _load(version)
+        except artifacts.ArtifactError as error:
+            if cache.refused_candidate_id != version_id:
+                logger.error("Not trying candidate v%s beside the active model: %s.", version.version, error)
+                cache.refused_candidate_id = version_id
+            cache.trial = None
+            return
+        logger.info("Trying candidate v%s as a %s.", version.version, mode)
+    cache.refused_candidate_id = None
+    cache.trial = Trial(model=model, mode=mode, canary_percent=canary_percent)
 
 
 def _load_last_good(*, excluding: ModelVersion) -> "LoadedModel | None":

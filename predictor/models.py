@@ -37,6 +37,9 @@ def probability_text(probability: float) -> str:
 # Predictions whose actual species staff have recorded. The condition of the partial indexes on
 # labelled rows: a query uses them only when its WHERE clause includes this.
 LABELLED = Q(actual_species__isnull=False)
+# Rows on which the second opinion (Prediction.shadow_species) differs from the answer: the condition of
+# the partial index that lists them for labelling (predictor.comparison).
+DISAGREEING = Q(shadow_species__isnull=False) & ~Q(species=F("shadow_species"))
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -295,6 +298,22 @@ class Prediction(models.Model):
     # The random key of the form page that sent it: a form sent twice (a double click, a reload
     # that re-posts) stores one prediction. NULL for the API and batches.
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    # The second opinion (predictor.candidates): while a shadow or canary runs, the version that did
+    # not answer also scores the row; its answer is kept here, never shown to the visitor. A canary's
+    # rows hold the active version's answer here. NULL when no candidate ran.
+    shadow_version = models.ForeignKey(
+        ModelVersion,
+        verbose_name=_("second-opinion version"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # covered by the partial prediction_comparison index
+    )
+    shadow_species = models.CharField(  # noqa: DJ001
+        _("second-opinion species"), max_length=50, null=True, blank=True
+    )
+    shadow_probability = models.FloatField(_("second-opinion probability"), null=True, blank=True)
 
     # The default manager leaves out the rows of unfinished batches, so every read (history, CSV,
     # API, admin, counts) sees a batch whole or not at all; only predictor.batch, which stores and
@@ -340,6 +359,21 @@ class Prediction(models.Model):
                 fields=["created_at", "id"],
                 condition=Q(outside_training_range=True),
                 name="prediction_outside_range_idx",
+            ),
+            # The comparison page's counts (predictor.comparison): rows scored by two versions only,
+            # so a row answered without a candidate pays nothing; covering, with the labelled rows
+            # together, so the database counts a million pairs and groups the labelled from the index.
+            models.Index(
+                fields=["shadow_version", "model_version", "actual_species", "species", "shadow_species"],
+                condition=Q(shadow_version__isnull=False),
+                name="prediction_comparison",
+            ),
+            # The disagreements, newest first, for labelling; with both answers, so they are counted
+            # from the index alone.
+            models.Index(
+                fields=["shadow_version", "model_version", "created_at", "id", "species", "shadow_species"],
+                condition=DISAGREEING,
+                name="prediction_disagreement",
             ),
             # For deleting a user, whose labels then stay with no name.
             models.Index(
@@ -449,6 +483,9 @@ class AuditEvent(models.Model):
         RETRAIN = "retrain", _("trained a model version")
         API_KEY_CREATED = "api_key_created", _("created an API key")
         API_KEY_REVOKED = "api_key_revoked", _("revoked an API key")
+        SHADOW_STARTED = "shadow_started", _("started a shadow")
+        CANARY_STARTED = "canary_started", _("started a canary")
+        CANDIDATE_STOPPED = "candidate_stopped", _("stopped a shadow or canary")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     # NULL for the command line, and once the account is deleted: `username` keeps the name.
@@ -476,6 +513,42 @@ class AuditEvent(models.Model):
     @property
     def who(self) -> str:
         return self.username or gettext("command line")
+
+
+class Candidate(models.Model):
+    """The version tried beside the active one, as a shadow or a canary: at most one (predictor.candidates)."""
+
+    class Mode(models.TextChoices):
+        SHADOW = "shadow", _("shadow")
+        CANARY = "canary", _("canary")
+
+    # The one row there can be; starting a trial replaces it, stopping deletes it.
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    version = models.OneToOneField(
+        ModelVersion, verbose_name=_("model version"), on_delete=models.CASCADE, related_name="candidacy"
+    )
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices)
+    # The share of single predictions the candidate answers (canary); 0 for a shadow.
+    canary_percent = models.PositiveSmallIntegerField(_("canary share (%)"), default=0)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("candidate")
+        verbose_name_plural = _("candidates")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="one_candidate"),
+            models.CheckConstraint(
+                condition=Q(mode="shadow", canary_percent=0) | Q(mode="canary", canary_percent__range=(1, 100)),
+                name="candidate_share_fits_mode",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.mode == self.Mode.CANARY:
+            return f"{self.version} ({self.get_mode_display()} {self.canary_percent}%)"
+        return f"{self.version} ({self.get_mode_display()})"
 
 
 class IdempotentRequestQuerySet(models.QuerySet):

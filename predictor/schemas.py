@@ -48,7 +48,9 @@ class PredictionOut(Measurements):
     species: str = Field(description="The most probable species.")
     probability: float = Field(description="The probability of that species, 0 to 1.")
     probabilities: dict[str, float] = Field(description="The probability of every species the model knows.")
-    model_version: int
+    model_version: int = Field(
+        description="The version that answered: the active one, or a canary candidate for its share of requests."
+    )
     created_at: datetime
     outside_training_range: bool = Field(
         description="True when a measurement lies outside what the answering version was trained on: "
@@ -107,9 +109,36 @@ class PredictionFilters(Schema):
         return aware
 
 
+class ComparisonOut(Schema):
+    """A candidate against the active version, on the rows both scored (predictor.comparison)."""
+
+    active_version: int | None = Field(description="The version it is compared with: the active one.")
+    rows: int = Field(description="Rows both versions scored.")
+    agreement: float | None = Field(description="Share of those rows where both gave the same species, 0 to 1.")
+    labelled: int = Field(description="Rows both scored that staff labelled with the actual species.")
+    candidate_accuracy: float | None = Field(description="The candidate's accuracy on those labelled rows.")
+    active_accuracy: float | None = Field(description="The active version's accuracy on the same labelled rows.")
+    only_candidate_correct: int
+    only_active_correct: int
+    mcnemar_p_value: float | None = Field(
+        description="McNemar's exact test on the labelled rows where exactly one was right; null with none."
+    )
+    enough_labelled: bool = Field(description="False while too few labelled rows separate the two to say.")
+
+
+class CandidateOut(Schema):
+    mode: str = Field(description="shadow: scores every prediction, never shown; canary: answers a share of them.")
+    canary_percent: int = Field(description="The share of single predictions the canary answers; 0 for a shadow.")
+    started_at: datetime
+    comparison: ComparisonOut
+
+
 class ModelVersionOut(Schema):
     version: int
     is_active: bool
+    candidate: CandidateOut | None = Field(
+        None, description="Set on the version being tried beside the active one (shadow or canary), else null."
+    )
     algorithm: str
     created_at: datetime
     training_data_name: str

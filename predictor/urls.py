@@ -20,6 +20,8 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/retrain/", views.retrain, name="retrain"),
     path("models/<int:version>/", views.model_detail, name="model_detail"),
+    path("models/<int:version>/comparison/", views.candidate_comparison, name="candidate_comparison"),
+    path("models/<int:version>/candidate/", views.change_candidate, name="change_candidate"),
     path("models/<int:version>/picture.png", views.model_picture, name="model_picture"),
     path("models/<int:version>/picture-dark.png", views.model_picture, {"scheme": "dark"}, name="model_picture_dark"),
 ]

@@ -50,10 +50,13 @@ def record_version(*, activate: bool, compared_with: int | None, **fields: Any) 
     raise AssertionError("unreachable")
 
 
-def activate_version(version_number: int, *, user: AbstractBaseUser | None = None) -> ModelVersion:
+def activate_version(
+    version_number: int, *, user: AbstractBaseUser | None = None, **audit_details: Any
+) -> ModelVersion:
     """Make an existing version the active one (a rollback or a promotion); raises ModelVersion.DoesNotExist.
 
-    ``user`` is who asked, for the audit trail; None is the command line.
+    ``user`` is who asked, for the audit trail; None is the command line. ``audit_details`` are
+    recorded beside it (a promotion's comparison figures).
     """
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(version=version_number)
@@ -65,6 +68,7 @@ def activate_version(version_number: int, *, user: AbstractBaseUser | None = Non
             target=version,
             version=version.version,
             previous_version=previous[0] if previous else None,
+            **audit_details,
         )
         if not version.is_active:
             version.is_active = True

@@ -27,6 +27,8 @@ from . import (
     answers,
     artifacts,
     batch,
+    candidates,
+    comparison,
     exports,
     feedback,
     health,
@@ -40,7 +42,7 @@ from . import (
 )
 from .client import is_local
 from .features import FEATURES
-from .forms import BatchUploadForm, HistoryFilterForm, LabelForm, PredictionForm, RetrainForm
+from .forms import BatchUploadForm, CandidateForm, HistoryFilterForm, LabelForm, PredictionForm, RetrainForm
 from .models import Job, ModelVersion, Prediction
 from .permissions import required
 
@@ -383,3 +385,51 @@ def model_picture(request, version: int, scheme: str = "light"):
     response = FileResponse(picture, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@require_safe
+@required(permissions.VIEW_MODELS)
+def candidate_comparison(request, version: int):
+    candidate = get_object_or_404(ModelVersion, version=version)
+    figures = comparison.compare(candidate)
+    context = {
+        "comparison": figures,
+        "disagreements": comparison.disagreements(candidate, figures.active) if figures.active else [],
+        "running": candidates.current(),
+        "features": FEATURES,
+        "form": CandidateForm(),
+        # Offered only to those the views behind them would let through.
+        "can_change": permissions.allows(request.user, permissions.ACTIVATE_VERSIONS),
+        "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
+        "label_species": ModelVersion.objects.known_species(),
+    }
+    return render(request, "predictor/candidate_comparison.html", context)
+
+
+@require_POST
+@required(permissions.ACTIVATE_VERSIONS)
+def change_candidate(request, version: int):
+    form = CandidateForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(error for errors in form.errors.values() for error in errors)
+        return HttpResponseBadRequest(problems, content_type="text/plain")
+    action, percent = form.cleaned_data["action"], form.cleaned_data["percent"]
+    try:
+        match action:
+            case "shadow":
+                candidates.start_shadow(version, user=request.user)
+                message = gettext("%(version)s now scores every prediction as a shadow.")
+            case "canary":
+                candidates.start_canary(version, percent=percent, user=request.user)
+                message = gettext("%(version)s now answers %(percent)s%% of single predictions as a canary.")
+            case "stop":
+                candidates.stop(version_number=version, user=request.user)
+                message = gettext("%(version)s is no longer tried; its stored answers stay for the comparison.")
+            case "promote":
+                candidates.promote(version_number=version, user=request.user)
+                message = gettext("Model %(version)s is now active; running servers serve it within a second.")
+    except candidates.CandidateError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, message % {"version": f"v{version}", "percent": percent})
+    return redirect("predictor:candidate_comparison", version=version)
