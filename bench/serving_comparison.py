@@ -15,7 +15,7 @@ project's requirements and never run in CI. Every server must first answer a set
 measurements exactly as a GaussianNB fitted here does; then wrk times each one with kept-alive
 connections and with a new connection per request ("Connection: close"). With ``--rounds`` above
 1 the servers take turns round by round and each figure is the median. Prints a table and writes
-it, with date, machine and command, into docs/pending/compare.md (``--write``), one block per
+it, with date, machine and command, into docs/performance.md (``--write``), one block per
 database (and limit-counter store).
 
     python bench/serving_comparison.py [--duration 10] [--connections 16] [--rounds 1]
@@ -58,7 +58,7 @@ from predictor.tests.live_server import GENEROUS_LIMITS, PROJECT_DIR, free_port
 HERE = Path(__file__).resolve().parent / "serving_comparison"
 VENVS = PROJECT_DIR / ".bench-venvs"
 DATA = PROJECT_DIR / "predictor" / "data" / "animals.csv"
-REPORT = PROJECT_DIR / "docs" / "pending" / "compare.md"
+REPORT = PROJECT_DIR / "docs" / "performance.md"
 # A run's figures sit between these lines, one pair per database; the text around them is kept.
 REPORT_START = "<!-- serving_comparison results ({database}): written by bench/serving_comparison.py -->"
 REPORT_END = "<!-- end of serving_comparison results ({database}) -->"

@@ -347,7 +347,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # --- Shared object storage (issue 14: storage) ---
 # With DJANGO_S3_BUCKET set, trained models, their training pictures and kept batch uploads live in
 # that S3-compatible bucket (AWS S3, MinIO, SeaweedFS...), one key prefix per store, so every host
-# sees the same files (docs/pending/storage.md); unset, they stay in the local folders above.
+# sees the same files (docs/deployment.md); unset, they stay in the local folders above.
 # Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else boto3's usual sources (an
 # instance role, ~/.aws). Objects stay private: no ACL is sent and no bucket URL is ever made; the
 # site serves pictures and downloads through its own permission-checked views.
@@ -421,7 +421,7 @@ elif _stray := [name for name in S3_STORE_VARIABLES if os.environ.get(name, "").
 
 
 # --- Metrics and request-traceable logs (issue 14: metrics) ---
-# (predictor/metrics.py, predictor/request_id.py, docs/pending/metrics.md)
+# (predictor/metrics.py, predictor/request_id.py, docs/deployment.md)
 # /metrics answers local callers, staff who may see the models, and scrapers sending
 # `Authorization: Bearer <this token>`; empty: no token is accepted.
 METRICS_TOKEN = os.environ.get("DJANGO_METRICS_TOKEN", "").strip()
@@ -442,7 +442,7 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.
 
 # --- Jobs: batch uploads and retraining in the background (issue 14: jobs) ---
-# (predictor/jobs.py, docs/pending/jobs.md). Django's Tasks API (the django-tasks backport) runs them:
+# (predictor/jobs.py, docs/deployment.md). Django's Tasks API (the django-tasks backport) runs them:
 # "database" (default) queues them in the database, run by `manage.py run_worker` (make run starts
 # one); "rq" queues them on the Redis at REDIS_URL, run by the same command; "immediate" runs them
 # inside the request that starts them (the tests; never a site: a million rows would time out).

@@ -3,7 +3,7 @@
 In the database a count is ``INSERT ... ON CONFLICT (key) DO UPDATE SET count = count + excluded.count
 RETURNING count`` in autocommit, so the row is locked for that one statement, not for a transaction's
 SELECT ... FOR UPDATE, read and write as before: one key counted from 16 threads, 785/s against 233/s
-on PostgreSQL, 12,123/s against 992/s on SQLite (bench/limit_counters.py, docs/pending/counter.md).
+on PostgreSQL, 12,123/s against 992/s on SQLite (bench/limit_counters.py, docs/performance.md).
 With REDIS_URL a count is INCRBY + EXPIREAT in one MULTI. Keys name their window, so a counter never
 restarts; each process deletes expired rows at most once a minute. Exact totals under concurrency are
 tested in predictor/tests/adversarial/test_limits.py.

@@ -21,7 +21,7 @@ LABEL_PREDICTIONS = "predictor.change_prediction"  # the label buttons and the a
 UPLOAD_BATCHES = "predictor.add_prediction"  # the CSV upload page and POST /api/v1/predict/batch
 VIEW_MODELS = "predictor.view_modelversion"  # the models pages, their pictures, GET /api/v1/models
 ACTIVATE_VERSIONS = "predictor.change_modelversion"  # the admin's activate action (rollback, promotion)
-RETRAIN = "predictor.add_modelversion"  # training a version (today only `manage.py train_model`)
+RETRAIN = "predictor.add_modelversion"  # training a version: the models page's retraining job
 VIEW_AUDIT = "predictor.view_auditevent"
 MANAGE_API_KEYS = ("predictor.view_apikey", "predictor.add_apikey", "predictor.change_apikey")
 
