@@ -111,14 +111,22 @@ class JobTiming:
     summary: float  # the summary page, once the job is finished
     status: str
     attempts: int
+    worker_cpu: float  # CPU seconds the job worker used meanwhile: what a quiet machine would need
 
     @property
     def total(self) -> float:
         return self.upload + self.job + self.summary
 
 
-def time_batch_job(session: StaffSession, content: bytes, *, poll_seconds: float = 0.05) -> JobTiming:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_batch_job(session: StaffSession, content: bytes, *, worker_pid: int, poll_seconds: float = 0.05) -> JobTiming:
     token = session.token("/predictions/upload/")
+    cpu_before = cpu_seconds(worker_pid)
     started = time.perf_counter()
     job_id = session.upload(content, token)
     uploaded = time.perf_counter()
@@ -135,11 +143,19 @@ def time_batch_job(session: StaffSession, content: bytes, *, poll_seconds: float
         summary=time.perf_counter() - finished,
         status=status["status"],
         attempts=status["attempts"],
+        worker_cpu=cpu_seconds(worker_pid) - cpu_before,
     )
 
 
+@dataclass(frozen=True)
+class Site:
+    server: Server
+    session: StaffSession  # a logged-in staff member
+    worker: subprocess.Popen  # `manage.py run_worker`
+
+
 @contextmanager
-def site_with_worker(database: str, *, web_workers: int = 2) -> Iterator[tuple[Server, StaffSession]]:
+def site_with_worker(database: str, *, web_workers: int = 2) -> Iterator[Site]:
     """A throw-away site (gunicorn), one job worker beside it, and a logged-in staff session."""
     with tempfile.TemporaryDirectory(prefix="bench-batch-job-") as uploads:
         extra_env = {"DJANGO_TASKS_BACKEND": "database", "BATCH_UPLOADS_DIR": uploads}
@@ -156,7 +172,7 @@ def site_with_worker(database: str, *, web_workers: int = 2) -> Iterator[tuple[S
             try:
                 session = StaffSession(server.base_url)
                 session.log_in("bench", STAFF_PASSWORD)
-                yield server, session
+                yield Site(server=server, session=session, worker=worker)
             finally:
                 worker.terminate()
                 try:
@@ -176,11 +192,14 @@ def main() -> int:
     missed = 0
     say(f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
     for database in args.database:
-        with site_with_worker(database) as (_server, session):
-            say(f"{database}: {'rows':>9} {'MB':>5} {'total s':>8} {'upload s':>9} {'job s':>7} {'summary s':>10}")
+        with site_with_worker(database) as site:
+            say(
+                f"{database}: {'rows':>9} {'MB':>5} {'total s':>8} {'upload s':>9} {'job s':>7} {'summary s':>10} "
+                f"{'worker CPU s':>13}"
+            )
             for rows in args.rows:
                 for _run in range(args.runs):
-                    timing = time_batch_job(session, files[rows])
+                    timing = time_batch_job(site.session, files[rows], worker_pid=site.worker.pid)
                     goal = GOALS.get((database, rows))
                     verdict = ""
                     if timing.status != "succeeded":
@@ -191,7 +210,8 @@ def main() -> int:
                         missed += not met
                     say(
                         f"{database}: {rows:>9,} {len(files[rows]) / 1e6:>5.1f} {timing.total:>8.2f} "
-                        f"{timing.upload:>9.2f} {timing.job:>7.2f} {timing.summary:>10.2f}{verdict}"
+                        f"{timing.upload:>9.2f} {timing.job:>7.2f} {timing.summary:>10.2f} "
+                        f"{timing.worker_cpu:>13.2f}{verdict}"
                     )
     say(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 1 if missed else 0

@@ -95,7 +95,8 @@ class Phase:
 
 def measure(database: str, content: bytes, *, idle_seconds: float, runs: int, timeout: float) -> int:
     missed = 0
-    with site_with_worker(database, web_workers=WEB_WORKERS) as (server, session):
+    with site_with_worker(database, web_workers=WEB_WORKERS) as site:
+        server, session = site.server, site.session
         for run in range(1, runs + 1):
             answers, stop = Answers(), threading.Event()
             clients = [
