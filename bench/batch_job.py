@@ -155,10 +155,13 @@ class Site:
 
 
 @contextmanager
-def site_with_worker(database: str, *, web_workers: int = 2) -> Iterator[Site]:
-    """A throw-away site (gunicorn), one job worker beside it, and a logged-in staff session."""
+def site_with_worker(database: str, *, web_workers: int = 2, settings: dict[str, str] | None = None) -> Iterator[Site]:
+    """A throw-away site (gunicorn), one job worker beside it, and a logged-in staff session.
+
+    ``settings``: environment variables for both, such as JOB_BATCH_CHUNK_ROWS, to try other values.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-batch-job-") as uploads:
-        extra_env = {"DJANGO_TASKS_BACKEND": "database", "BATCH_UPLOADS_DIR": uploads}
+        extra_env = {"DJANGO_TASKS_BACKEND": "database", "BATCH_UPLOADS_DIR": uploads, **(settings or {})}
         database_url = POSTGRES_URL if database == "postgres" else ""
         with running_server(workers=web_workers, database_url=database_url, extra_env=extra_env) as server:
             server.env["DJANGO_SUPERUSER_PASSWORD"] = STAFF_PASSWORD
@@ -187,12 +190,14 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=2, help="runs of each size (the machine may be shared)")
     parser.add_argument("--database", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="a site setting to try")
     args = parser.parse_args()
+    settings = dict(setting.split("=", 1) for setting in args.set)
     files = {rows: make_csv(rows) for rows in args.rows}
     missed = 0
-    say(f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
+    say(f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start; settings {settings or 'default'}")
     for database in args.database:
-        with site_with_worker(database) as site:
+        with site_with_worker(database, settings=settings) as site:
             say(
                 f"{database}: {'rows':>9} {'MB':>5} {'total s':>8} {'upload s':>9} {'job s':>7} {'summary s':>10} "
                 f"{'worker CPU s':>13}"

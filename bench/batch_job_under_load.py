@@ -93,9 +93,11 @@ class Phase:
         )
 
 
-def measure(database: str, content: bytes, *, idle_seconds: float, runs: int, timeout: float) -> int:
+def measure(
+    database: str, content: bytes, *, idle_seconds: float, runs: int, timeout: float, settings: dict[str, str]
+) -> int:
     missed = 0
-    with site_with_worker(database, web_workers=WEB_WORKERS) as site:
+    with site_with_worker(database, web_workers=WEB_WORKERS, settings=settings) as site:
         server, session = site.server, site.session
         for run in range(1, runs + 1):
             answers, stop = Answers(), threading.Event()
@@ -152,13 +154,18 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--timeout", type=float, default=30, help="an answer slower than this counts as timed out")
     parser.add_argument("--database", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"])
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="a site setting to try")
     args = parser.parse_args()
+    settings = dict(setting.split("=", 1) for setting in args.set)
     content = make_csv(args.rows)
     say(
-        f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start; {CLIENTS} clients, {args.rows:,} rows"
+        f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start; {CLIENTS} clients, "
+        f"{args.rows:,} rows; settings {settings or 'default'}"
     )
     missed = sum(
-        measure(database, content, idle_seconds=args.idle_seconds, runs=args.runs, timeout=args.timeout)
+        measure(
+            database, content, idle_seconds=args.idle_seconds, runs=args.runs, timeout=args.timeout, settings=settings
+        )
         for database in args.database
     )
     say(f"load average {os.getloadavg()[0]:.1f} at the end")
