@@ -518,4 +518,10 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Answered": "回答者",
     "No disagreement yet.": "还没有分歧。",
     "Compare with the active version on live traffic (shadow, canary, promote)": "在实际流量上与当前启用版本比较（影子模型、金丝雀、提升）",
+    # jobspeed
+    "progress": "进度",
+    "page": "页面",
+    "%(done)s done": "已完成 %(done)s",
+    "%(done)s of %(total)s (%(percent)s%%)": "%(done)s / %(total)s（%(percent)s%%）",
+    "Open the job's page": "打开任务页面",
 }

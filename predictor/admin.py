@@ -14,10 +14,10 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import api_keys, candidates, feedback, model_metrics, permissions, versions
+from . import api_keys, candidates, feedback, jobs, model_metrics, permissions, versions
 from .exports import csv_response
 from .features import FEATURES
-from .models import ApiKey, AuditEvent, Candidate, ModelVersion, Prediction
+from .models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction
 from .pagination import CappedCountPaginator
 
 
@@ -473,3 +473,64 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("who"), ordering="username")
     def who(self, event: AuditEvent) -> str:
         return event.who
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    """Background jobs, to look at: each staff member sees the kinds their job pages show them.
+
+    Operators see every job (they may see both the history and the models); a viewer sees the
+    batch uploads and the retrainings too, as on /jobs/<id>/ (predictor.jobs.kinds_visible_to).
+    """
+
+    list_display = ["kind", "status", "progress", "created_by", "created_at", "job_page"]
+    list_filter = ["kind", "status"]
+    search_fields = ["=id", "created_by__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["created_by"]
+    fields = [
+        "id",
+        "kind",
+        "status",
+        "progress",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "lease_expires_at",
+        "arguments",
+        "outcome",
+        "error",
+        "task_id",
+        "job_page",
+    ]
+    readonly_fields = fields
+    actions = []
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind__in=jobs.kinds_visible_to(request.user))
+
+    def has_view_permission(self, request, obj=None):
+        if obj is not None:
+            return jobs.visible_to(obj, request.user)
+        return bool(jobs.kinds_visible_to(request.user))
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    @admin.display(description=_("progress"))
+    def progress(self, job: Job) -> str:
+        if not job.progress_total:
+            return gettext("%(done)s done") % {"done": f"{job.progress_done:,}"}
+        return gettext("%(done)s of %(total)s (%(percent)s%%)") % {
+            "done": f"{job.progress_done:,}",
+            "total": f"{job.progress_total:,}",
+            "percent": job.percent,
+        }
+
+    @admin.display(description=_("page"))
+    def job_page(self, job: Job) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("predictor:job", args=[job.pk]), gettext("Open the job's page")
+        )

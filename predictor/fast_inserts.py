@@ -72,6 +72,11 @@ def insert_predictions(
     value every row gets; ``probabilities``: (rows, classes), stored as each row's JSON;
     ``created_at``: UTC datetime64 per row (synthetic histories), else ``constants`` holds it.
     """
+    if connection.vendor == "postgresql" and JSON_OBJECT_SQL.get("postgresql"):
+        _insert_predictions_as_arrays(
+            columns=columns, constants=constants, classes=classes, probabilities=probabilities, created_at=created_at
+        )
+        return
     names = [*columns, "probabilities", *constants]
     values: list[Iterable[Any]] = list(columns.values())
     json_object = JSON_OBJECT_SQL.get(connection.vendor)
@@ -95,6 +100,56 @@ def insert_predictions(
     with transaction.atomic(), connection.cursor() as cursor:
         while chunk := list(islice(rows, CHUNK_ROWS)):
             cursor.executemany(sql, chunk)
+
+
+def _insert_predictions_as_arrays(
+    *,
+    columns: dict[str, Iterable[Any]],
+    constants: dict[str, Any],
+    classes: Sequence[str],
+    probabilities: np.ndarray,
+    created_at: np.ndarray | None,
+) -> None:
+    """PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)`` per CHUNK_ROWS rows, each column one array.
+
+    Why: ``executemany`` sends one statement per row, and with Django's client-side parameter
+    binding PostgreSQL parses and plans each of them: 100,000 rows took 17 s of a batch job's 19 s.
+    """
+    import psycopg  # only on PostgreSQL, whose driver it is
+
+    per_row = {name: list(values) for name, values in columns.items()}
+    per_row |= {f"probability_{index}": probabilities[:, index].tolist() for index in range(len(classes))}
+    if created_at is not None:
+        per_row["created_at"] = _database_times(created_at)
+    array_types = {name: _db_type(name) for name in columns}
+    array_types |= {f"probability_{index}": "double precision" for index in range(len(classes))}
+    if created_at is not None:
+        array_types["created_at"] = _db_type("created_at")
+    quote = connection.ops.quote_name
+    pairs = ", ".join(f"%s::text, t.{quote(f'probability_{index}')}" for index in range(len(classes)))
+    selected = [f"t.{quote(name)}" for name in columns] + [f"jsonb_build_object({pairs})"]
+    selected += [f"%s::{_db_type(name)}" for name in constants]
+    if created_at is not None:
+        selected.append(f"t.{quote('created_at')}")
+    names = [*columns, "probabilities", *constants] + (["created_at"] if created_at is not None else [])
+    arrays = ", ".join(f"%b::{array_types[name]}[]" for name in per_row)
+    aliases = ", ".join(quote(name) for name in per_row)
+    sql = _insert_sql(names, []).replace(" VALUES ()", "") + (
+        f" SELECT {', '.join(selected)} FROM unnest({arrays}) AS t({aliases})"
+    )
+    constant_values = [_db_value(name, value) for name, value in constants.items()]
+    rows = len(next(iter(per_row.values())))
+    # A cursor binding parameters on the server: Django's binds them into the SQL text, which for
+    # 100,000 numbers in arrays cost a quarter of the insert.
+    with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
+        for start in range(0, rows, CHUNK_ROWS):
+            chunk = [values[start : start + CHUNK_ROWS] for values in per_row.values()]
+            cursor.execute(sql, [*classes, *constant_values, *chunk])
+
+
+def _db_type(name: str) -> str:
+    field = Prediction._meta.get_field(name)
+    return field.target_field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
 
 
 def _db_value(name: str, value: Any) -> Any:

@@ -1,15 +1,32 @@
-"""Writing to the prediction history: every entry point stores its answers through here."""
+"""Writing to the prediction history: every entry point stores its answers through here.
+
+Stored predictions are counted (predictor.metrics) once their transaction commits. A batch that
+a job stores in chunks, out of sight (PendingBatch), is counted once, when the job publishes it
+(``published_counts`` then ``count_published``): a batch that later fails was never stored.
+"""
 
 import uuid
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Count
 from django.utils import timezone
 
 from . import fast_inserts, metrics
 from .features import FEATURE_FIELDS
 from .model_service import BatchResult, PredictionResult
-from .models import Prediction
+from .models import ModelVersion, PendingBatch, Prediction
+
+
+@dataclass(frozen=True)
+class StoredCount:
+    """How many stored predictions one version answered from one source, by species."""
+
+    model_version: int
+    source: str
+    species_counts: dict[str, int]
 
 
 def record_prediction(
@@ -80,11 +97,12 @@ def record_predictions(
         probabilities=result.probabilities,
         created_at=created_at,
     )
-    metrics.count_stored_predictions(
-        model_version=result.model.version,
-        source=source,
-        species_counts={label: int(np.count_nonzero(result.species == label)) for label in result.model.classes},
-    )
+    if not PendingBatch.objects.filter(batch_id=batch_id).exists():
+        metrics.count_stored_predictions(
+            model_version=result.model.version,
+            source=source,
+            species_counts={label: int(np.count_nonzero(result.species == label)) for label in result.model.classes},
+        )
     return batch_id
 
 
@@ -98,3 +116,31 @@ def _second_opinion(result: PredictionResult) -> dict:
         "shadow_species": opinion.species,
         "shadow_probability": opinion.probability,
     }
+
+
+def published_counts(batch_ids: Iterable[uuid.UUID]) -> list[StoredCount]:
+    """What the still pending batches ``batch_ids`` hold, for ``count_published`` once they are published.
+
+    Read before the transaction that publishes them: a long read (a million rows) kept outside
+    SQLite's write lock. Their rows no longer change by then: the job has stored its last chunk.
+    """
+    rows = Prediction.with_unpublished.filter(batch_id__in=list(batch_ids)).order_by()
+    grouped = rows.values_list("model_version_id", "source", "species").annotate(rows=Count("pk"))
+    by_version_and_source: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
+    for version_id, source, species, count in grouped:
+        by_version_and_source[version_id, source][species] = count
+    numbers = dict(
+        ModelVersion.objects.filter(pk__in={key[0] for key in by_version_and_source}).values_list("pk", "version")
+    )
+    return [
+        StoredCount(model_version=numbers[version_id], source=source, species_counts=species_counts)
+        for (version_id, source), species_counts in by_version_and_source.items()
+    ]
+
+
+def count_published(counts: Iterable[StoredCount]) -> None:
+    """Count batches as stored when the transaction that publishes them (deletes their PendingBatch) commits."""
+    for stored in counts:
+        metrics.count_stored_predictions(
+            model_version=stored.model_version, source=stored.source, species_counts=stored.species_counts
+        )

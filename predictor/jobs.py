@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
-from . import permissions
+from . import history, permissions
 from .models import Job, PendingBatch
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,12 @@ def as_json(job: Job) -> dict[str, Any]:
 
 
 def visible_to(job: Job, user: AbstractBaseUser | AnonymousUser | None) -> bool:
-    return permissions.allows(user, KINDS[job.kind].view_permission)
+    return job.kind in kinds_visible_to(user)
+
+
+def kinds_visible_to(user: AbstractBaseUser | AnonymousUser | None) -> list[str]:
+    """The kinds of job ``user`` may see (pages, API, admin): each needs the permission its outcome's data does."""
+    return [name for name, kind in KINDS.items() if permissions.allows(user, kind.view_permission)]
 
 
 def run(job_id: str) -> str:
@@ -212,14 +217,18 @@ def run_reaper_in_background(*, interval: float | None = None) -> threading.Thre
 
 
 def _succeed(progress: Progress, outcome: dict[str, Any]) -> str:
+    pending = PendingBatch.objects.filter(job_id=progress.job_id)
+    stored = history.published_counts(pending.values_list("batch_id", flat=True))
     with transaction.atomic():
         finished = progress._owned().update(
             status=Status.SUCCEEDED, outcome=outcome, finished_at=timezone.now(), lease_expires_at=None
         )
         if not finished:
             return Status.RUNNING  # handed on meanwhile: the other attempt's outcome counts
-        # What the job stored out of sight becomes visible with its success, in one commit.
-        PendingBatch.objects.filter(job_id=progress.job_id).delete()
+        # What the job stored out of sight becomes visible with its success, in one commit, and
+        # is counted in the metrics with it.
+        pending.delete()
+        history.count_published(stored)
     _clean_up(Job.objects.get(pk=progress.job_id), succeeded=True)
     return Status.SUCCEEDED
 

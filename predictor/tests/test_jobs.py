@@ -1,11 +1,13 @@
 import datetime as dt
 import uuid
+from collections import Counter
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from predictor import batch, jobs
 from predictor.models import Job, ModelVersion, PendingBatch, Prediction
@@ -207,3 +209,65 @@ def test_retraining_needs_the_retrain_permission(make_staff, trained_version):
         labeller.post(reverse("predictor:retrain"), {"data": "shipped", "algorithm": "GaussianNB"}).status_code == 403
     )
     assert not Job.objects.exists()
+
+
+def batch_count(species: str, version: int = 1) -> float:
+    labels = {"model_version": str(version), "species": species, "source": "batch"}
+    return REGISTRY.get_sample_value("mlsite_predictions_total", labels) or 0.0
+
+
+def test_a_batch_job_is_counted_once_when_published(
+    operator, trained_version, settings, django_capture_on_commit_callbacks
+):
+    settings.JOB_BATCH_CHUNK_ROWS = 1  # three chunks, three commits: still one count of three rows
+    job = queued_batch_job(operator)
+    before = {species: batch_count(species) for species in ("Cat", "Dog")}
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert jobs.run(str(job.pk)) == "succeeded"
+    stored = Counter(Prediction.objects.values_list("species", flat=True))
+    assert {species: batch_count(species) - before[species] for species in before} == {
+        species: stored[species] for species in before
+    }
+    assert sum(stored.values()) == 3
+    assert len([callback for callback in callbacks if "count" in callback.__qualname__]) == 1
+
+
+def test_a_batch_job_that_fails_after_storing_chunks_is_never_counted(
+    operator, trained_version, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.JOB_BATCH_CHUNK_ROWS = 1
+    job = queued_batch_job(operator)
+    report = jobs.Progress.report
+
+    def fail_at_the_second_chunk(self, done, total=None):
+        if done == 2:
+            raise RuntimeError("the disk is full")
+        return report(self, done, total)
+
+    monkeypatch.setattr(jobs.Progress, "report", fail_at_the_second_chunk)
+    before = {species: batch_count(species) for species in ("Cat", "Dog")}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.run(str(job.pk)) == "failed"
+    assert {species: batch_count(species) for species in before} == before
+    assert not Prediction.with_unpublished.exists()
+
+
+def test_the_admin_lists_jobs_read_only_for_operators(operator_client, operator, make_staff):
+    job = Job.objects.create(kind=Job.Kind.BATCH, status="running", progress_done=2500, progress_total=10000)
+    Job.objects.create(kind=Job.Kind.RETRAIN, status="failed", created_by=operator, error="no data")
+    listing = operator_client.get("/admin/predictor/job/")
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "2,500 of 10,000 (25%)" in html and "operator" in html
+    assert html.count('class="field-kind"') == 2
+    detail = operator_client.get(f"/admin/predictor/job/{job.pk}/change/")
+    assert detail.status_code == 200
+    assert 'name="status"' not in detail.content.decode()  # shown, not editable
+    assert operator_client.post(f"/admin/predictor/job/{job.pk}/change/", {"status": "failed"}).status_code == 403
+    assert operator_client.get(f"/admin/predictor/job/{job.pk}/delete/").status_code == 403
+    assert operator_client.get("/admin/predictor/job/add/").status_code == 403
+    job.refresh_from_db()
+    assert job.status == "running"
+    outsider = Client()
+    outsider.force_login(make_staff("nobody"))
+    assert outsider.get("/admin/predictor/job/").status_code == 403
