@@ -240,6 +240,16 @@ def test_every_readme_command_works_as_written_in_a_fresh_clone(tmp_path):
                 output = run(command, cwd=clone)
                 assert "processing file django.po" in output, output
                 assert (clone / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo").stat().st_size > 10_000
+            elif command == "make worker":
+                # One more job worker: it starts, keeps running (waiting for jobs), and stops cleanly.
+                worker = Background(command, cwd=clone, log=tmp_path / "make-worker.log", port=free_port())
+                try:
+                    time.sleep(5)
+                    log = worker.log.read_text()
+                    assert worker.process.poll() is None, f"make worker exited:\n{log}"
+                    assert "Traceback" not in log, log
+                finally:
+                    worker.stop()
             elif command.startswith(".venv/bin/python manage.py populate_history --count "):
                 count = int(re.search(r"--count (\d+)", command).group(1))
                 assert f"Added {count:,} predictions" in run(command, cwd=clone)
