@@ -246,8 +246,16 @@ def _check_due(cache: _ProcessCache) -> bool:
 
 
 def _refresh(cache: _ProcessCache) -> None:
+    try:
+        _load_active(cache)
+    finally:
+        # Only now: a thread that saw a check due waits on the lock until the model is in place,
+        # instead of finding "checked" and no model (a fresh process's first requests got 503s).
+        cache.checked_at = time.monotonic()
+
+
+def _load_active(cache: _ProcessCache) -> None:
     active_id = ModelVersion.objects.active().values_list("pk", flat=True).first()
-    cache.checked_at = time.monotonic()
     if active_id is None:
         cache.not_ready_reason = "No model has been trained yet. Run `python manage.py train_model`."
         return

@@ -320,15 +320,16 @@ def test_counts_are_summed_across_gunicorn_workers(tmp_path):
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # a previous run's: cleared at start
     env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "DJANGO_LOG_FORMAT": "json"}
     with running_server(workers=2, database_url=os.environ.get("DATABASE_URL", ""), extra_env=env) as server:
-        sent = 0
+        sent, failures = 0, []
         # Concurrent new connections reach both workers; keep going until files show two writers.
         while sent < 400 and len(_writers(metrics_dir)) < 2:
-            threads = [threading.Thread(target=_predict, args=(server.base_url,)) for _ in range(20)]
+            threads = [threading.Thread(target=_predict, args=(server.base_url, failures)) for _ in range(20)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             sent += len(threads)
+        assert failures == []
         assert len(_writers(metrics_dir)) >= 2
         # Whichever worker answers the scrape, it reports every worker's predictions.
         totals = set()
@@ -358,12 +359,16 @@ def test_counts_are_summed_across_gunicorn_workers(tmp_path):
         assert any(json.loads(line)["request_id"] == answer_id for line in lines if line.startswith("{"))
 
 
-def _predict(base_url: str) -> None:
+def _predict(base_url: str, failures: list) -> None:
     request = urllib.request.Request(
         base_url + "/api/v1/predict", data=json.dumps(ONE).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 200
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    except Exception as error:  # a thread's exception would be lost: the test reports it  # noqa: BLE001
+        detail = error.read().decode() if isinstance(error, urllib.error.HTTPError) else ""
+        failures.append(f"{error!r} {detail}")
 
 
 def _writers(metrics_dir: Path) -> set[str]:
