@@ -246,12 +246,11 @@ def _check_due(cache: _ProcessCache) -> bool:
 
 
 def _refresh(cache: _ProcessCache) -> None:
-    try:
-        _load_active(cache)
-    finally:
-        # Only now: a thread that saw a check due waits on the lock until the model is in place,
-        # instead of finding "checked" and no model (a fresh process's first requests got 503s).
-        cache.checked_at = time.monotonic()
+    _load_active(cache)
+    # Only now: a thread that saw a check due waits on the lock until the model is in place,
+    # instead of finding "checked" and no model (a fresh process's first requests got 503s). A
+    # database error skips this, so the next request asks again (and answers 503 meanwhile).
+    cache.checked_at = time.monotonic()
 
 
 def _load_active(cache: _ProcessCache) -> None:
