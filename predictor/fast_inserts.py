@@ -134,8 +134,9 @@ def _insert_predictions_as_arrays(
     names = [*columns, "probabilities", *constants] + (["created_at"] if created_at is not None else [])
     arrays = ", ".join(f"%b::{array_types[name]}[]" for name in per_row)
     aliases = ", ".join(quote(name) for name in per_row)
+    # Names and types come from the model's metadata, quoted by the backend; every value is a parameter.
     sql = _insert_sql(names, []).replace(" VALUES ()", "") + (
-        f" SELECT {', '.join(selected)} FROM unnest({arrays}) AS t({aliases})"
+        f" SELECT {', '.join(selected)} FROM unnest({arrays}) AS t({aliases})"  # nosec B608
     )
     constant_values = [_db_value(name, value) for name, value in constants.items()]
     rows = len(next(iter(per_row.values())))
