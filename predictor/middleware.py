@@ -88,17 +88,22 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        allowed, stated = self.limits(request)
-        limit = f"{stated:,}"
-        if "HTTP_TRANSFER_ENCODING" in request.META and "CONTENT_LENGTH" not in request.META:
-            message = gettext(
-                "Send the request body with a Content-Length header; at most %(limit)s bytes are accepted."
-            )
-            return self.refuse(request, message % {"limit": limit}, status=411)
+        chunked = "HTTP_TRANSFER_ENCODING" in request.META and "CONTENT_LENGTH" not in request.META
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0  # Django reads no body without a valid length
+        upload_cap = settings.BATCH_UPLOAD_MAX_BYTES + self.MULTIPART_ALLOWANCE
+        every_cap = min(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, upload_cap)
+        if not chunked and length <= every_cap:
+            return self.get_response(request)  # within every path's cap: no path to look up
+        allowed, stated = self.limits(request)
+        limit = f"{stated:,}"
+        if chunked:
+            message = gettext(
+                "Send the request body with a Content-Length header; at most %(limit)s bytes are accepted."
+            )
+            return self.refuse(request, message % {"limit": limit}, status=411)
         if length > allowed:
             # The API's own message for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (predictor.api).
             message = gettext("The request body is too large: at most %(limit)s bytes are accepted.")
