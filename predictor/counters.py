@@ -1,9 +1,10 @@
 """Rate-limit counters that cost one atomic statement per count, so one busy client never queues on itself.
 
-In the database a count is ``INSERT ... ON CONFLICT (key) DO UPDATE SET count = count + excluded.count
-RETURNING count`` in autocommit, so the row is locked for that one statement, not for a transaction's
-SELECT ... FOR UPDATE, read and write as before: one key counted from 16 threads, 785/s against 233/s
-on PostgreSQL, 12,123/s against 992/s on SQLite (bench/limit_counters.py, docs/performance.md).
+In the database a count is ``INSERT ... ON CONFLICT (key) DO UPDATE SET count = count + excluded.count``
+in autocommit, so the row is locked for that one statement, not for a transaction's SELECT ... FOR
+UPDATE, read and write as before: one key counted from 16 threads, 785/s against 233/s on
+PostgreSQL, 12,123/s against 992/s on SQLite (bench/limit_counters.py, docs/performance.md).
+PostgreSQL returns the new count with ``RETURNING``; SQLite reads it after the upsert (see ``add``).
 With REDIS_URL a count is INCRBY + EXPIREAT in one MULTI. Keys name their window, so a counter never
 restarts; each process deletes expired rows at most once a minute. Exact totals under concurrency are
 tested in predictor/tests/adversarial/test_limits.py.
@@ -54,12 +55,19 @@ class DatabaseCounters:
         upsert = (
             f"INSERT INTO {table} ({key_column}, {count_column}, {expiry_column}) VALUES (%s, %s, %s) "  # nosec B608
             f"ON CONFLICT ({key_column}) "
-            f"DO UPDATE SET {count_column} = {table}.{count_column} + excluded.{count_column} "
-            f"RETURNING {count_column}"
+            f"DO UPDATE SET {count_column} = {table}.{count_column} + excluded.{count_column}"
         )
         expiry = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(expires_at, UTC))
         with connection.cursor() as cursor:
-            cursor.execute(upsert, [key, amount, expiry])
+            if connection.vendor == "sqlite":
+                # The count is read after the upsert has committed, not RETURNING'd by it: on SQLite a
+                # RETURNING statement keeps the one write lock until its row is fetched, which waits
+                # for this thread's turn at the GIL. The count read may include a concurrent request's
+                # (never less than this one's own): at worst a request at the limit is refused early.
+                cursor.execute(upsert, [key, amount, expiry])
+                cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608
+            else:
+                cursor.execute(upsert + f" RETURNING {count_column}", [key, amount, expiry])
             (count,) = cursor.fetchone()
         self._cull_now_and_then()
         return count

@@ -4,10 +4,12 @@ Why: both are the site's hot paths, and Django's ORM costs more than the databas
 ``bench/profile_requests.py`` and ``bench/fast_inserts_gain.py`` measure each against the ORM in
 one run (figures in docs/performance.md):
 
-- a form answer is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: a double click or a
-  re-sent form (the same submission key, see predictor.answers) inserts nothing and needs no
-  savepoint to recover from, and the SQL compiler and ``save()`` machinery are skipped; the row
-  comes back as a model instance through ``Model.from_db``, as Django builds one from a query;
+- a form answer is one ``INSERT ... ON CONFLICT DO NOTHING``: a double click or a re-sent form
+  (the same submission key, see predictor.answers) inserts nothing and needs no savepoint to
+  recover from, and the SQL compiler and ``save()`` machinery are skipped; the row comes back as
+  a model instance through ``Model.from_db``, as Django builds one from a query. Its id comes
+  from ``RETURNING id`` on PostgreSQL and from the cursor's ``lastrowid`` on SQLite, where a
+  RETURNING statement holds the database's only write lock until Python fetches its row;
 - a batch (up to a million rows) is one parameterised ``INSERT`` run through ``executemany`` in
   chunks, with the columns every row shares sent as repeated parameters and each row's
   probabilities JSON built by the database (``json_object`` on SQLite, ``jsonb_build_object`` on
@@ -45,14 +47,22 @@ def insert_prediction(values: dict[str, Any]) -> Prediction | None:
     names = list(values)
     related = {name: value for name, value in values.items() if isinstance(value, Model)}
     plain = [value.pk if name in related else value for name, value in values.items()]
-    sql = _insert_sql(names, ["%s"] * len(names)) + " ON CONFLICT DO NOTHING RETURNING id"
+    parameters = [_db_value(name, value) for name, value in zip(names, plain, strict=True)]
+    sql = _insert_sql(names, ["%s"] * len(names)) + " ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_db_value(name, value) for name, value in zip(names, plain, strict=True)])
-        inserted = cursor.fetchone()
-    if inserted is None:
+        if connection.vendor == "sqlite":
+            # No RETURNING on SQLite: its statement keeps the database's one write lock until the
+            # row is fetched, and fetching waits for this thread's turn at the GIL, so every other
+            # writer, in every worker, waited behind it (bench/throughput.py, docs/performance.md).
+            cursor.execute(sql, parameters)
+            inserted_id = cursor.lastrowid if cursor.rowcount == 1 else None
+        else:
+            cursor.execute(sql + " RETURNING id", parameters)
+            inserted_id = next(iter(cursor.fetchone() or ()), None)
+    if inserted_id is None:
         return None
     attnames = [Prediction._meta.get_field(name).attname for name in names]
-    prediction = Prediction.from_db(connection.alias, ["id", *attnames], [inserted[0], *plain])
+    prediction = Prediction.from_db(connection.alias, ["id", *attnames], [inserted_id, *plain])
     for name, value in related.items():
         setattr(prediction, name, value)  # the object in hand, not another query
     return prediction
