@@ -63,8 +63,11 @@ serve: model
 
 # The fast suite (browser tests included); tests that need minutes by nature are marked slow and
 # run by `make test-slow`. PYTEST_ARGS come last, so a -m there replaces the default selection.
+# One test process per core (pytest-xdist); a test module's tests stay in one process, which
+# starts its browser or server once. PYTEST_WORKERS=0 runs them in this process (for pdb).
+PYTEST_WORKERS ?= auto
 test: install-dev
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # Real gunicorn servers on throw-away databases: load, faults, model switches (a few minutes).
 test-slow: install-dev
