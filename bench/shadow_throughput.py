@@ -5,7 +5,7 @@
 
 Trains v1 (active) and v2 (not active), then alternates wrk runs of form submissions (as
 bench/throughput.py sends them) without a candidate and with v2 as the shadow, `--rounds` times
-each, so a machine that gets busier or quieter mid-run weighs on both alike. Prints each run, the
+each, in ABBA order, so a machine that gets busier or quieter mid-run weighs on both alike. Prints each run, the
 median of each, and each round's rate with the shadow as a share of the rate without (the goal: at
 least 90%), and checks that the rows submitted while the shadow ran hold v2's answer.
 """
@@ -38,8 +38,11 @@ def main() -> int:
     shadowed_rows = 0  # rows submitted while the shadow ran, warm-ups included
     with running_server(workers=args.workers, database_url=args.database_url) as server:
         server.manage("train_model", "--no-activate")
-        for _ in range(args.rounds):
-            for name in rates:
+        for round_index in range(args.rounds):
+            # ABBA: every other round runs the shadow first, so a table that grows as the run goes on
+            # (each run adds thousands of rows) weighs on both alike, not always on the second.
+            order = list(rates) if round_index % 2 == 0 else list(reversed(rates))
+            for name in order:
                 shadow = name == "v2 as shadow"
                 server.manage("candidate", *(["shadow", "2"] if shadow else ["stop"]), check=False)
                 time.sleep(1.5)  # every worker checks for a change once a second (ML_MODEL_CHECK_SECONDS)
