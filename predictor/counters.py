@@ -65,7 +65,7 @@ class DatabaseCounters:
                 # for this thread's turn at the GIL. The count read may include a concurrent request's
                 # (never less than this one's own): at worst a request at the limit is refused early.
                 cursor.execute(upsert, [key, amount, expiry])
-                cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])
+                cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608 (quoted model names)
             else:
                 cursor.execute(upsert + f" RETURNING {count_column}", [key, amount, expiry])
             (count,) = cursor.fetchone()
