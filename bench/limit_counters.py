@@ -6,7 +6,8 @@ run must end at exactly N x M. Measured in one run, on a throw-away database eac
 - before: what each counted request did until predictor/counters.py, django-ratelimit's
   ``cache.add`` then ``cache.incr`` on a DatabaseCache whose incr() is SELECT ... FOR UPDATE, read,
   write, in one transaction (SQLite: the IMMEDIATE transaction's write lock), copied below;
-- after: ``DatabaseCounters.add``, one INSERT ... ON CONFLICT DO UPDATE ... RETURNING in autocommit;
+- after: ``DatabaseCounters.add``, one INSERT ... ON CONFLICT DO UPDATE in autocommit (RETURNING the
+  count on PostgreSQL, read after it on SQLite);
 - with ``--redis-url``: Django's RedisCache add + incr (before) against ``RedisCounters.add``.
 
     .venv/bin/python bench/limit_counters.py [--threads 16] [--counts 200] [--rounds 3]
@@ -105,7 +106,7 @@ def measure_here(args: argparse.Namespace) -> list[dict]:
     locked_cache = locked_database_cache()
     contenders = [
         (args.store, "before: cache add + incr, row locked (FOR UPDATE)", cache_counting(locked_cache)),
-        (args.store, "after: one upsert ... RETURNING, autocommit", DatabaseCounters().add),
+        (args.store, "after: one upsert, autocommit", DatabaseCounters().add),
     ]
     if args.redis_url and args.store == "SQLite":  # Redis measured once, beside the first database
         prefix = f"bench-{uuid.uuid4().hex[:8]}"

@@ -5,9 +5,9 @@
 
 Trains v1 (active) and v2 (not active), then alternates wrk runs of form submissions (as
 bench/throughput.py sends them) without a candidate and with v2 as the shadow, `--rounds` times
-each, in ABBA order, so a machine that gets busier or quieter mid-run weighs on both alike. Prints each run, the
-median of each, and each round's rate with the shadow as a share of the rate without (the goal: at
-least 90%), and checks that the rows submitted while the shadow ran hold v2's answer.
+each, in ABBA order, so a machine that gets busier or quieter mid-run weighs on both alike. Prints
+each run, the median of each, and each round's rate with the shadow as a share of the rate without
+(the goal: at least 90%), and checks that the rows submitted while the shadow ran hold v2's answer.
 """
 
 import os

@@ -4,7 +4,8 @@ In the database a count is ``INSERT ... ON CONFLICT (key) DO UPDATE SET count = 
 in autocommit, so the row is locked for that one statement, not for a transaction's SELECT ... FOR
 UPDATE, read and write as before: one key counted from 16 threads, 785/s against 233/s on
 PostgreSQL, 12,123/s against 992/s on SQLite (bench/limit_counters.py, docs/performance.md).
-PostgreSQL returns the new count with ``RETURNING``; SQLite reads it after the upsert (see ``add``).
+PostgreSQL returns the new count with ``RETURNING``; SQLite reads it after the upsert
+(``fast_inserts.returning_holds_the_write_lock`` says why).
 With REDIS_URL a count is INCRBY + EXPIREAT in one MULTI. Keys name their window, so a counter never
 restarts; each process deletes expired rows at most once a minute. Exact totals under concurrency are
 tested in predictor/tests/adversarial/test_limits.py.
@@ -21,6 +22,7 @@ from django.core.signals import setting_changed
 from django.db import connections, router
 from django.dispatch import receiver
 
+from .fast_inserts import returning_holds_the_write_lock
 from .models import LimitCounter
 
 # Expired database counters are deleted at most this often per process: one indexed DELETE a minute.
@@ -59,10 +61,8 @@ class DatabaseCounters:
         )
         expiry = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(expires_at, UTC))
         with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                # The count is read after the upsert has committed, not RETURNING'd by it: on SQLite a
-                # RETURNING statement keeps the one write lock until its row is fetched, which waits
-                # for this thread's turn at the GIL. The count read may include a concurrent request's
+            if returning_holds_the_write_lock(connection):
+                # Read after the upsert has committed, the count may include a concurrent request's
                 # (never less than this one's own): at worst a request at the limit is refused early.
                 cursor.execute(upsert, [key, amount, expiry])
                 cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608 (quoted model names)

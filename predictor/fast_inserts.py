@@ -50,15 +50,13 @@ def insert_prediction(values: dict[str, Any]) -> Prediction | None:
     parameters = [_db_value(name, value) for name, value in zip(names, plain, strict=True)]
     sql = _insert_sql(names, ["%s"] * len(names)) + " ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            # No RETURNING on SQLite: its statement keeps the database's one write lock until the
-            # row is fetched, and fetching waits for this thread's turn at the GIL, so every other
-            # writer, in every worker, waited behind it (bench/throughput.py, docs/performance.md).
+        if returning_holds_the_write_lock(connection):
             cursor.execute(sql, parameters)
             inserted_id = cursor.lastrowid if cursor.rowcount == 1 else None
         else:
             cursor.execute(sql + " RETURNING id", parameters)
-            inserted_id = next(iter(cursor.fetchone() or ()), None)
+            row = cursor.fetchone()
+            inserted_id = row[0] if row else None
     if inserted_id is None:
         return None
     attnames = [Prediction._meta.get_field(name).attname for name in names]
@@ -66,6 +64,17 @@ def insert_prediction(values: dict[str, Any]) -> Prediction | None:
     for name, value in related.items():
         setattr(prediction, name, value)  # the object in hand, not another query
     return prediction
+
+
+def returning_holds_the_write_lock(connection) -> bool:
+    """Whether a ``RETURNING`` write on this connection would hold up every other writer.
+
+    On SQLite a RETURNING statement keeps the database's one write lock until Python fetches its
+    row, and the fetch waits for this thread's turn at the GIL, so every writer in every worker
+    waited behind it: 38% of a gunicorn worker's thread samples under wrk (docs/performance.md).
+    Hot writes there read the new id or count after the statement instead.
+    """
+    return connection.vendor == "sqlite"
 
 
 def insert_predictions(
