@@ -403,7 +403,8 @@ def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData)
     from .training_picture import render_png  # matplotlib is imported by training only, never by web requests
 
     try:
-        title = f"v{version.version} · {version.algorithm} · cross-validated accuracy {version.cv_accuracy:.1%}"
+        # Two lines: the longest algorithm's name and the accuracy do not fit one panel's width.
+        title = f"v{version.version} · {version.algorithm}\ncross-validated accuracy {version.cv_accuracy:.1%}"
         for scheme in ("dark", "light"):  # the light one's name is the one recorded
             content = render_png(pipeline, data.features, data.labels, title=title, scheme=scheme)
             version.picture_name = artifacts.save_picture(content, artifact_name=version.artifact_name, scheme=scheme)

@@ -6,7 +6,9 @@ their training mean while its regions are drawn. Species take the site's chart c
 same order (static/predictor/site.css, --series-1 to --series-4), and each picture is drawn for
 the light and the dark colour scheme. Drawn once per training run with matplotlib's object API (a
 Figure rendered by the Agg canvas, no pyplot and no global backend), so nothing here runs per
-request.
+request. The margins are fixed (MARGINS_INCHES) rather than found by matplotlib's constrained
+layout, which measured every label of a figure twice and took a third of each picture's time; the
+labels and tick values these panels carry are short and known, so fixed margins hold them.
 """
 
 import io
@@ -40,6 +42,9 @@ SCHEMES = {
 }
 MARKERS = ["o", "^", "s", "X"]  # the shapes of the site's charts: colour is never the only signal
 REGION_ALPHA = 0.22  # the shaded regions: the species' colour, faint enough for the points to stand out
+PANEL_INCHES = (6.0, 5.6)  # nearly square panels with large type: the page shows the picture at a phone's width too
+# Room for the tick values and axis labels left of and below each panel, and for the two-line title.
+MARGINS_INCHES = {"left": 0.95, "right": 0.25, "bottom": 0.75, "top": 0.95, "between_columns": 1.1, "between_rows": 0.9}
 
 
 def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str, scheme: str = "light") -> bytes:
@@ -49,8 +54,8 @@ def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, titl
     pairs = list(itertools.combinations(range(len(FEATURES)), 2))
     columns = min(len(pairs), 2)
     rows = math.ceil(len(pairs) / columns)
-    # Nearly square panels with large type: the page shows the picture at the width of a phone too.
-    figure = Figure(figsize=(6 * columns, 5.6 * rows), dpi=100, layout="constrained", facecolor=colours["bg"])
+    figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows), dpi=100, facecolor=colours["bg"])
+    _set_margins(figure, columns=columns, rows=rows)
     shown = _sample(len(labels))
     with rc_context(
         {
@@ -65,7 +70,7 @@ def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, titl
         for position, (up, across) in enumerate(pairs, start=1):
             axes = figure.add_subplot(rows, columns, position, facecolor=colours["bg"])
             _draw_panel(axes, estimator, features, labels, classes, shown, colours, across=across, up=up)
-        figure.suptitle(title, color=colours["fg"])
+        figure.suptitle(title, color=colours["fg"], y=1 - 0.1 / figure.get_figheight(), va="top")
         sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
         legend = figure.axes[0].legend(
             loc="best", title=f"Training rows{sampled}\n(shaded: predicted species)", facecolor=colours["bg"]
@@ -75,6 +80,21 @@ def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, titl
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _set_margins(figure: Figure, *, columns: int, rows: int) -> None:
+    width, height = figure.get_size_inches()
+    margins = MARGINS_INCHES
+    panel_width = (width - margins["left"] - margins["right"] - margins["between_columns"] * (columns - 1)) / columns
+    panel_height = (height - margins["top"] - margins["bottom"] - margins["between_rows"] * (rows - 1)) / rows
+    figure.subplots_adjust(
+        left=margins["left"] / width,
+        right=1 - margins["right"] / width,
+        bottom=margins["bottom"] / height,
+        top=1 - margins["top"] / height,
+        wspace=margins["between_columns"] / panel_width,  # matplotlib counts the gaps in panel sizes
+        hspace=margins["between_rows"] / panel_height,
+    )
 
 
 def _draw_panel(axes, estimator, features, labels, classes, shown, colours, *, across: int, up: int) -> None:
