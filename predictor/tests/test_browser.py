@@ -63,6 +63,8 @@ def new_page(
         locale=language,  # the browser's Accept-Language
         java_script_enabled=javascript,
         accept_downloads=True,
+        # The charts draw without their growing animation, so a screenshot shows their final bars.
+        reduced_motion="reduce",
     )
     context.set_default_timeout(15_000)
     return context.new_page()
