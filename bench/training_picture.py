@@ -36,11 +36,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     # The measurements' labels are translatable, so Django's settings are read (nothing is stored).
-    os.environ.update(throwaway_site_settings(Path(tempfile.mkdtemp(prefix="mlsite-picture-"))))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "mlsite.settings"
-    import django
+    with tempfile.TemporaryDirectory(prefix="mlsite-picture-") as workdir:
+        os.environ.update(throwaway_site_settings(Path(workdir)))
+        os.environ["DJANGO_SETTINGS_MODULE"] = "mlsite.settings"
+        import django
 
-    django.setup()
+        django.setup()
     from predictor import training_picture
 
     rng = np.random.default_rng(0)
