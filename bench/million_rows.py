@@ -75,6 +75,10 @@ def main() -> int:
             "results page, first page": "/predictions/",
             "results page, last page (oldest first)": "/predictions/?sort=time",
             "results page, Cat only": "/predictions/?species=Cat",
+            # Sorts with no index of their own (predictor/models.py, SORT_FIELDS): the top page of a scan.
+            "results page, heaviest first": "/predictions/?sort=-weight",
+            "results page, least sure first": "/predictions/?sort=probability",
+            "results page, Cat, tallest first": "/predictions/?species=Cat&sort=-height",
             "model versions page": "/models/",
             "admin changelist": "/admin/predictor/prediction/",
             "admin, filtered by species": "/admin/predictor/prediction/?species=Cat",

@@ -172,9 +172,12 @@ class ModelVersion(models.Model):
         return "—" if accuracy is None else f"{accuracy:.1%}"
 
 
-# History sort orders: URL value -> model field. Every field here has an index (field, id), see
-# Prediction.Meta.indexes. Species and model version are filters, not sort orders: each sort order
-# is one more index that every stored row pays for, and a batch upload stores many rows.
+# History sort orders: URL value -> model field. Only time has an index of its own, (created_at,
+# id): the newest-first page every visit opens reads one page of it. The measurements and the
+# probability are sorted by the database from the rows that match the filters (a top-50 scan:
+# 0.2 s at a million rows on SQLite, docs/performance.md). An index of their own would take keys in
+# random order, and every stored row paid for it: on SQLite a batch job held the one write lock
+# three to five times as long. Species and model version are filters, not sort orders.
 SORT_FIELDS: dict[str, str] = {
     "time": "created_at",
     **{feature.form_name: feature.field for feature in FEATURES},
@@ -336,15 +339,14 @@ class Prediction(models.Model):
         # Every stored row pays for each index, and a batch upload stores many rows at once, so these
         # are only the indexes the history's reads need (predictor/tests/test_query_plans.py checks
         # the plans on SQLite):
-        # - one per sort order of the results page, with `id` as tie-breaker for keyset pages;
+        # - time order, with `id` as tie-breaker for keyset pages (no index for the other sort
+        #   orders: see SORT_FIELDS);
         # - one per filter of the results page and admin (species, version, source) in time order;
         # - partial ones on the rows that have a label or a batch id, which a form row lacks, so it
         #   pays for none of them: the "labelled" filters in time order, the live-accuracy counts
         #   and confusion matrix of a version, the rows of one batch, and who labelled what.
         indexes = [
             models.Index(fields=["created_at", "id"], name="prediction_time_idx"),
-            *(models.Index(fields=[f.field, "id"], name=f"prediction_{f.form_name}_idx") for f in FEATURES),
-            models.Index(fields=["probability", "id"], name="prediction_probability_idx"),
             models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
             models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),
             models.Index(fields=["source", "created_at", "id"], name="prediction_source_time_idx"),

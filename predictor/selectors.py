@@ -109,7 +109,8 @@ def keyset_page(
 ) -> KeysetPage:
     """One page of ``predictions`` in ``sort`` order, starting after or ending before a cursor.
 
-    Reads ``size + 1`` rows through the sort's index whatever the page's depth: no OFFSET, no COUNT.
+    Asks for ``size + 1`` rows from the cursor on, whatever the page's depth: no OFFSET, no COUNT.
+    In time order they are read from an index; other orders sort the matching rows (models.SORT_FIELDS).
     """
     field, descending = _sort_field(sort)
     backwards = before is not None

@@ -1,4 +1,4 @@
-"""Every read of the prediction history goes through an index: no full scan, no sort of the whole table.
+"""Every read of the prediction history goes through an index, except a sort of it all by a measurement or probability.
 
 Each test runs the project's own code, records the SELECTs it sends to the prediction table and
 asks SQLite for their plans (EXPLAIN QUERY PLAN, with the same parameters). The test database has
@@ -136,7 +136,7 @@ def history_query(filters: str, sort: str, version: ModelVersion) -> HistoryQuer
 
 @pytest.mark.parametrize("filters", FILTERS)
 @pytest.mark.parametrize("sort", SORT_CHOICES)
-def test_results_page_reads_every_sort_and_filter_through_an_index(version, sort, filters):
+def test_results_page_reads_every_filter_through_an_index_and_time_order_without_a_sort(version, sort, filters):
     query = history_query(filters, sort, version)
     predictions = Prediction.objects.matching(query)
     cursor = selectors.decode_cursor(CURSORS[sort.removeprefix("-")], sort)
@@ -145,19 +145,19 @@ def test_results_page_reads_every_sort_and_filter_through_an_index(version, sort
         selectors.keyset_page(predictions, sort=sort, size=50, after=cursor)
         selectors.keyset_page(predictions, sort=sort, size=50, before=cursor)
     for plan in plans(reads):
-        assert not full_scans(plan), plan
-        if sorts(plan):
-            # No index holds a filter column and a sort column other than time: that would be one
-            # index per filter and sort order, each paid for by every stored row. So a filter with a
-            # height, weight or probability order cannot have both. SQLite then either walks the
-            # sort's index and skips rows that do not match (it stops after one page: quick when
-            # many rows match), or finds the matching rows through the filter's index and sorts
-            # only those (quick when few match). Without statistics, as here, it does the latter
-            # for species, version and date range; with the statistics of a large history (ANALYZE)
-            # it walks the sort's index for species and version. Neither reads the whole table.
-            assert sort.removeprefix("-") != "time", plan
-            assert filters in FILTER_INDEXES, plan
+        if sort.removeprefix("-") == "time":
+            # The page every visit opens: one page of an index, whatever the filter and the depth.
+            assert not full_scans(plan), plan
+            assert not sorts(plan), plan
+        elif filters in FILTER_INDEXES:
+            # Measurements and probability have no index of their own (see models.SORT_FIELDS): the
+            # rows that match the filter are found through its index and only those are sorted.
             assert any(FILTER_INDEXES[filters] in step for step in plan), plan
+            assert not full_scans(plan), plan
+        else:
+            # Unfiltered (or "not labelled", which every new row matches): a scan that keeps the
+            # top page, by design; 0.2 s at a million rows on SQLite (docs/performance.md).
+            assert sorts(plan), plan
 
 
 @pytest.mark.parametrize("filters", FILTERS)
