@@ -471,7 +471,7 @@ JOB_WORKER_POLL_MS = env_int("JOB_WORKER_POLL_MS", 200)
 # Workers run at this lower CPU priority (nice), so the pages still answer while a job runs.
 JOB_WORKER_NICE = env_int("JOB_WORKER_NICE", 10)
 # A batch job stores this many rows per transaction: SQLite's single write lock is never held long.
-JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 5_000)
+JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 1_000)
 
 # --- Shadow and canary: trying a candidate version on live traffic (issue 15: canary) ---
 # The candidate itself is data (started and stopped on its page, in admin or with `manage.py
