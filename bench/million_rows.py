@@ -70,7 +70,7 @@ def main() -> int:
         client = Client(HTTP_HOST="localhost")
         client.force_login(user)
         version = ModelVersion.objects.active().get()
-        today = Prediction.objects.recent().first().created_at
+        today = Prediction.objects.in_order().first().created_at
         pages = {
             "results page, first page": "/predictions/",
             "results page, last page (oldest first)": "/predictions/?sort=time",
