@@ -22,7 +22,7 @@ from django.core.signals import setting_changed
 from django.db import connections, router
 from django.dispatch import receiver
 
-from .fast_inserts import returning_holds_the_write_lock
+from .fast_inserts import execute_write, returning_holds_the_write_lock
 from .models import LimitCounter
 
 # Expired database counters are deleted at most this often per process: one indexed DELETE a minute.
@@ -64,7 +64,7 @@ class DatabaseCounters:
             if returning_holds_the_write_lock(connection):
                 # Read after the upsert has committed, the count may include a concurrent request's
                 # (never less than this one's own): at worst a request at the limit is refused early.
-                cursor.execute(upsert, [key, amount, expiry])
+                execute_write(cursor, upsert, [key, amount, expiry])
                 cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608 (quoted model names)
             else:
                 cursor.execute(upsert + f" RETURNING {count_column}", [key, amount, expiry])

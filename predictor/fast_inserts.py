@@ -15,22 +15,28 @@ one run (figures in docs/performance.md):
   probabilities JSON built by the database (``json_object`` on SQLite, ``jsonb_build_object`` on
   PostgreSQL): a model instance per row cost more than the database itself.
 
+On SQLite, the form's and the API's writes (this one and the rate-limit count) wait for the write
+lock through ``execute_write``, which polls every millisecond instead of sleeping in SQLite's busy
+handler; its docstring says why.
+
 Tests compare what both store with what the ORM stores.
 """
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Model
 
 from .models import Prediction
 
 CHUNK_ROWS = 10_000  # rows sent per round trip; bounds memory for million-row uploads
+SQLITE_LOCK_POLL_SECONDS = 0.001  # how often a waiting write tries SQLite's write lock (execute_write)
 
 # SQL that builds a JSON object from (key, value) parameter pairs, by database vendor; others get
 # the JSON text from Python.
@@ -51,7 +57,7 @@ def insert_prediction(values: dict[str, Any]) -> Prediction | None:
     sql = _insert_sql(names, ["%s"] * len(names)) + " ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
         if returning_holds_the_write_lock(connection):
-            cursor.execute(sql, parameters)
+            execute_write(cursor, sql, parameters)
             inserted_id = cursor.lastrowid if cursor.rowcount == 1 else None
         else:
             cursor.execute(sql + " RETURNING id", parameters)
@@ -75,6 +81,37 @@ def returning_holds_the_write_lock(connection) -> bool:
     Hot writes there read the new id or count after the statement instead.
     """
     return connection.vendor == "sqlite"
+
+
+def execute_write(cursor, sql: str, parameters: Sequence[Any]) -> None:
+    """Run one write statement; on SQLite outside a transaction, wait for the write lock in 1 ms polls.
+
+    Why: SQLite's busy handler sleeps in steps that grow to 100 ms the longer a writer waits, so a
+    form's write that met a batch job's chunk woke up to 100 ms after the lock was free, or slept
+    through the whole pause the job leaves between chunks (predictor.batch.SqliteTurns). That step
+    was most of the form's p99 while a million-row job ran: ``bench/batch_job_under_load.py``,
+    docs/performance.md. Polling takes the lock within a millisecond of its release, and still
+    gives up after the connection's own timeout (DJANGO_SQLITE_TIMEOUT) with "database is locked".
+    """
+    database = cursor.db
+    if database.vendor != "sqlite" or database.in_atomic_block:
+        cursor.execute(sql, parameters)  # PostgreSQL queues writers itself; a transaction holds the lock
+        return
+    sqlite = database.connection
+    (timeout_ms,) = sqlite.execute("PRAGMA busy_timeout").fetchone()
+    deadline = time.monotonic() + timeout_ms / 1000
+    sqlite.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                cursor.execute(sql, parameters)
+                return
+            except OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(SQLITE_LOCK_POLL_SECONDS)
+    finally:
+        sqlite.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
 
 
 def insert_predictions(

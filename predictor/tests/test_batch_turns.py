@@ -1,12 +1,14 @@
-"""Between chunks, a batch job on SQLite leaves the write lock to others; it pauses long only if there are any."""
+"""While a batch job stores chunks on SQLite, other writers get the one write lock between them, promptly."""
 
+import sqlite3
 import threading
 import time
 
 import pytest
 from django.db import connection
+from django.db.backends.sqlite3.base import DatabaseWrapper
 
-from predictor import batch
+from predictor import batch, fast_inserts
 from predictor.models import Job
 
 pytestmark = [
@@ -45,3 +47,48 @@ def test_pauses_shrink_while_nobody_else_writes_and_grow_back_when_someone_does(
     assert timed_pause(turns, others_write=False) < full / 2
     assert short <= timed_pause(turns, others_write=True) < full / 2  # a writer got in during a short pause
     assert timed_pause(turns, others_write=False) >= full  # so the next pause is full again
+
+
+def test_a_form_write_takes_the_lock_in_a_short_gap_between_long_chunks(tmp_path):
+    """A real SQLite file, locked by another connection in long holds with short gaps, as a batch job does.
+
+    SQLite's own busy handler would sleep in steps of up to 100 ms and mostly miss a 2 ms gap;
+    fast_inserts.execute_write (the form's and the rate limit's writes) polls every millisecond.
+    """
+    path = tmp_path / "site.sqlite3"
+    setup = sqlite3.connect(path)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE answers (id INTEGER PRIMARY KEY, value INTEGER)")
+    setup.close()
+    stop, holding = threading.Event(), threading.Event()
+
+    def hold_in_chunks() -> None:  # 100 ms holding the write lock, 2 ms free, until told to stop
+        job = sqlite3.connect(path, isolation_level=None)
+        chunks = 0
+        while not stop.is_set():
+            job.execute("BEGIN IMMEDIATE")
+            chunks += 1
+            if chunks == 3:
+                holding.set()  # a chunk has just begun: the write below meets it
+            job.execute("INSERT INTO answers (value) VALUES (0)")
+            time.sleep(0.1)
+            job.execute("COMMIT")
+            time.sleep(0.002)
+        job.close()
+
+    settings = {**connection.settings_dict, "NAME": str(path), "OPTIONS": {"timeout": 5}}
+    site = DatabaseWrapper(settings, alias="chunked-writes")
+    holder = threading.Thread(target=hold_in_chunks)
+    holder.start()
+    try:
+        assert holding.wait(timeout=10)
+        started = time.monotonic()
+        with site.cursor() as cursor:
+            fast_inserts.execute_write(cursor, "INSERT INTO answers (value) VALUES (%s)", [1])
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        holder.join()
+        site.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM answers WHERE value = 1").fetchone() == (1,)
+    assert waited < 0.5, f"the write waited {waited:.2f} s for a lock that was free every 102 ms"
