@@ -175,6 +175,9 @@ def site_with_worker(database: str, *, web_workers: int = 2, settings: dict[str,
             try:
                 session = StaffSession(server.base_url)
                 session.log_in("bench", STAFF_PASSWORD)
+                # On a running site the worker is up before anyone uploads: not timing its start-up,
+                # wait for it to run a ten-row job first.
+                time_batch_job(session, make_csv(10), worker_pid=worker.pid)
                 yield Site(server=server, session=session, worker=worker)
             finally:
                 worker.terminate()
