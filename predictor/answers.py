@@ -46,12 +46,20 @@ def store_form_answer(
 
 
 def permalink(prediction: Prediction) -> str:
-    return reverse("predictor:result", args=[signing.dumps(prediction.pk, salt=PERMALINK_SALT)])
+    """The same link for the same answer every time: a reload keeps the address a visitor opened or shared."""
+    return reverse("predictor:result", args=[signing.Signer(salt=PERMALINK_SALT).sign_object(prediction.pk)])
 
 
 def prediction_id(token: str) -> int | None:
-    """The prediction a permanent link's token names, or None when it is not one this site signed."""
-    try:
-        return signing.loads(token, salt=PERMALINK_SALT)
-    except signing.BadSignature:
-        return None
+    """The prediction a permanent link's token names, or None when it is not one this site signed.
+
+    Links made before 30 Nov 2026 also carry the time they were made (``signing.dumps``): they still open.
+    """
+    readers = (signing.Signer(salt=PERMALINK_SALT).unsign_object, lambda old: signing.loads(old, salt=PERMALINK_SALT))
+    for read in readers:
+        try:
+            value = read(token)
+        except (signing.BadSignature, ValueError):  # ValueError: a token of the other kind
+            continue
+        return value if isinstance(value, int) else None
+    return None

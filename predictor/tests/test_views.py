@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
+from predictor import answers
 from predictor.answers import PERMALINK_SALT as RESULT_SALT
 from predictor.models import Prediction
 
@@ -45,8 +46,8 @@ def permalink(response) -> str:
 
 
 def linked_prediction(link: str) -> int:
-    """The id a permanent link points at (its signature carries the time it was made, so links differ)."""
-    return signing.loads(link.split("/")[-2], salt=RESULT_SALT)
+    """The id a permanent link points at."""
+    return answers.prediction_id(link.split("/")[-2])
 
 
 @pytest.mark.parametrize(("height", "weight", "species"), [("90", "50", "Dog"), ("70", "40", "Cat")])
@@ -74,8 +75,27 @@ def test_the_result_has_a_permanent_link_that_shows_it_without_storing_again(cli
         page = client.get(link)
         assert page.status_code == 200
         assert '<span class="species">Cat</span>' in page.content.decode()
-        assert linked_prediction(permalink(page)) == linked_prediction(link)
+        assert permalink(page) == link  # the address bar keeps the link it was opened at
+    assert linked_prediction(link) == Prediction.objects.get().pk
     assert Prediction.objects.count() == 1
+
+
+def test_a_permanent_link_made_before_links_stopped_carrying_a_time_still_opens_its_answer(client, trained_version):
+    submit(client, "70", "40")
+    prediction = Prediction.objects.get()
+    older_link = reverse("predictor:result", args=[signing.dumps(prediction.pk, salt=RESULT_SALT)])
+    page = client.get(older_link)
+    assert page.status_code == 200
+    assert '<span class="species">Cat</span>' in page.content.decode()
+    assert permalink(page) == answers.permalink(prediction)
+
+
+@pytest.mark.parametrize("token", ["MQ:forged", "MQ:1xY2j7:forged", "not-a-token", "signed without the salt"])
+def test_a_forged_or_foreign_permanent_link_is_not_found(client, trained_version, token):
+    submit(client, "70", "40")
+    if token == "signed without the salt":
+        token = signing.Signer().sign_object(Prediction.objects.get().pk)
+    assert client.get(reverse("predictor:result", args=[token])).status_code == 404
 
 
 def test_the_result_shows_the_measurements_as_typed_and_the_time_in_the_site_time_zone(
