@@ -55,8 +55,8 @@ _ONE_UPLOAD_AT_A_TIME = threading.Lock()
 STALE_UPLOAD_TEMP_FILE_AGE = dt.timedelta(days=1)  # no upload takes a day to arrive
 DELETE_CHUNK_ROWS = 10_000  # a failed batch's rows are removed this many per transaction
 # Between the chunks a batch job stores on SQLite, it pauses for this fraction of the time the
-# chunk held the write lock while other connections are writing, and for IDLE_FRACTION once a pause
-# passed with none: see SqliteTurns.
+# chunk held the write lock while other connections are writing, and for the idle fraction once a
+# pause passed with none: see SqliteTurns.
 SQLITE_YIELD_FRACTION = 1.0
 SQLITE_IDLE_YIELD_FRACTION = 0.1
 
@@ -204,15 +204,15 @@ def run_job(progress: jobs.Progress, arguments: dict) -> dict:
 class SqliteTurns:
     """Between a batch job's chunks on SQLite: give other writers the one write lock, when there are any.
 
-    Why: a form or API write that finds the lock taken sleeps in SQLite's busy handler, in steps of
-    1 to 100 ms that grow with its wait, so it finds the lock free only if the job leaves it free
-    long enough; a pause as long as the chunk kept the form's p99 near 3x its idle p99 during a
-    million-row job. But nobody may be waiting, and then the pauses only make the job slower (a
-    100,000-row job took a third longer). ``PRAGMA data_version`` tells whether another connection
-    committed since this one last asked: when a pause ends with none, the next is a tenth as long;
-    the first commit by another writer restores the full pause. A writer that arrives during short
-    pauses still gets in (it polls at least every 100 ms), and from then on the pauses are full.
-    Figures: docs/performance.md, "Sorts without their own index".
+    Why: while a chunk is stored, every other write waits for the lock; the form's and the API's
+    writes poll for it every millisecond (fast_inserts.execute_write), others sleep in SQLite's busy
+    handler (steps of up to 100 ms), so they need the lock left free for a while. A pause as long
+    as the chunk kept the form's p99 under 2x its idle p99 during a million-row job. But nobody may
+    be waiting, and then the pauses only make the job slower: a 100,000-row job on a quiet site took
+    4.1 s instead of 2.2 s. ``PRAGMA data_version`` tells whether another connection committed since
+    this one last asked: when a pause ends with none, the next is a tenth as long, and the first
+    commit by another writer restores the full pause. Figures: docs/performance.md, "Batch jobs on
+    SQLite".
     """
 
     def __init__(self) -> None:
