@@ -177,7 +177,7 @@ class ModelVersion(models.Model):
 # probability are sorted by the database from the rows that match the filters (a top-50 scan:
 # 0.2 s at a million rows on SQLite, docs/performance.md). An index of their own would take keys in
 # random order, and every stored row paid for it: on SQLite a batch job held the one write lock
-# three to five times as long. Species and model version are filters, not sort orders.
+# 2.6 to 4.9 times as long. Species and model version are filters, not sort orders.
 SORT_FIELDS: dict[str, str] = {
     "time": "created_at",
     **{feature.form_name: feature.field for feature in FEATURES},

@@ -3,7 +3,7 @@
 """The results page sorts by height, weight and probability without an index of their own.
 
 Each took keys in random order, so every stored row paid for it; on SQLite a batch job held the
-one write lock three to five times as long (docs/performance.md, "Sorts without their own
+one write lock 2.6 to 4.9 times as long (docs/performance.md, "Sorts without their own
 index"). Dropping an index is quick on both databases: nothing is rebuilt.
 """
 

@@ -3,6 +3,7 @@
 import sqlite3
 import threading
 import time
+from contextlib import closing
 
 import pytest
 from django.db import connection
@@ -90,5 +91,6 @@ def test_a_form_write_takes_the_lock_in_a_short_gap_between_long_chunks(tmp_path
         stop.set()
         holder.join()
         site.close()
-    assert sqlite3.connect(path).execute("SELECT count(*) FROM answers WHERE value = 1").fetchone() == (1,)
+    with closing(sqlite3.connect(path)) as check:
+        assert check.execute("SELECT count(*) FROM answers WHERE value = 1").fetchone() == (1,)
     assert waited < 0.5, f"the write waited {waited:.2f} s for a lock that was free every 102 ms"
