@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_CONCURRENCY ?= 4
+# Python may cache compiled modules (and pytest its assertion-rewritten tests) in __pycache__,
+# even where the environment says not to: without it every run compiles the project and its tests
+# again, which cost `make test` about 4 s of collection per worker (docs/performance.md).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: messages run test test-slow lint serve worker install install-dev migrate model clean
 

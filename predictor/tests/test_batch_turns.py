@@ -20,34 +20,43 @@ pytestmark = [
 HELD = 0.2  # seconds a chunk held the lock: the pause is this times a fraction
 
 
-def timed_pause(turns: batch.SqliteTurns, *, others_write: bool) -> float:
-    """How long one pause between chunks lasted, with another connection committing during it or not."""
-    writer = None
-    if others_write:
+def pause_length(turns: batch.SqliteTurns, monkeypatch, *, others_write: bool) -> float:
+    """How long one pause between chunks was asked to last, with another connection committing during it or not.
 
-        def write() -> None:
-            time.sleep(HELD * batch.SQLITE_IDLE_YIELD_FRACTION / 4)  # inside even the shortest pause
-            Job.objects.create(kind=Job.Kind.BATCH)
-            connection.close()
+    The pause's sleep is replaced by the other connection's write, if any: what is tested is the
+    choice of pause, which must not depend on whether a busy machine starts a thread in time.
+    """
+    asked = []
 
-        writer = threading.Thread(target=write)
-        writer.start()
-    started = time.monotonic()
-    turns.pause(held=HELD)
-    elapsed = time.monotonic() - started
-    if writer:
-        writer.join()
-    return elapsed
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        if others_write:
+            writer = threading.Thread(target=write_on_another_connection)
+            writer.start()
+            writer.join()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(batch.time, "sleep", sleep)
+        turns.pause(held=HELD)
+    (seconds,) = asked
+    return seconds
 
 
-def test_pauses_shrink_while_nobody_else_writes_and_grow_back_when_someone_does():
+def write_on_another_connection() -> None:
+    Job.objects.create(kind=Job.Kind.BATCH)
+    connection.close()
+
+
+def test_pauses_shrink_while_nobody_else_writes_and_grow_back_when_someone_does(monkeypatch):
     turns = batch.SqliteTurns()
     full, short = HELD * batch.SQLITE_YIELD_FRACTION, HELD * batch.SQLITE_IDLE_YIELD_FRACTION
-    assert timed_pause(turns, others_write=False) >= full  # at first the job assumes others are waiting
-    assert timed_pause(turns, others_write=False) < full / 2  # nobody wrote during the last one
-    assert timed_pause(turns, others_write=False) < full / 2
-    assert short <= timed_pause(turns, others_write=True) < full / 2  # a writer got in during a short pause
-    assert timed_pause(turns, others_write=False) >= full  # so the next pause is full again
+    assert short < full
+    assert pause_length(turns, monkeypatch, others_write=False) == full  # at first the job assumes others wait
+    assert pause_length(turns, monkeypatch, others_write=False) == short  # nobody wrote during the last one
+    assert pause_length(turns, monkeypatch, others_write=True) == short  # a writer got in during a short pause
+    assert pause_length(turns, monkeypatch, others_write=True) == full  # so the next pause is full again
+    assert pause_length(turns, monkeypatch, others_write=False) == full  # and stays full after a write
+    assert pause_length(turns, monkeypatch, others_write=False) == short  # until a pause passes with none
 
 
 def test_a_form_write_takes_the_lock_in_a_short_gap_between_long_chunks(tmp_path):
