@@ -7,9 +7,9 @@ trained model), and times a form POST, stored and answered with its result page,
 POST with one part switched off. The two run in alternating blocks, so a machine that speeds up or
 slows down mid-run weighs on both alike; each part's cost is the median of the blocks' differences.
 
-The POSTs are animals like bench/submit.lua's (20-60 cm, 5-45 kg): all outside the training data
-(76.4-90.2 cm, 35.4-48.3 kg), so each result page carries two warnings. One row compares an animal inside
-the training range.
+The POSTs are animals like bench/submit.lua's (20-60 cm, 5-45 kg): all outside the training
+data (76.4-90.2 cm, 35.4-48.3 kg), so each result page carries two warnings. One row compares an
+animal inside the training range.
 
     python bench/form_costs.py [--blocks 16] [--requests 100]
 """
