@@ -7,7 +7,7 @@ trained model), and times a form POST, stored and answered with its result page,
 POST with one part switched off. The two run in alternating blocks, so a machine that speeds up or
 slows down mid-run weighs on both alike; each part's cost is the median of the blocks' differences.
 
-The POSTs are animals like bench/submit.lua's (20-60 cm, 5-45 kg): all outside the training
+The POSTs are animals of 20-60 cm and 5-45 kg: like bench/submit.lua's, all outside the training
 data (76.4-90.2 cm, 35.4-48.3 kg), so each result page carries two warnings. One row compares an
 animal inside the training range.
 
