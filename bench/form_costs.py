@@ -16,12 +16,9 @@ animal inside the training range.
 
 import argparse
 import contextlib
-import io
-import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +27,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_test import TOKEN_PATTERN  # noqa: E402
-from bench.profile_requests import call, environ  # noqa: E402
-from bench.server import throwaway_site_settings  # noqa: E402
+from bench.profile_requests import call, environ, set_up_site_in_process  # noqa: E402
 
 # Middlewares later issues added for operators and security, not for the visitor's answer.
 OPERATOR_MIDDLEWARES = (
@@ -50,13 +46,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100, help="POSTs per block")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="mlsite-form-costs-")
-    os.environ.update(throwaway_site_settings(Path(workdir)), DJANGO_SETTINGS_MODULE="mlsite.settings")
-    os.environ.pop("DATABASE_URL", None)
-    import django
-    from django.core.management import call_command
-
-    django.setup()
+    set_up_site_in_process(prefix="mlsite-form-costs-")
     import logging
 
     from django.conf import settings
@@ -64,9 +54,6 @@ def main() -> int:
     from django.test import override_settings
 
     logging.disable(logging.WARNING)
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    call_command("train_model", stdout=io.StringIO())
 
     def site(middleware: list[str]) -> WSGIHandler:
         with override_settings(MIDDLEWARE=middleware):

@@ -60,17 +60,10 @@ def call(application, env: dict) -> tuple[str, dict, bytes]:
     return answer["status"], dict(answer["headers"]), body
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2000)
-    parser.add_argument("--profile", choices=["get", "post"], help="profile this request kind")
-    parser.add_argument("--sort", default="cumulative", help="cProfile sort order, e.g. tottime")
-    parser.add_argument("--top", type=int, default=40, help="functions to print")
-    args = parser.parse_args()
-
-    workdir = tempfile.mkdtemp(prefix="mlsite-profile-")
-    # The site's settings with the bench-only views of bench/floor_site (the site stays at "/").
-    os.environ.update(throwaway_site_settings(Path(workdir)), DJANGO_SETTINGS_MODULE="bench.floor_site.settings")
+def set_up_site_in_process(*, prefix: str, settings_module: str = "mlsite.settings") -> None:
+    """Django set up in this process on a throw-away copy of the site: migrated, static collected, a model trained."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    os.environ.update(throwaway_site_settings(Path(workdir)), DJANGO_SETTINGS_MODULE=settings_module)
     os.environ.pop("DATABASE_URL", None)
     import django
     from django.core.management import call_command
@@ -79,6 +72,18 @@ def main() -> int:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("train_model", stdout=io.StringIO())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--profile", choices=["get", "post"], help="profile this request kind")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort order, e.g. tottime")
+    parser.add_argument("--top", type=int, default=40, help="functions to print")
+    args = parser.parse_args()
+
+    # The site's settings with the bench-only views of bench/floor_site (the site stays at "/").
+    set_up_site_in_process(prefix="mlsite-profile-", settings_module="bench.floor_site.settings")
     from django.core.wsgi import get_wsgi_application
 
     application = get_wsgi_application()
