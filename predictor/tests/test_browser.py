@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -89,11 +90,12 @@ def axe_source() -> str:
     return AXE.read_text()
 
 
-def assert_accessible(page: Page) -> None:
-    """axe-core, from the repository (never a CDN), finds no serious or critical violation."""
+def assert_accessible(page: Page, *, rules: Sequence[str] = ()) -> None:
+    """axe-core, from the repository (never a CDN), finds no serious or critical violation (of ``rules``, else any)."""
     # Evaluated, not added as a <script>: the site's Content-Security-Policy refuses inline scripts.
     page.evaluate(axe_source())
-    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    options = {"resultTypes": ["violations"], **({"runOnly": list(rules)} if rules else {})}
+    results = page.evaluate("async (options) => await axe.run(document, options)", options)
     serious = [
         f"{violation['id']} ({violation['impact']}): {violation['help']} at "
         + ", ".join(str(node["target"]) for node in violation["nodes"][:3])
@@ -318,13 +320,13 @@ def test_history_filters_and_table_work_without_javascript(browser, live_server,
 PHONE, DESKTOP = 390, 1280
 
 
-def check_page(page: Page, width: int, name: str, *, accessible: bool = True) -> None:
+def check_page(page: Page, width: int, name: str, *, accessible: bool = True, axe_rules: Sequence[str] = ()) -> None:
     screenshot(page, name)
     assert_fits(page, width)
     if width == DESKTOP:
         assert_nothing_clipped(page)
     if accessible:
-        assert_accessible(page)
+        assert_accessible(page, rules=axe_rules)
 
 
 def assert_fits(page: Page, width: int) -> None:
