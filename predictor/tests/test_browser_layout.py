@@ -103,8 +103,8 @@ def check_every_page(browser, live_server, staff, close_call, *, scheme: str, la
         if width == PHONE:
             assert_history_key_columns_in_view(page)
         page.goto(f"{live_server.url}/models/")
-        # table scrolls
-        check_page(page, width, f"models-{width}-{scheme}", accessible=english and width == PHONE, axe_rules=axe_rules)
+        models_axe = english and width == PHONE  # table scrolls
+        check_page(page, width, f"models-{width}-{scheme}", accessible=models_axe, axe_rules=axe_rules)
         columns[width, "table"].add(content_width(page))
         page.goto(f"{live_server.url}/models/{close_call.model_version.version}/")
         check_page(page, width, f"model-detail-{width}-{scheme}", accessible=english, axe_rules=axe_rules)
