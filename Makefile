@@ -88,6 +88,7 @@ messages: install-dev .env
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/bandit -q -c pyproject.toml -r .
 
 clean:

@@ -13,8 +13,10 @@ from django.db.models import Max
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from predictor import api_keys, model_service, permissions, training
 from predictor.models import ModelVersion
+from predictor.ops import api_keys, permissions
+from predictor.registry import training
+from predictor.serving import model_service
 
 
 def _temporary_storage(settings, alias: str, location) -> Any:

@@ -28,10 +28,10 @@ keepalive = 5  # seconds an idle kept-alive connection is held open, in the poll
 backlog = 4096
 errorlog = "-"
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None  # empty: no access log
-# gunicorn's usual line plus the request's id (predictor/request_id.py), to find its other log lines.
+# gunicorn's usual line plus the request's id (predictor/ops/request_id.py), to find its other log lines.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
 
-# Metrics (predictor/metrics.py): each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR
+# Metrics (predictor/ops/metrics.py): each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR
 # and a scrape sums every worker's. The folder is set here, before any worker imports
 # prometheus_client (which reads the variable once), and emptied at each start: counts begin at
 # zero with a new set of workers, which Prometheus reads as a restart. Unset: a fresh temporary

@@ -34,8 +34,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from predictor import training  # noqa: E402
 from predictor.models import Prediction  # noqa: E402
+from predictor.registry import training  # noqa: E402
 
 TARGET_SECONDS = {100_000: 3.0}
 

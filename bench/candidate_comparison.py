@@ -54,8 +54,10 @@ def run(rows: int) -> int:
     from django.test import Client
     from django.test.utils import override_settings
 
-    from predictor import comparison, fast_inserts, training
+    from predictor.history import _sql
     from predictor.models import Prediction
+    from predictor.registry import training
+    from predictor.serving import comparison
 
     call_command("migrate", verbosity=0)
     active = training.train().version
@@ -82,7 +84,7 @@ def run(rows: int) -> int:
             columns |= {"shadow_species": other.tolist(), "shadow_probability": rng.uniform(0.5, 1, count).tolist()}
             constants["shadow_version"] = second_opinion.pk
         probabilities = np.full((count, 2), 0.5)
-        fast_inserts.insert_predictions(
+        _sql.insert_predictions(
             columns=columns, constants=constants, classes=("Cat", "Dog"), probabilities=probabilities
         )
 

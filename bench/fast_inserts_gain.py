@@ -1,9 +1,9 @@
-"""What predictor.fast_inserts buys against Django's ORM, both measured in one run.
+"""What predictor.history._sql buys against Django's ORM, both measured in one run.
 
-- One form answer: ``history.record_prediction`` (one INSERT ... ON CONFLICT) against
+- One form answer: ``writer.record_prediction`` (one INSERT ... ON CONFLICT) against
   ``Prediction.objects.create()`` inside ``transaction.atomic()`` (a savepoint-free way to recover
   from a duplicate submission key with the ORM), per row.
-- A batch: ``history.record_predictions`` against ``bulk_create`` of model instances.
+- A batch: ``writer.record_predictions`` against ``bulk_create`` of model instances.
 
 Both store the same rows into a throw-away SQLite file.
 Usage: .venv/bin/python bench/fast_inserts_gain.py [BATCH_ROWS]   (default 100,000)
@@ -36,12 +36,14 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from predictor import history, model_service, training  # noqa: E402
-from predictor.features import FEATURE_FIELDS  # noqa: E402
+from predictor.history import writer  # noqa: E402
 from predictor.models import Prediction  # noqa: E402
+from predictor.registry import training  # noqa: E402
+from predictor.schema.features import FEATURE_FIELDS  # noqa: E402
+from predictor.serving import model_service, results  # noqa: E402
 
 
-def with_bulk_create(result: model_service.BatchResult, features: np.ndarray) -> None:
+def with_bulk_create(result: results.BatchResult, features: np.ndarray) -> None:
     """The ORM's way: one model instance per row, then bulk_create in chunks of 10,000."""
     now, batch_id, classes = timezone.now(), uuid.uuid4(), result.model.classes
     rows = [
@@ -92,7 +94,7 @@ def single_rows() -> None:
             )
 
     def with_fast_insert() -> None:
-        history.record_prediction(result=result, measurements=measurements, submission_key=secrets.token_urlsafe(16))
+        writer.record_prediction(result=result, submission_key=secrets.token_urlsafe(16))
 
     fast, orm = per_row_microseconds(with_fast_insert), per_row_microseconds(with_orm)
     print(
@@ -110,8 +112,8 @@ def main(rows: int) -> None:
     result = model_service.predict_many(features)
     timings = {}
     for name, store in {
-        "fast_inserts (history.record_predictions)": lambda: history.record_predictions(
-            result=result, features=features, source=Prediction.Source.BATCH
+        "fast_inserts (writer.record_predictions)": lambda: writer.record_predictions(
+            result=result, source=Prediction.Source.BATCH
         ),
         "Django bulk_create": lambda: with_bulk_create(result, features),
     }.items():

@@ -31,10 +31,10 @@ from bench.profile_requests import call, environ, set_up_site_in_process  # noqa
 
 # Middlewares later issues added for operators and security, not for the visitor's answer.
 OPERATOR_MIDDLEWARES = (
-    "predictor.request_id.RequestIdMiddleware",
-    "predictor.metrics.RequestMetricsMiddleware",
-    "predictor.middleware.RequestBodyLimitMiddleware",
-    "predictor.middleware.SecurityHeadersMiddleware",
+    "predictor.ops.request_id.RequestIdMiddleware",
+    "predictor.ops.metrics.RequestMetricsMiddleware",
+    "predictor.ops.middleware.RequestBodyLimitMiddleware",
+    "predictor.ops.middleware.SecurityHeadersMiddleware",
     "axes.middleware.AxesMiddleware",
 )
 LOCALE_MIDDLEWARE = "django.middleware.locale.LocaleMiddleware"

@@ -59,8 +59,8 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from predictor import training
     from predictor.models import Prediction
+    from predictor.registry import training
 
     call_command("migrate", verbosity=0)
     if not Prediction.objects.exists():  # with --keep, the second run reuses the rows

@@ -3,7 +3,7 @@
 N threads each count M times on ONE key, as the workers serving one busy address do, and every
 run must end at exactly N x M. Measured in one run, on a throw-away database each:
 
-- before: what each counted request did until predictor/counters.py, django-ratelimit's
+- before: what each counted request did until predictor/ops/counters.py, django-ratelimit's
   ``cache.add`` then ``cache.incr`` on a DatabaseCache whose incr() is SELECT ... FOR UPDATE, read,
   write, in one transaction (SQLite: the IMMEDIATE transaction's write lock), copied below;
 - after: ``DatabaseCounters.add``, one INSERT ... ON CONFLICT DO UPDATE in autocommit (RETURNING the
@@ -99,7 +99,7 @@ def measure_here(args: argparse.Namespace) -> list[dict]:
     from django.core.cache.backends.redis import RedisCache
     from django.core.management import call_command
 
-    from predictor.counters import DatabaseCounters, RedisCounters
+    from predictor.ops.counters import DatabaseCounters, RedisCounters
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", BEFORE_TABLE, verbosity=0)
@@ -178,7 +178,7 @@ def cache_counting(cache):
 
 
 def locked_database_cache():
-    """The DatabaseCache that held the counters until predictor/counters.py (its incr() as it was)."""
+    """The DatabaseCache that held the counters until predictor/ops/counters.py (its incr() as it was)."""
     from django.core.cache.backends.db import DatabaseCache
     from django.db import connections, router, transaction
 

@@ -33,9 +33,10 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from predictor import training
-    from predictor.model_metrics import version_metrics
+    from predictor.history import selectors
     from predictor.models import ModelVersion
+    from predictor.registry import training
+    from predictor.registry.model_metrics import version_metrics
 
     call_command("migrate", verbosity=0)
     version = training.train().version
@@ -71,7 +72,7 @@ def main() -> None:
         f"live accuracy {metrics.accuracy_percent}\n"
     )
     page = median_seconds(lambda: version_metrics(version))
-    listing = median_seconds(lambda: list(ModelVersion.objects.with_live_counts()))
+    listing = median_seconds(lambda: list(selectors.with_live_counts(ModelVersion.objects.all())))
     sys.stdout.write(f"version_metrics (model page, 3 queries): {page * 1000:.0f} ms median of 5\n")
     sys.stdout.write(f"with_live_counts (versions list, 1 query): {listing * 1000:.0f} ms median of 5\n")
 

@@ -86,7 +86,8 @@ def in_process_costs(server) -> dict[str, tuple[float, float]]:
     import django
 
     django.setup()
-    from predictor import candidates, history, model_service
+    from predictor.history import writer
+    from predictor.serving import candidates, model_service
 
     measurements = {"height_cm": 80.0, "weight_kg": 40.0}
 
@@ -110,9 +111,7 @@ def in_process_costs(server) -> dict[str, tuple[float, float]]:
         costs[name] = (
             best_us(lambda: model_service.predict(measurements), 20_000),
             best_us(
-                lambda: history.record_prediction(
-                    result=model_service.predict(measurements), measurements=measurements
-                ),
+                lambda: writer.record_prediction(result=model_service.predict(measurements)),
                 500,
             ),
         )

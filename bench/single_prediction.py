@@ -23,14 +23,14 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlsite.settings")
     os.environ.setdefault("DJANGO_DEBUG", "1")
     django.setup()
-    from predictor.model_service import _single_row_probabilities
-    from predictor.training import DEFAULT_TRAINING_DATA
+    from predictor.registry.training import DEFAULT_TRAINING_DATA
+    from predictor.serving._closed_form import single_row_probabilities
 
     data = pd.read_csv(DEFAULT_TRAINING_DATA)
     pipeline = Pipeline([("classifier", GaussianNB())]).fit(
         data[["Height", "Weight"]].to_numpy(float), data["Species"].to_numpy()
     )
-    fast = _single_row_probabilities(pipeline)
+    fast = single_row_probabilities(pipeline)
     row = [90.0, 50.0]
     rounds = 5000
     slow_us = timeit.timeit(lambda: pipeline.predict_proba(np.array([row])), number=rounds) / rounds * 1e6

@@ -31,7 +31,7 @@ def measure(mode: str, path: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from predictor import training, training_data
+    from predictor.registry import training, training_data
 
     call_command("migrate", verbosity=0)
     before = peak_mib()

@@ -1,5 +1,5 @@
 """What the training picture's fixed margins buy: one picture drawn with them and with matplotlib's
-constrained layout (what predictor/training_picture.py used before), alternately, in one run.
+constrained layout (what predictor/registry/training_picture.py used before), alternately, in one run.
 
 Draws the light picture of a GaussianNB and of a random forest fitted on 200 made-up rows (the
 shipped data's shape), as a training run does twice (light and dark), and prints the median time
@@ -42,7 +42,7 @@ def main() -> int:
         import django
 
         django.setup()
-    from predictor import training_picture
+    from predictor.registry import training_picture
 
     rng = np.random.default_rng(0)
     features = np.column_stack([rng.uniform(20, 80, 200), rng.uniform(3, 40, 200)])

@@ -85,7 +85,7 @@ if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
     )
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
 # The request header (as a META key, e.g. HTTP_X_FORWARDED_FOR) whose last entry is the client's
-# address, set by a proxy you run in front; empty: the connection's address (predictor/client.py).
+# address, set by a proxy you run in front; empty: the connection's address (predictor/ops/client.py).
 CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER", "").strip()
 
 INSTALLED_APPS = [
@@ -102,8 +102,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: every later log line and answer carries the request's id, and the timing covers the rest (metrics).
-    "predictor.request_id.RequestIdMiddleware",
-    "predictor.metrics.RequestMetricsMiddleware",
+    "predictor.ops.request_id.RequestIdMiddleware",
+    "predictor.ops.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -115,10 +115,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Request bodies over their path's cap: 413 before any view (or the CSRF check, in process_view)
     # reads them; after the user and messages are known, so the refusal page has the site's header.
-    "predictor.middleware.RequestBodyLimitMiddleware",
+    "predictor.ops.middleware.RequestBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "predictor.middleware.DatabaseUnavailableMiddleware",
-    "predictor.middleware.SecurityHeadersMiddleware",
+    "predictor.ops.middleware.DatabaseUnavailableMiddleware",
+    "predictor.ops.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "mlsite.urls"
@@ -133,7 +133,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "predictor.context_processors.answering_model",
+                "predictor.web.context_processors.answering_model",
             ],
         },
     },
@@ -204,7 +204,7 @@ STORAGES = {
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
-    # Trained models. Only predictor.artifacts reads and writes here; point the location (or the
+    # Trained models. Only predictor.registry.artifacts reads and writes here; point the location (or the
     # backend) at shared storage so every server sees the same artifacts.
     "ml_artifacts": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -228,12 +228,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_62
 BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100_000_000)
 BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
 
-# Every line names the request it was written for (predictor/request_id.py); DJANGO_LOG_FORMAT
+# Every line names the request it was written for (predictor/ops/request_id.py); DJANGO_LOG_FORMAT
 # (metrics block below) picks the plain lines or one JSON object per line.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "predictor.request_id.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "predictor.ops.request_id.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "{asctime} {levelname} [{request_id}] {name}: {message}", "style": "{"},
         "json": {
@@ -250,8 +250,8 @@ LOGGING = {
 }
 
 # --- Limits: request rate limits, log-in lock-outs, password reset mail, idempotent API writes ---
-# (predictor/limits.py, predictor/idempotency.py, docs/security.md). Every limit counts per
-# client address, by the rule in predictor/client.py.
+# (predictor/ops/limits.py, predictor/ops/idempotency.py, docs/security.md). Every limit counts per
+# client address, by the rule in predictor/ops/client.py.
 RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
 # Form submissions, POST /api/v1/predict and POST /api/v1/predict/batch requests, one budget.
 RATE_LIMIT_PREDICTIONS_PER_MINUTE = env_int("RATE_LIMIT_PREDICTIONS_PER_MINUTE", 60)
@@ -261,7 +261,7 @@ RATE_LIMIT_BATCH_ROWS_PER_HOUR = env_int("RATE_LIMIT_BATCH_ROWS_PER_HOUR", 20_00
 RATE_LIMIT_LOGINS_PER_HOUR = env_int("RATE_LIMIT_LOGINS_PER_HOUR", 100)
 RATE_LIMIT_API_KEY_FAILURES_PER_MINUTE = env_int("RATE_LIMIT_API_KEY_FAILURES_PER_MINUTE", 20)
 RATE_LIMIT_PASSWORD_RESETS_PER_HOUR = env_int("RATE_LIMIT_PASSWORD_RESETS_PER_HOUR", 5)
-# Counters (predictor/counters.py): in the database's predictor_limitcounter table unless REDIS_URL
+# Counters (predictor/ops/counters.py): in the database's predictor_limitcounter table unless REDIS_URL
 # names a Redis, shared by every worker and host either way; in Redis, under this key prefix.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "mlsite")
@@ -272,8 +272,8 @@ AXES_ENABLED = RATE_LIMITS_ENABLED
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
-AXES_CLIENT_IP_CALLABLE = "predictor.client.client_ip"
-AXES_LOCKOUT_CALLABLE = "predictor.limits.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "predictor.ops.client.client_ip"
+AXES_LOCKOUT_CALLABLE = "predictor.ops.limits.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successful log-ins are not what this guards
 AXES_VERBOSE = False
 # Password reset by mail: offered only when a mail server is named; without one its pages are 404.
@@ -292,7 +292,7 @@ IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
 HEALTH_WRITE_PROBE_MS = env_int("HEALTH_WRITE_PROBE_MS", 200)
 # What a 503 for a busy or unreachable database asks clients to wait (seconds), page and API alike.
 DATABASE_RETRY_AFTER_SECONDS = env_int("DATABASE_RETRY_AFTER_SECONDS", 5)
-# Browser protections sent with every answer (predictor.middleware.SecurityHeadersMiddleware). Scripts
+# Browser protections sent with every answer (predictor.ops.middleware.SecurityHeadersMiddleware). Scripts
 # and styles come from the site's own static files only: no inline script or style attribute anywhere
 # (the API docs and the admin included); data: images are the Swagger UI's icons. Empty: this
 # default; "off": no header (say, when the proxy in front sets its own).
@@ -317,7 +317,7 @@ PERMISSIONS_POLICY = env_header("DJANGO_PERMISSIONS_POLICY", DEFAULT_PERMISSIONS
 
 # Bounds: every request, upload and staff query has a limit (docs/security.md "Bounds").
 # Request bodies: DATA_UPLOAD_MAX_MEMORY_SIZE above caps every path but the batch upload, whose cap
-# is BATCH_UPLOAD_MAX_BYTES (predictor.middleware.RequestBodyLimitMiddleware answers 413 beyond).
+# is BATCH_UPLOAD_MAX_BYTES (predictor.ops.middleware.RequestBodyLimitMiddleware answers 413 beyond).
 # A staff page's queries are stopped after this many milliseconds (0: no limit) and answered with a
 # page asking for fewer days, well before gunicorn's worker timeout (gunicorn.conf.py).
 STAFF_QUERY_TIMEOUT_MS = env_int("DJANGO_STAFF_QUERY_TIMEOUT_MS", 10_000)
@@ -421,7 +421,7 @@ elif _stray := [name for name in S3_STORE_VARIABLES if os.environ.get(name, "").
 
 
 # --- Metrics and request-traceable logs (issue 14: metrics) ---
-# (predictor/metrics.py, predictor/request_id.py, docs/deployment.md)
+# (predictor/ops/metrics.py, predictor/ops/request_id.py, docs/deployment.md)
 # /metrics answers local callers, staff who may see the models, and scrapers sending
 # `Authorization: Bearer <this token>`; empty: no token is accepted.
 METRICS_TOKEN = os.environ.get("DJANGO_METRICS_TOKEN", "").strip()
@@ -475,7 +475,7 @@ JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 1_000)
 
 # --- Shadow and canary: trying a candidate version on live traffic (issue 15: canary) ---
 # The candidate itself is data (started and stopped on its page, in admin or with `manage.py
-# candidate`); these shape its comparison page (predictor/comparison.py, docs/security.md).
+# candidate`); these shape its comparison page (predictor/serving/comparison.py, docs/security.md).
 # Disagreements listed for labelling, newest first.
 COMPARISON_DISAGREEMENTS_SHOWN = env_int("COMPARISON_DISAGREEMENTS_SHOWN", 50)
 # Labelled rows on which exactly one version was right, before McNemar's test may name a better one.

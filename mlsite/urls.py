@@ -5,7 +5,9 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
-from predictor import accounts, api, metrics
+from predictor.api import endpoints
+from predictor.ops import metrics
+from predictor.web import accounts
 
 admin.site.site_header = _("Animal predictor administration")
 admin.site.site_title = _("Animal predictor admin")
@@ -16,12 +18,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switcher
     path("accounts/", include(accounts.urlpatterns)),
-    path("api", api.api_index),
-    path("api/", api.urls()),
+    path("api", endpoints.api_index),
+    path("api/", endpoints.urls()),
     path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; local, token or staff only
     # Browsers ask for /favicon.ico on pages without an icon link (the API docs, files); a temporary
     # redirect, because the hashed static name changes with the icon. Resolved per request, after
     # collectstatic's manifest exists.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("predictor/favicon.ico"))),
-    path("", include("predictor.urls")),
+    path("", include("predictor.web.urls")),
 ]

@@ -14,11 +14,15 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import api_keys, candidates, feedback, jobs, model_metrics, permissions, versions
-from .exports import csv_response
-from .features import FEATURES
-from .models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction
-from .pagination import CappedCountPaginator
+from predictor import jobs
+from predictor.history import feedback, selectors
+from predictor.history.exports import csv_response
+from predictor.history.pagination import CappedCountPaginator
+from predictor.models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction
+from predictor.ops import api_keys, permissions
+from predictor.registry import model_metrics, versions
+from predictor.schema.features import FEATURES
+from predictor.serving import candidates
 
 
 class DataBoundedDateHierarchy:
@@ -161,7 +165,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         "actual_species",
         "labelled_by",
         "labelled_at",
-        # The other version's answer while a shadow or canary ran (predictor.candidates).
+        # The other version's answer while a shadow or canary ran (predictor.serving.candidates).
         "shadow_version",
         "shadow_species",
         "shadow_probability",
@@ -297,7 +301,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_live_counts()
+        return selectors.with_live_counts(super().get_queryset(request))
 
     def has_activate_permission(self, request) -> bool:
         return permissions.allows(request.user, permissions.ACTIVATE_VERSIONS)
@@ -332,7 +336,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         self._change_candidate(request, message, lambda: candidates.promote(user=request.user))
 
     def _change_candidate(self, request, message: str, change) -> None:
-        """Run a change of candidacy (predictor.candidates) and say what became of which version."""
+        """Run a change of candidacy (predictor.serving.candidates) and say what became of which version."""
         try:
             changed = change()
         except candidates.CandidateError as error:

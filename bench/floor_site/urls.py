@@ -4,23 +4,25 @@
 with no form class and no template: what is left of a prediction when Django's forms and
 templates are taken away. ``floor/prg/``: the site's form answered the textbook way, post then
 redirect to the result's permanent link, to weigh against the site's one-request answer
-(predictor.answers). The site itself stays at "/" so benchmarks can fetch a CSRF token from its form.
+(predictor.web.answers). The site itself stays at "/" so benchmarks can fetch a CSRF token from its form.
 """
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
-from predictor import answers, history, model_service
-from predictor.forms import PredictionForm
+from predictor.history import writer
+from predictor.serving import model_service, results
+from predictor.web import answers
+from predictor.web.forms import PredictionForm
 
 
-def _score(request: HttpRequest) -> tuple[float, float, model_service.PredictionResult]:
+def _score(request: HttpRequest) -> tuple[float, float, results.PredictionResult]:
     height, weight = float(request.POST["height"]), float(request.POST["weight"])
     return height, weight, model_service.predict({"height_cm": height, "weight_kg": weight})
 
 
-def _answer(result: model_service.PredictionResult) -> HttpResponse:
+def _answer(result: results.PredictionResult) -> HttpResponse:
     return HttpResponse(f"<!doctype html><title>Prediction</title><p>{result.species} ({result.probability:.2f})</p>")
 
 
@@ -30,9 +32,8 @@ def score_only(request: HttpRequest) -> HttpResponse:
 
 def score_and_store(request: HttpRequest) -> HttpResponse:
     height, weight, result = _score(request)
-    history.record_prediction(
+    writer.record_prediction(
         result=result,
-        measurements={"height_cm": height, "weight_kg": weight},
         submission_key=request.POST["submission_key"],
     )
     return _answer(result)

@@ -4,7 +4,7 @@ import sklearn
 from django import template
 from django.utils.translation import gettext
 
-from predictor import artifacts
+from predictor.registry import artifacts
 
 register = template.Library()
 

@@ -1,6 +1,6 @@
 """Parts of the busiest pages that are the same for every anonymous visitor, rendered once per process.
 
-Why: the form's POST is answered with the result page (see predictor.answers), and that page
+Why: the form's POST is answered with the result page (see predictor.web.answers), and that page
 carries the site header and a blank form, so every prediction renders both. Django renders each
 number input through its form template engine (about 150 µs each here) and the header reverses
 four URLs; together that was about a third of a prediction's time in-process. For an anonymous

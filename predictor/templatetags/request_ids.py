@@ -2,7 +2,7 @@
 
 from django import template
 
-from predictor import request_id as request_ids
+from predictor.ops import request_id as request_ids
 
 register = template.Library()
 

@@ -4,9 +4,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from predictor import model_service
-from predictor.history import record_prediction
-from predictor.models import Prediction, probability_text
+from predictor.history.writer import record_prediction
+from predictor.models import Prediction
+from predictor.schema.wording import probability_text
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 
@@ -16,10 +17,7 @@ CHANGELIST = reverse("admin:predictor_prediction_changelist")
 @pytest.fixture
 def predictions(trained_version):
     return [
-        record_prediction(
-            result=model_service.predict({"height_cm": h, "weight_kg": w}),
-            measurements={"height_cm": h, "weight_kg": w},
-        )
+        record_prediction(result=model_service.predict({"height_cm": h, "weight_kg": w}))
         for h, w in [(90, 50), (70, 40), (88, 47)]
     ]
 
@@ -130,10 +128,7 @@ def test_the_date_links_offer_only_the_dates_that_hold_predictions(admin_client,
 
 
 def test_measurements_read_as_on_the_pages(admin_client, trained_version):
-    record_prediction(
-        result=model_service.predict({"height_cm": 80.0, "weight_kg": 40.25}),
-        measurements={"height_cm": 80.0, "weight_kg": 40.25},
-    )
+    record_prediction(result=model_service.predict({"height_cm": 80.0, "weight_kg": 40.25}))
     html = admin_client.get(CHANGELIST).content.decode()
     assert re.search(r'class="field-height_cm_display[^"]*">80<', html)
     assert re.search(r'class="field-weight_kg_display[^"]*">40.25<', html)

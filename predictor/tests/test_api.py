@@ -7,11 +7,12 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 from openapi_spec_validator import validate
 
-from predictor import api_keys, pagination
-from predictor.features import FEATURES
+from predictor.api.schemas import MAX_BATCH_ITEMS
+from predictor.history import pagination
+from predictor.history.pagination import CappedCountPaginator
 from predictor.models import ModelVersion, Prediction
-from predictor.pagination import CappedCountPaginator
-from predictor.schemas import MAX_BATCH_ITEMS
+from predictor.ops import api_keys
+from predictor.schema.features import FEATURES
 
 pytestmark = pytest.mark.django_db
 

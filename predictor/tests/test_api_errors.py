@@ -6,9 +6,11 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from django.test import Client
 
-from predictor import api_keys, history, model_service
-from predictor.features import FEATURES
+from predictor.history import writer
 from predictor.models import Prediction
+from predictor.ops import api_keys
+from predictor.schema.features import FEATURES
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +125,7 @@ def test_a_busy_database_answers_503_in_json_with_retry_after(client, trained_ve
     def unavailable(**kwargs):
         raise error
 
-    monkeypatch.setattr(history, "record_prediction", unavailable)
+    monkeypatch.setattr(writer, "record_prediction", unavailable)
     response = post_json(client, "/api/v1/predict", CAT)
     body = assert_error_format(response, 503)
     assert response["Retry-After"] == "5"

@@ -1,7 +1,7 @@
 import pytest
 
-from predictor import api_keys
 from predictor.models import ApiKey
+from predictor.ops import api_keys
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from predictor.features import FEATURES
+from predictor.schema.features import FEATURES
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,11 @@ from django.urls import reverse
 
 from conftest import permission_group
 from mlsite.settings import s3_storage
-from predictor import api_keys, artifacts, backup, batch, feedback, model_service
+from predictor.history import batch, feedback
 from predictor.models import ModelVersion, Prediction
+from predictor.ops import api_keys, backup
+from predictor.registry import artifacts
+from predictor.serving import model_service
 from predictor.tests.live_server import running_server
 from predictor.tests.load import BrowserLikeClient
 

@@ -8,9 +8,9 @@ from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from predictor import batch
-from predictor.features import FEATURES
+from predictor.history import batch
 from predictor.models import Prediction
+from predictor.schema.features import FEATURES
 
 pytestmark = pytest.mark.django_db
 

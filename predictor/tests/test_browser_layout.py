@@ -10,10 +10,10 @@ Chinese pages have a module of their own for the same reason.
 import pytest
 from playwright.sync_api import Page, expect
 
-from predictor import answers
 from predictor.models import Prediction
 from predictor.tests import test_browser
 from predictor.tests.test_browser import DESKTOP, PHONE, check_page, log_in, new_page, predict
+from predictor.web import answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,9 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.utils.html import escape
 
-from predictor import answers, artifacts, candidates, history, model_service, training, training_data
-from predictor.features import FEATURES
-from predictor.models import AuditEvent, Candidate, ModelVersion, Prediction, probability_text
+from predictor.history import writer
+from predictor.models import AuditEvent, Candidate, ModelVersion, Prediction
+from predictor.registry import artifacts, training, training_data
+from predictor.schema.features import FEATURES
+from predictor.schema.wording import probability_text
+from predictor.serving import candidates, model_service
+from predictor.web import answers
 
 pytestmark = pytest.mark.django_db
 
@@ -159,7 +163,7 @@ def test_promoting_activates_the_candidate_even_past_the_gate_and_records_the_fi
     contrary_version.baseline_version, contrary_version.baseline_cv_accuracy = 1, 1.0  # it lost the gate
     contrary_version.save()
     candidates.start_shadow(contrary_version.version, user=operator)
-    history.record_prediction(result=model_service.predict(DOG_JSON), measurements=DOG_JSON)
+    writer.record_prediction(result=model_service.predict(DOG_JSON))
 
     promoted = candidates.promote(user=operator)
 

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from predictor import candidates, comparison
 from predictor.models import Prediction
+from predictor.serving import candidates, comparison
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.urls import reverse
 
-from predictor import feedback
+from predictor.history import feedback
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from predictor import versions
+from predictor.registry import versions
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,13 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from predictor import fast_inserts, history, model_service
+from predictor.history import _sql, writer
 from predictor.models import Prediction
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +28,9 @@ def test_predict_many_agrees_with_predict_row_by_row(trained_version):
 
 def test_record_predictions_stores_rows_like_record_prediction(trained_version):
     batch = model_service.predict_many(ROWS)
-    batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
+    batch_id = writer.record_predictions(result=batch, source=Prediction.Source.BATCH)
     single = model_service.predict({"height_cm": 77.0, "weight_kg": 36.0})
-    one = history.record_prediction(result=single, measurements={"height_cm": 77.0, "weight_kg": 36.0})
+    one = writer.record_prediction(result=single)
 
     stored = list(Prediction.objects.filter(batch_id=batch_id).order_by("id"))
     assert [[row.height_cm, row.weight_kg] for row in stored] == ROWS.tolist()
@@ -43,27 +46,23 @@ def test_record_predictions_stores_rows_like_record_prediction(trained_version):
 
 
 def test_record_predictions_stores_large_batches_in_chunks(trained_version, monkeypatch):
-    monkeypatch.setattr(fast_inserts, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(_sql, "CHUNK_ROWS", 2)
     features = np.tile(ROWS, (5, 1))
-    batch_id = history.record_predictions(
-        result=model_service.predict_many(features), features=features, source=Prediction.Source.API
-    )
+    batch_id = writer.record_predictions(result=model_service.predict_many(features), source=Prediction.Source.API)
     assert Prediction.objects.filter(batch_id=batch_id).count() == 15
 
 
 def test_record_predictions_is_all_or_nothing(trained_version):
     features = np.array([[77.0, 36.0], [77.0, 9999.0]])  # the database's bounds constraint refuses row 2
     with pytest.raises(Exception, match="CHECK constraint|violates check constraint"):
-        history.record_predictions(
-            result=model_service.predict_many(features), features=features, source=Prediction.Source.BATCH
-        )
+        writer.record_predictions(result=model_service.predict_many(features), source=Prediction.Source.BATCH)
     assert not Prediction.objects.exists()
 
 
 def test_record_predictions_formats_the_json_itself_on_other_databases(trained_version, monkeypatch):
-    monkeypatch.setattr(fast_inserts, "JSON_OBJECT_SQL", {})
+    monkeypatch.setattr(_sql, "JSON_OBJECT_SQL", {})
     batch = model_service.predict_many(ROWS)
-    batch_id = history.record_predictions(result=batch, features=ROWS, source=Prediction.Source.BATCH)
+    batch_id = writer.record_predictions(result=batch, source=Prediction.Source.BATCH)
     stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
     for row, probabilities in zip(stored, batch.probabilities, strict=True):
         assert row.probabilities == dict(zip(batch.model.classes, probabilities.tolist(), strict=True))
@@ -71,9 +70,7 @@ def test_record_predictions_formats_the_json_itself_on_other_databases(trained_v
 
 def test_record_prediction_returns_the_row_exactly_as_stored(trained_version):
     answer = model_service.predict({"height_cm": 81.25, "weight_kg": 40.5})
-    returned = history.record_prediction(
-        result=answer, measurements={"height_cm": 81.25, "weight_kg": 40.5}, submission_key="k" * 22
-    )
+    returned = writer.record_prediction(result=answer, submission_key="k" * 22)
     stored = Prediction.objects.get()
     assert returned.pk == stored.pk
     for field in ("created_at", "height_cm", "weight_kg", "species", "probability", "probabilities", "source"):
@@ -86,8 +83,9 @@ def test_record_prediction_returns_the_row_exactly_as_stored(trained_version):
 def test_record_prediction_refuses_measurements_the_form_would_refuse(trained_version, height, weight):
     # Code that skips the form still cannot store them: the table's check constraints refuse the row.
     answer = model_service.predict({"height_cm": 80.0, "weight_kg": 40.0})
+    altered = dataclasses.replace(answer, inputs={"height_cm": height, "weight_kg": weight})
     with pytest.raises(IntegrityError), transaction.atomic():
-        history.record_prediction(result=answer, measurements={"height_cm": height, "weight_kg": weight})
+        writer.record_prediction(result=altered)
     assert Prediction.objects.count() == 0
 
 
@@ -105,7 +103,7 @@ def test_the_fast_single_row_insert_stores_what_the_orm_would(trained_version):
         "outside_training_range": False,
         "submission_key": "f" * 22,
     }
-    fast = fast_inserts.insert_prediction(fields)
+    fast = _sql.insert_prediction(fields)
     orm = Prediction.objects.create(**{**fields, "submission_key": "o" * 22})
     fast_stored, orm_stored = Prediction.objects.get(pk=fast.pk), Prediction.objects.get(pk=orm.pk)
     for name in [*fields, "batch_id", "actual_species", "labelled_by_id", "labelled_at"]:
@@ -117,11 +115,7 @@ def test_the_fast_single_row_insert_stores_what_the_orm_would(trained_version):
 
 def test_a_repeated_submission_key_inserts_nothing(trained_version):
     answer = model_service.predict({"height_cm": 81.25, "weight_kg": 40.5})
-    first = history.record_prediction(
-        result=answer, measurements={"height_cm": 81.25, "weight_kg": 40.5}, submission_key="k" * 22
-    )
-    again = history.record_prediction(
-        result=answer, measurements={"height_cm": 81.25, "weight_kg": 40.5}, submission_key="k" * 22
-    )
+    first = writer.record_prediction(result=answer, submission_key="k" * 22)
+    again = writer.record_prediction(result=answer, submission_key="k" * 22)
     assert again.pk == first.pk
     assert Prediction.objects.count() == 1

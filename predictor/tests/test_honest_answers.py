@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from predictor import answers, history, model_service
-from predictor.models import Prediction, probability_text
+from predictor.history import writer
+from predictor.models import Prediction
+from predictor.schema.wording import probability_text
+from predictor.serving import model_service
+from predictor.web import answers
 
 pytestmark = pytest.mark.django_db
 
@@ -52,9 +55,7 @@ def test_only_the_measurement_outside_is_named(client, trained_version):
 
 def test_batch_rows_record_the_flag_too(trained_version):
     features = np.array([[30.0, 4.5], [80.0, 40.0]])
-    batch_id = history.record_predictions(
-        result=model_service.predict_many(features), features=features, source=Prediction.Source.BATCH
-    )
+    batch_id = writer.record_predictions(result=model_service.predict_many(features), source=Prediction.Source.BATCH)
     flags = Prediction.objects.filter(batch_id=batch_id).order_by("id").values_list("outside_training_range", flat=True)
     assert list(flags) == [True, False]
 

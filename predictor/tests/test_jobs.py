@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from predictor import batch, jobs
+from predictor import jobs
+from predictor.history import batch
 from predictor.models import Job, ModelVersion, PendingBatch, Prediction
 
 pytestmark = pytest.mark.django_db

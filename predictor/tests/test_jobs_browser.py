@@ -12,7 +12,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from playwright.sync_api import expect
 
-from predictor import batch, jobs
+from predictor import jobs
+from predictor.history import batch
 from predictor.models import Job
 from predictor.tests import test_browser
 from predictor.tests.test_browser import (

@@ -3,9 +3,10 @@ import csv
 import pytest
 from django.urls import reverse
 
-from predictor import training
-from predictor.model_metrics import version_metrics
+from predictor.history import selectors
 from predictor.models import ModelVersion, Prediction
+from predictor.registry import training
+from predictor.registry.model_metrics import version_metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +95,7 @@ def test_a_version_without_predictions_has_no_accuracy(trained_version):
 
 def test_with_live_counts_annotates_every_version_in_one_query(observed_version, django_assert_num_queries):
     with django_assert_num_queries(1):
-        versions = {v.version: v for v in ModelVersion.objects.with_live_counts()}
+        versions = {v.version: v for v in selectors.with_live_counts(ModelVersion.objects.all())}
     first, second = versions[1], versions[2]
     assert (first.prediction_count, first.labelled_count, first.correct_count) == (6, 5, 3)
     assert first.live_accuracy_percent == "60.0%"

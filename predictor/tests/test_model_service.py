@@ -5,8 +5,9 @@ import joblib
 import numpy as np
 import pytest
 
-from predictor import model_service, training, versions
 from predictor.models import ModelVersion
+from predictor.registry import training, versions
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +112,7 @@ def test_altered_new_artifact_is_refused_and_the_last_good_model_keeps_serving(
     path = Path(artifact_storage.path(broken.artifact_name))
     path.write_bytes(damage(path.read_bytes()))
 
-    with caplog.at_level(logging.ERROR, logger="predictor.model_service"):
+    with caplog.at_level(logging.ERROR, logger="predictor.serving.model_service"):
         result = model_service.predict({"height_cm": 90, "weight_kg": 50})
     assert (result.model.version, result.species) == (1, "Dog")
     assert "Refusing model v2" in caplog.text

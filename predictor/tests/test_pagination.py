@@ -5,10 +5,11 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from predictor import history, model_service, pagination
 from predictor.admin import PredictionAdmin
+from predictor.history import pagination, writer
+from predictor.history.pagination import AtLeast, CappedCountPaginator, QueryTimedOut, statement_time_limit
 from predictor.models import Prediction
-from predictor.pagination import AtLeast, CappedCountPaginator, QueryTimedOut, statement_time_limit
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def run(sql: str):
 
 def store(count: int) -> list[Prediction]:
     features = np.column_stack([[20.0 + i * 0.01 for i in range(count)], [30.0] * count])
-    history.record_predictions(result=model_service.predict_many(features), features=features, source="api")
+    writer.record_predictions(result=model_service.predict_many(features), source="api")
     return list(Prediction.objects.order_by("-created_at", "-id"))
 
 

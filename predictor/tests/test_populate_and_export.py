@@ -8,9 +8,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from predictor import model_service
-from predictor.features import FEATURES
 from predictor.models import Prediction
+from predictor.schema.features import FEATURES
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 

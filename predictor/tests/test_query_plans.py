@@ -21,10 +21,11 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from predictor import batch, model_metrics, selectors, training
 from predictor.admin import PredictionAdmin
+from predictor.history import batch, selectors
+from predictor.history.pagination import CappedCountPaginator
 from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion, Prediction
-from predictor.pagination import CappedCountPaginator
+from predictor.registry import model_metrics, training
 
 pytestmark = [
     pytest.mark.sql_plan(django="5.2"),
@@ -274,7 +275,7 @@ def test_model_pages_count_labelled_predictions_from_the_live_accuracy_index(ver
     assert len(pairs) == 1 and pairs[0].startswith(covering), pairs
     with recorded_reads() as reads:
         model_metrics.version_metrics(version)
-        list(ModelVersion.objects.with_live_counts())
+        list(selectors.with_live_counts(ModelVersion.objects.all()))
     *metrics, live_counts = plans(reads)
     for plan in [*metrics, live_counts]:
         assert not full_scans(plan), plan

@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 
-from predictor import model_service
 from predictor.models import ModelVersion
+from predictor.serving import model_service
 from predictor.tests.live_server import running_server
 
 pytestmark = pytest.mark.django_db

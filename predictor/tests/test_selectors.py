@@ -3,9 +3,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from predictor import exports, selectors
-from predictor.forms import HistoryFilterForm
+from predictor.history import exports, selectors
 from predictor.models import SORT_CHOICES, HistoryQuery, ModelVersion, Prediction
+from predictor.web.forms import HistoryFilterForm
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from predictor import feedback, training
+from predictor.history import feedback
 from predictor.models import ModelVersion, Prediction
+from predictor.registry import training
 
 pytestmark = pytest.mark.django_db
 

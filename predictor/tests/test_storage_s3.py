@@ -25,8 +25,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mlsite.settings import s3_storage
-from predictor import artifacts, batch, model_service, training
+from predictor.history import batch
 from predictor.models import ModelVersion
+from predictor.registry import artifacts, training
+from predictor.serving import model_service
 from predictor.tests.live_server import PROJECT_DIR, running_server
 from predictor.tests.load import BrowserLikeClient
 

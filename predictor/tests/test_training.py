@@ -7,8 +7,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import ProtectedError
 from django.urls import reverse
 
-from predictor import artifacts, training, training_data, versions
 from predictor.models import ModelVersion, Prediction
+from predictor.registry import artifacts, training, training_data, versions
 
 pytestmark = pytest.mark.django_db
 

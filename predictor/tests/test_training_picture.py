@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from sklearn.naive_bayes import GaussianNB
 
-from predictor import artifacts, training, training_picture
-from predictor.features import FEATURES, Feature
+from predictor.registry import artifacts, training, training_picture
+from predictor.schema.features import FEATURES, Feature
 
 pytestmark = pytest.mark.django_db
 

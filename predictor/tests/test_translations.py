@@ -11,9 +11,9 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from predictor import training
-from predictor.features import FEATURES, TARGET_COLUMN
 from predictor.models import Prediction
+from predictor.registry import training
+from predictor.schema.features import FEATURES, TARGET_COLUMN
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from predictor import answers
-from predictor.answers import PERMALINK_SALT as RESULT_SALT
 from predictor.models import Prediction
+from predictor.web import answers
+from predictor.web.answers import PERMALINK_SALT as RESULT_SALT
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from predictor import selectors
+from predictor.history import selectors
 from predictor.models import Prediction
 
 pytestmark = pytest.mark.django_db

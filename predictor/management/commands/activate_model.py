@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor import versions
 from predictor.models import ModelVersion
+from predictor.registry import versions
 
 
 class Command(BaseCommand):

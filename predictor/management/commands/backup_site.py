@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor import backup
+from predictor.ops import backup
 
 
 class Command(BaseCommand):

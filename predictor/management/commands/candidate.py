@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor import candidates, comparison
+from predictor.serving import candidates, comparison
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from predictor import idempotency
+from predictor.ops import idempotency
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from predictor import batch
+from predictor.history import batch
 
 
 class Command(BaseCommand):

@@ -7,9 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from predictor import history, model_service, training_data
-from predictor.features import FEATURES
+from predictor.history import writer
 from predictor.models import Prediction
+from predictor.registry import training_data
+from predictor.schema.features import FEATURES
+from predictor.serving import model_service
 
 BATCH_ROWS = 10_000
 
@@ -64,9 +66,8 @@ def populate(*, count: int, days: int, seed: int) -> None:
         size = min(BATCH_ROWS, count - start)
         drawn = rng.integers(len(species), size=size)
         features = rng.normal(means[drawn], spreads[drawn]).clip(0.1, highest).round(1)
-        history.record_predictions(
+        writer.record_predictions(
             result=model_service.predict_many(features),
-            features=features,
             source=Prediction.Source.FORM,
             batch_id=batch_id,
             created_at=now - (ages[start : start + size] * 1e6).astype("timedelta64[us]"),

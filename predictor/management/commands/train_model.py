@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor import artifacts, training
-from predictor.features import FEATURES, TARGET_COLUMN
 from predictor.models import ModelVersion
+from predictor.registry import artifacts, training
+from predictor.schema.features import FEATURES, TARGET_COLUMN
 
 COLUMNS = ",".join([*(feature.column for feature in FEATURES), TARGET_COLUMN])
 

@@ -21,9 +21,9 @@ from django.test.utils import CaptureQueriesContext
 
 from bench import slow_clients
 from mlsite.settings import create_private_file
-from predictor import batch, selectors
-from predictor.middleware import RequestBodyLimitMiddleware
+from predictor.history import batch, selectors
 from predictor.models import Prediction
+from predictor.ops.middleware import RequestBodyLimitMiddleware
 
 pytestmark = pytest.mark.django_db
 

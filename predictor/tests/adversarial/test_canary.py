@@ -4,8 +4,9 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 
-from predictor import candidates, model_service, versions
 from predictor.models import AuditEvent, Candidate, ModelVersion, Prediction
+from predictor.registry import versions
+from predictor.serving import candidates, model_service
 
 pytestmark = pytest.mark.django_db
 

@@ -28,13 +28,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError, connection
 from django.test import RequestFactory
 
-from predictor import model_service, numbers, training, versions
-from predictor.features import FEATURES
-from predictor.middleware import DatabaseUnavailableMiddleware
 from predictor.models import ModelVersion, Prediction
+from predictor.ops.middleware import DatabaseUnavailableMiddleware
+from predictor.registry import training, versions
+from predictor.registry.training_data import DEFAULT_TRAINING_DATA, TrainingDataError
+from predictor.schema import numbers
+from predictor.schema.features import FEATURES
+from predictor.serving import model_service
 from predictor.tests.live_server import free_port, running_server
 from predictor.tests.load import BrowserLikeClient
-from predictor.training_data import DEFAULT_TRAINING_DATA, TrainingDataError
 
 pytestmark = pytest.mark.django_db
 

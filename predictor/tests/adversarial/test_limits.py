@@ -20,9 +20,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from predictor import api_keys, model_service
-from predictor.counters import CULL_EVERY_SECONDS, DatabaseCounters, RedisCounters
 from predictor.models import IdempotentRequest, LimitCounter, Prediction
+from predictor.ops import api_keys
+from predictor.ops.counters import CULL_EVERY_SECONDS, DatabaseCounters, RedisCounters
+from predictor.serving import model_service
 from predictor.tests.live_server import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,7 @@ class FrozenClock:
 
 @pytest.fixture(autouse=True)
 def frozen_windows(monkeypatch):
-    monkeypatch.setattr("predictor.limits.time", FrozenClock)
+    monkeypatch.setattr("predictor.ops.limits.time", FrozenClock)
 
 
 def post_json(client, path, body, address, **headers):
@@ -339,8 +340,8 @@ def test_a_duplicate_sent_while_the_first_runs_gets_the_first_answer_and_stores_
     from django.http import HttpResponse
     from django.test import RequestFactory
 
-    from predictor import idempotency
     from predictor.models import ApiKey
+    from predictor.ops import idempotency
 
     first_is_running = threading.Event()
 
@@ -435,7 +436,7 @@ def test_expired_counters_are_deleted_and_live_ones_kept(monkeypatch):
         def time() -> float:
             return now + CULL_EVERY_SECONDS + 1
 
-    monkeypatch.setattr("predictor.counters.time", AMinuteLater)
+    monkeypatch.setattr("predictor.ops.counters.time", AMinuteLater)
     counters.add("live", 1, expires_at=int(now) + 3600)
 
     assert list(LimitCounter.objects.values_list("key", "count")) == [("live", 2)]

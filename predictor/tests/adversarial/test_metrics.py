@@ -5,9 +5,7 @@ import json
 import logging
 import os
 import runpy
-import sys
 import threading
-import types
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,8 +20,10 @@ from django.utils.module_loading import import_string
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from predictor import history, model_service, request_id
-from predictor.models import Prediction
+from predictor.history import writer
+from predictor.models import Job, Prediction
+from predictor.ops import request_id
+from predictor.serving import model_service
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_a_batch_rolled_back_is_never_counted(trained_version, django_capture_on
     result = model_service.predict_many(features)
     before = samples()
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        history.record_predictions(result=result, features=features, source=Prediction.Source.BATCH)
+        writer.record_predictions(result=result, source=Prediction.Source.BATCH)
         transaction.set_rollback(True)  # as when the upload's file cannot be kept
     assert not Prediction.objects.exists()
     assert stored_counts(samples()) == stored_counts(before)
@@ -146,18 +146,16 @@ def test_model_reloads_and_refusals_are_counted(client, make_version):
     assert moved("mlsite_model_reloads_total") == 1
 
 
-def test_job_counts_are_asked_at_scrape_time_when_the_jobs_module_exists(monkeypatch, db):
-    if "predictor.jobs" not in sys.modules:
-        assert not any(name == "mlsite_jobs" for name, _ in samples())
-    # A stand-in until predictor.jobs lands: the collector asks it on every scrape.
-    counts = {"queued": 3, "running": 1}
-    monkeypatch.setitem(sys.modules, "predictor.jobs", types.SimpleNamespace(counts_by_status=lambda: counts))
+def test_job_counts_are_asked_of_the_database_at_every_scrape(db):
+    for status in ("queued", "queued", "queued", "running"):
+        Job.objects.create(kind=Job.Kind.BATCH, status=status)
     scraped = samples()
     assert value(scraped, "mlsite_jobs", status="queued") == 3
     assert value(scraped, "mlsite_jobs", status="running") == 1
     assert value(scraped, "mlsite_jobs", status="failed") == 0
-    counts["queued"] = 0
+    Job.objects.filter(status="queued").update(status="failed")
     assert value(samples(), "mlsite_jobs", status="queued") == 0
+    assert value(samples(), "mlsite_jobs", status="failed") == 3
 
 
 # Who may read it
@@ -340,9 +338,7 @@ def test_counts_are_summed_across_gunicorn_workers(tmp_path):
                     for family in text_string_to_metric_families(response.read().decode())
                     for sample in family.samples
                 }
-            totals.add(
-                sum(v for (name, labels), v in scraped.items() if name == "mlsite_predictions_total"),
-            )
+            totals.add(sum(v for (name, labels), v in scraped.items() if name == "mlsite_predictions_total"))
         assert totals == {float(sent)}
         assert not (metrics_dir / "counter_999999.db").exists()
 

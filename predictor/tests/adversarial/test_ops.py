@@ -11,8 +11,8 @@ import json
 import pytest
 from django.core.files.base import ContentFile
 
-from predictor import backup
 from predictor.models import ModelVersion
+from predictor.ops import backup
 from predictor.tests.test_backup import empty_the_site, site_contents
 
 pytestmark = pytest.mark.django_db

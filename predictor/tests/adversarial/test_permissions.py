@@ -15,8 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import permission_group
-from predictor import api_keys, permissions, training
 from predictor.models import ApiKey, AuditEvent, ModelVersion, Prediction
+from predictor.ops import api_keys, permissions
+from predictor.registry import training
 
 pytestmark = pytest.mark.django_db
 

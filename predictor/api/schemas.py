@@ -1,0 +1,188 @@
+"""The JSON API's request and response shapes; measurement bounds come from predictor.schema.features."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from django.utils import timezone
+from ninja import Field, Schema
+from pydantic import AfterValidator, create_model, field_validator
+from pydantic_core import PydanticCustomError
+
+from predictor.history import selectors
+from predictor.schema.features import FEATURES, Feature
+
+MAX_BATCH_ITEMS = 10_000
+MAX_PAGE_SIZE = 500
+
+
+def _measurement(feature: Feature) -> Any:
+    def check_bounds(value: float) -> float:
+        if message := feature.bounds_error(value):
+            raise PydanticCustomError("out_of_bounds", message)
+        return value
+
+    # strict: "42" and true are refused as wrong types instead of being quietly converted.
+    return Annotated[
+        float,
+        Field(
+            strict=True,
+            description=f"{feature.label} in {feature.unit}: at least {feature.min_value:g}, "
+            f'at most {feature.max_value:g}. A JSON number; a string such as "42" is refused.',
+            json_schema_extra={"minimum": feature.min_value, "maximum": feature.max_value},
+            examples=[feature.example],
+        ),
+        AfterValidator(check_bounds),
+    ]
+
+
+# One field per measurement (features.FEATURES), in and out.
+MeasurementsIn = create_model(
+    "MeasurementsIn", __base__=Schema, **{feature.field: (_measurement(feature), ...) for feature in FEATURES}
+)
+Measurements = create_model("Measurements", __base__=Schema, **{feature.field: (float, ...) for feature in FEATURES})
+
+
+class PredictionOut(Measurements):
+    id: int = Field(description="The stored prediction's id.")
+    species: str = Field(description="The most probable species.")
+    probability: float = Field(description="The probability of that species, 0 to 1.")
+    probabilities: dict[str, float] = Field(description="The probability of every species the model knows.")
+    model_version: int = Field(
+        description="The version that answered: the active one, or a canary candidate for its share of requests."
+    )
+    created_at: datetime
+    outside_training_range: bool = Field(
+        description="True when a measurement lies outside what the answering version was trained on: "
+        "the answer is a guess beyond its data."
+    )
+    outside_features: list[str] = Field(
+        description="The measurements outside the answering version's training range (empty when none)."
+    )
+
+
+class PredictionRecord(PredictionOut):
+    source: str = Field(description="Where the prediction came from: form, api or batch.")
+    batch_id: uuid.UUID | None = Field(description="Shared by the predictions stored by one batch.")
+
+
+class BatchOut(Schema):
+    batch_id: uuid.UUID
+    model_version: int
+    results: list[PredictionOut] = Field(description="One result per item, in the order of the request.")
+
+
+class PredictionPage(Schema):
+    count: int = Field(description="How many predictions match the filters; at least this many when not exact.")
+    count_is_exact: bool = Field(
+        description="False when counting stopped at 10,000 (the count of a large history is not worth its time)."
+    )
+    page: int
+    page_size: int
+    items: list[PredictionRecord]
+
+
+class PredictionFilters(Schema):
+    # No NUL: PostgreSQL cannot compare text containing one.
+    species: str | None = Field(None, max_length=50, pattern=r"^[^\x00]*$", description="Only this predicted species.")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Only predictions by this model version.")
+    created_after: datetime | None = Field(None, description="Only predictions made at or after this time.")
+    created_before: datetime | None = Field(None, description="Only predictions made before this time.")
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def comparable_time(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is read in the site's zone; one outside selectors.accepted_days is refused."""
+        if value is None:
+            return None
+        first, last = selectors.accepted_days()
+        try:
+            aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+            in_range = first <= timezone.localtime(aware).date() <= last
+        except (OverflowError, ValueError):
+            in_range = False
+        if not in_range:
+            message = f"Choose a time from {first} to {last}."
+            raise PydanticCustomError("datetime_range", message) from None
+        return aware
+
+
+class ComparisonOut(Schema):
+    """A candidate against the active version, on the rows both scored (predictor.serving.comparison)."""
+
+    active_version: int | None = Field(description="The version it is compared with: the active one.")
+    rows: int = Field(description="Rows both versions scored.")
+    agreement: float | None = Field(description="Share of those rows where both gave the same species, 0 to 1.")
+    labelled: int = Field(description="Rows both scored that staff labelled with the actual species.")
+    candidate_accuracy: float | None = Field(description="The candidate's accuracy on those labelled rows.")
+    active_accuracy: float | None = Field(description="The active version's accuracy on the same labelled rows.")
+    only_candidate_correct: int
+    only_active_correct: int
+    mcnemar_p_value: float | None = Field(
+        description="McNemar's exact test on the labelled rows where exactly one was right; null with none."
+    )
+    enough_labelled: bool = Field(description="False while too few labelled rows separate the two to say.")
+
+
+class CandidateOut(Schema):
+    mode: str = Field(description="shadow: scores every prediction, never shown; canary: answers a share of them.")
+    canary_percent: int = Field(description="The share of single predictions the canary answers; 0 for a shadow.")
+    started_at: datetime
+    comparison: ComparisonOut
+
+
+class ModelVersionOut(Schema):
+    version: int
+    is_active: bool
+    candidate: CandidateOut | None = Field(
+        None, description="Set on the version being tried beside the active one (shadow or canary), else null."
+    )
+    algorithm: str
+    created_at: datetime
+    training_data_name: str
+    training_rows: int
+    class_counts: dict[str, int]
+    cv_accuracy: float = Field(description="Cross-validated accuracy, 0 to 1.")
+    cv_folds: int
+    sklearn_version: str
+
+
+class JobProgress(Schema):
+    done: int = Field(description="Rows stored so far (a batch); 0 while a retraining runs.")
+    total: int = Field(description="Rows in all (a batch); 0 when unknown.")
+    percent: int
+
+
+class JobOut(Schema):
+    id: uuid.UUID
+    kind: str = Field(description="batch (a CSV upload) or retrain.")
+    status: str = Field(description="queued, running, succeeded or failed.")
+    finished: bool
+    progress: JobProgress
+    attempts: int = Field(description="Attempts started; a job whose worker died is tried again.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: dict[str, Any] | None = Field(
+        description="Once succeeded: a batch's batch_id and rows; a retraining's version, whether it was "
+        "activated, and the gate's figures (cv_accuracy, baseline_version, baseline_cv_accuracy)."
+    )
+    error: str | None = Field(description="Once failed: why, in words for the person who started it.")
+
+
+class ErrorItem(Schema):
+    loc: list[str | int] = Field(description='Where the problem is, for example ["body", 3, "height_cm"].')
+    field: str | None = Field(description="The field at fault, when there is one.")
+    index: int | None = Field(None, description="For a batch: the position of the item at fault, from 0.")
+    message: str
+    type: str
+
+
+class Error(Schema):
+    detail: str
+    errors: list[ErrorItem] = []
+    request_id: str = Field(
+        "", description="The request's id, also in the X-Request-ID header: quote it when reporting a problem."
+    )

@@ -1,0 +1,154 @@
+"""The trained models: every version, and the candidate tried beside the active one."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from predictor.schema.features import Feature
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def active(self) -> "ModelVersionQuerySet":
+        return self.filter(is_active=True)
+
+    def known_species(self) -> list[str]:
+        """The one list of species: every class a trained version knows, from the small versions table.
+
+        Labels, filters, search, feedback and charts offer these; a model trained on a CSV with a
+        new species (a Horse) brings it everywhere.
+        """
+        names: set[str] = set()
+        for class_counts in self.values_list("class_counts", flat=True):
+            names.update(class_counts)
+        return sorted(names)
+
+
+class ModelVersion(models.Model):
+    """One trained model: its artifact, how it was trained and how well it did."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    algorithm = models.CharField(_("algorithm"), max_length=100)
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    training_data_name = models.CharField(_("training data"), max_length=255)
+    training_data_sha256 = models.CharField(_("training data sha256"), max_length=64)
+    training_rows = models.PositiveIntegerField(_("training rows"))
+    rows_from_csv = models.PositiveIntegerField(_("rows from the CSV"), default=0)
+    rows_from_feedback = models.PositiveIntegerField(_("rows from labelled predictions"), default=0)
+    feedback_sha256 = models.CharField(
+        _("labelled predictions sha256"),
+        max_length=64,
+        blank=True,
+        help_text=_("Empty when no labelled rows were used."),
+    )
+    # Per feature field: {"mean": …, "min": …, "max": …} over every training row; live inputs are
+    # compared with these to show drift.
+    training_stats = models.JSONField(_("training data statistics"), default=dict, blank=True)
+    class_counts = models.JSONField(_("rows per class"), default=dict)
+    cv_accuracy = models.FloatField(_("cross-validated accuracy"))
+    cv_folds = models.PositiveSmallIntegerField(_("cross-validation folds"))
+    sklearn_version = models.CharField(_("scikit-learn version"), max_length=30)
+    artifact_name = models.CharField(_("artifact"), max_length=255, unique=True)
+    artifact_sha256 = models.CharField(_("artifact sha256"), max_length=64)
+    picture_name = models.CharField(_("training picture"), max_length=255, blank=True)
+    # The gate: the active version's algorithm, cross-validated on this version's rows and folds.
+    baseline_version = models.PositiveIntegerField(_("compared with version"), null=True, blank=True)
+    baseline_cv_accuracy = models.FloatField(_("its accuracy on the same rows"), null=True, blank=True)
+    created_at = models.DateTimeField(_("trained at"), default=timezone.now, db_index=True)
+    is_active = models.BooleanField(_("active"), default=False)
+    # When it last became active: the service falls back to the most recently active version
+    # whose artifact still verifies when the active one cannot be loaded.
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    # The retraining job that made it, if one did: a job retried after its worker died finds the
+    # version its first attempt recorded instead of training a second one (unique).
+    training_job = models.OneToOneField(
+        "Job",
+        verbose_name=_("training job"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="model_version",
+    )
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version}"
+
+    def training_range(self, feature: Feature) -> tuple[float, float] | None:
+        """The smallest and largest value of ``feature`` this version was trained on (all species together).
+
+        None for versions recorded before training statistics were kept.
+        """
+        stats = self.training_stats.get(feature.field)
+        return (stats["min"], stats["max"]) if stats else None
+
+    @property
+    def live_accuracy(self) -> float | None:
+        """Accuracy on labelled predictions; needs the counts from ``with_live_counts()``."""
+        return self.correct_count / self.labelled_count if self.labelled_count else None
+
+    @property
+    def training_summary(self) -> str:
+        """What it was trained on, for page copy: "10 rows: Cat 5, Dog 5"."""
+        counts = gettext(", ").join(f"{species} {rows:,}" for species, rows in sorted(self.class_counts.items()))
+        return gettext("%(rows)s rows: %(counts)s") % {"rows": f"{self.training_rows:,}", "counts": counts}
+
+    @property
+    def cv_accuracy_percent(self) -> str:
+        return f"{self.cv_accuracy:.1%}"
+
+    @property
+    def baseline_cv_accuracy_percent(self) -> str:
+        return "—" if self.baseline_cv_accuracy is None else f"{self.baseline_cv_accuracy:.1%}"
+
+    @property
+    def live_accuracy_percent(self) -> str:
+        accuracy = self.live_accuracy
+        return "—" if accuracy is None else f"{accuracy:.1%}"
+
+
+class Candidate(models.Model):
+    """The version tried beside the active one, as a shadow or a canary: at most one (predictor.serving.candidates)."""
+
+    class Mode(models.TextChoices):
+        SHADOW = "shadow", _("shadow")
+        CANARY = "canary", _("canary")
+
+    # The one row there can be; starting a trial replaces it, stopping deletes it.
+    ONLY = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    version = models.OneToOneField(
+        ModelVersion, verbose_name=_("model version"), on_delete=models.CASCADE, related_name="candidacy"
+    )
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices)
+    # The share of single predictions the candidate answers (canary); 0 for a shadow.
+    canary_percent = models.PositiveSmallIntegerField(_("canary share (%)"), default=0)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("candidate")
+        verbose_name_plural = _("candidates")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="one_candidate"),
+            models.CheckConstraint(
+                condition=Q(mode="shadow", canary_percent=0) | Q(mode="canary", canary_percent__range=(1, 100)),
+                name="candidate_share_fits_mode",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.mode == self.Mode.CANARY:
+            return f"{self.version} ({self.get_mode_display()} {self.canary_percent}%)"
+        return f"{self.version} ({self.get_mode_display()})"

@@ -1,0 +1,223 @@
+"""Reading and checking CSVs of measurements: training files, and the cell checks batch uploads share.
+
+Files are read as strings first, so that a bad cell can be reported as written, and with blank
+lines kept, so that the frame's index stays in step with the file's line numbers. Training CSVs
+are read in chunks of CHUNK_ROWS lines and kept as compact arrays, so a million-row file needs
+tens of megabytes, not a text copy of the whole file.
+"""
+
+import hashlib
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.utils.translation import gettext
+from tqdm import tqdm
+
+from predictor.schema import numbers
+from predictor.schema.features import FEATURES, TARGET_COLUMN, Feature
+
+DEFAULT_TRAINING_DATA = Path(__file__).resolve().parents[1] / "data" / "animals.csv"
+READ_OPTIONS = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False, "encoding": "utf-8-sig"}
+CHUNK_ROWS = 100_000
+PROGRESS_DELAY_SECONDS = 1.0  # a progress bar appears only for work that takes longer than this
+
+
+class TrainingDataError(ValueError):
+    """The training CSV cannot be used; the message names the file and the row or column at fault."""
+
+
+class CellError(ValueError):
+    """One bad cell: where it is and why."""
+
+    def __init__(self, *, line: int, column: str, reason: str) -> None:
+        super().__init__(f"line {line}, column {column}: {reason}")
+        self.line, self.column, self.reason = line, column, reason
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    name: str
+    sha256: str
+    features: np.ndarray  # (rows, features), columns in FEATURES order
+    labels: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.labels)
+
+    @property
+    def class_counts(self) -> dict[str, int]:
+        labels, counts = np.unique(self.labels, return_counts=True)
+        return {str(label): int(count) for label, count in zip(labels, counts, strict=True)}
+
+    def plus(self, other: "TrainingData") -> "TrainingData":
+        """These rows followed by ``other``'s, under this file's name and sha256."""
+        if not other.rows:
+            return self
+        return TrainingData(
+            name=self.name,
+            sha256=self.sha256,
+            features=np.concatenate([self.features, other.features]),
+            labels=np.concatenate([self.labels, other.labels]),
+        )
+
+
+def empty(name: str) -> TrainingData:
+    return TrainingData(name=name, sha256="", features=np.empty((0, len(FEATURES))), labels=np.array([], dtype=str))
+
+
+def line_number(index: int) -> int:
+    return int(index) + 2  # line 1 is the header
+
+
+def check_index(frame: pd.DataFrame) -> None:
+    """pandas turns extra leading values into an index when line 2 is longer than the header."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise CellError(line=2, column="(all)", reason=gettext("more values than the header has column names"))
+
+
+def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
+    """The column as floats, or CellError for its first empty, non-numeric or out-of-bounds cell."""
+    values = numbers.parse_column(raw)  # spaces around numbers are fine
+    bad = np.flatnonzero(~np.isfinite(values) | (values < feature.min_value) | (values > feature.max_value))
+    if len(bad):
+        position = bad[0]
+        cell = raw.iloc[position]
+        if np.isnan(values[position]):
+            reason = numbers.reason(cell)
+        else:
+            message = gettext("%(cell)r is not allowed: %(why)s")
+            reason = message % {"cell": cell.strip()[:40], "why": feature.bounds_error(values[position])}
+        raise CellError(line=line_number(raw.index[position]), column=feature.column, reason=reason)
+    return values
+
+
+def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """Every feature column of ``frame`` checked and stacked, columns in FEATURES order; CellError on a bad cell."""
+    return np.column_stack([measurements(frame[feature.column], feature) for feature in FEATURES]).reshape(
+        -1, len(FEATURES)
+    )
+
+
+def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: int = CHUNK_ROWS) -> TrainingData:
+    """Read and check a CSV of feature columns and Species; raise TrainingDataError on the first problem."""
+    name = str(path)
+    path = Path(path)
+    try:
+        # A regular file only: /dev/zero or a pipe never ends, and a folder is no CSV.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise TrainingDataError(f"{name}: not a regular file (a folder, device or pipe cannot be training data)")
+        sha256, lines, has_content = _fingerprint(path, name=name, max_line_bytes=settings.TRAINING_MAX_LINE_BYTES)
+    except FileNotFoundError:
+        raise TrainingDataError(f"{name}: no such file") from None
+    except OSError as error:
+        raise TrainingDataError(f"{name}: cannot be read ({error.strerror})") from None
+    if not has_content:
+        raise TrainingDataError(f"{name}: the file is empty")
+
+    feature_parts: list[np.ndarray] = []
+    label_parts: list[np.ndarray] = []
+    try:
+        progress = tqdm(
+            total=max(lines - 1, 0),
+            desc=f"Reading {path.name}",
+            unit=" lines",
+            unit_scale=True,
+            delay=PROGRESS_DELAY_SECONDS,
+            disable=not show_progress,
+        )
+        chunks = pd.read_csv(path, chunksize=chunk_rows, **READ_OPTIONS)
+        with progress, chunks:
+            for chunk in chunks:
+                features, labels = _check_chunk(chunk, name)
+                feature_parts.append(features)
+                label_parts.append(labels)
+                progress.update(len(chunk))
+    except TrainingDataError:
+        raise
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise TrainingDataError(f"{name}: not a readable CSV file ({reason})") from None
+    if not sum(len(labels) for labels in label_parts):
+        raise TrainingDataError(f"{name}: no data rows below the header")
+    data = TrainingData(
+        name=name, sha256=sha256, features=np.concatenate(feature_parts), labels=np.concatenate(label_parts)
+    )
+    _check_classes(data)
+    return data
+
+
+def _fingerprint(path: Path, *, name: str, max_line_bytes: int) -> tuple[str, int, bool]:
+    """The file's sha256, its line count (for the progress bar), and whether it holds anything but whitespace.
+
+    Raises TrainingDataError at the first line longer than ``max_line_bytes``, before the parser
+    would hold it whole (a 2 GB file with no line end took 4.3 GB).
+    """
+    digest = hashlib.sha256()
+    lines = 0
+    has_content = False
+    line_bytes = 0  # of the line still open at the end of the blocks read so far
+    # Blocks no longer than the cap: a line between two line ends of one block is then within it,
+    # so only lines that run across blocks need counting.
+    block_bytes = max(1, min(1 << 20, max_line_bytes))
+    with path.open("rb") as source:
+        while block := source.read(block_bytes):
+            digest.update(block)
+            newlines = block.count(b"\n")
+            line_bytes += block.find(b"\n") if newlines else len(block)
+            if line_bytes > max_line_bytes:
+                raise TrainingDataError(
+                    f"{name}: line {lines + 1} is longer than {max_line_bytes:,} bytes "
+                    "(TRAINING_MAX_LINE_BYTES); is this a CSV file?"
+                )
+            if newlines:
+                line_bytes = len(block) - block.rfind(b"\n") - 1
+            lines += newlines
+            has_content = has_content or bool(block.strip())
+    return digest.hexdigest(), lines, has_content
+
+
+def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        check_index(chunk)
+    except CellError as error:
+        raise TrainingDataError(f"{name}: {error}") from None
+    chunk.columns = [str(column).strip() for column in chunk.columns]
+    expected = [feature.column for feature in FEATURES] + [TARGET_COLUMN]
+    missing = [column for column in expected if column not in chunk.columns]
+    if missing:
+        raise TrainingDataError(
+            f"{name}: missing column {', '.join(missing)} (the header must name {','.join(expected)})"
+        )
+    frame = chunk[expected].apply(lambda column: column.str.strip())
+    frame = frame[(frame != "").any(axis=1)]  # wholly blank lines carry no row
+    try:
+        features = feature_matrix(frame)
+    except CellError as error:
+        raise TrainingDataError(f"{name}: {error}") from None
+    labels = frame[TARGET_COLUMN]
+    blank = labels == ""
+    if blank.any():
+        raise TrainingDataError(
+            f"{name}: line {line_number(labels.index[blank][0])}, column {TARGET_COLUMN}: empty value"
+        )
+    return features, labels.to_numpy(dtype=str)
+
+
+def _check_classes(data: TrainingData) -> None:
+    counts = data.class_counts
+    if len(counts) < 2:
+        raise TrainingDataError(
+            f"{data.name}: column {TARGET_COLUMN} has only one species ({next(iter(counts))!r}); "
+            "at least two are needed to learn anything"
+        )
+    for label, count in counts.items():
+        if count < 2:
+            raise TrainingDataError(
+                f"{data.name}: column {TARGET_COLUMN}: species {label!r} has only {count} row; "
+                "each species needs at least 2 for cross-validation"
+            )

@@ -1,0 +1,77 @@
+"""Recording and activating model versions: the only code that changes which version answers.
+
+Running servers notice a change within ML_MODEL_CHECK_SECONDS (see model_service).
+"""
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from predictor.models import ModelVersion
+from predictor.ops import audit
+
+
+class ActiveVersionChanged(Exception):
+    """Another version became active after the new one was compared with the active one: compare again."""
+
+
+def record_version(*, activate: bool, compared_with: int | None, **fields: Any) -> ModelVersion:
+    """Store a new version numbered after the latest, active (replacing the active one) if asked.
+
+    ``compared_with`` is the pk of the version that was active when the new one was judged good
+    enough to replace it (None: none was). Activation happens only if that is still the active
+    one, checked in the same transaction as the switch, or ActiveVersionChanged is raised and
+    nothing is stored: two concurrent trainings cannot both win on a stale comparison.
+    """
+    # Two concurrent runs can pick the same next number or both activate; the unique constraints
+    # turn that into an IntegrityError, and a retry sees the other run's committed row. The active
+    # row is locked (PostgreSQL; SQLite's IMMEDIATE transactions serialise writers already) so it
+    # cannot change between the check and the switch.
+    attempts = 5
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():
+                if activate:
+                    active = ModelVersion.objects.select_for_update().active().values_list("pk", flat=True).first()
+                    if active != compared_with:
+                        raise ActiveVersionChanged
+                latest = ModelVersion.objects.aggregate(latest=Max("version"))["latest"] or 0
+                if activate:
+                    ModelVersion.objects.active().update(is_active=False)
+                return ModelVersion.objects.create(
+                    version=latest + 1, is_active=activate, activated_at=timezone.now() if activate else None, **fields
+                )
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def activate_version(
+    version_number: int, *, user: AbstractBaseUser | None = None, **audit_details: Any
+) -> ModelVersion:
+    """Make an existing version the active one (a rollback or a promotion); raises ModelVersion.DoesNotExist.
+
+    ``user`` is who asked, for the audit trail; None is the command line. ``audit_details`` are
+    recorded beside it (a promotion's comparison figures).
+    """
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(version=version_number)
+        previous = list(ModelVersion.objects.active().exclude(pk=version.pk).values_list("version", flat=True))
+        ModelVersion.objects.active().exclude(pk=version.pk).update(is_active=False)
+        audit.record(
+            action=audit.Action.ACTIVATE,
+            user=user,
+            target=version,
+            version=version.version,
+            previous_version=previous[0] if previous else None,
+            **audit_details,
+        )
+        if not version.is_active:
+            version.is_active = True
+            version.activated_at = timezone.now()
+            version.save(update_fields=["is_active", "activated_at"])
+    return version

@@ -1,0 +1,123 @@
+"""Trying a candidate version on live traffic before it answers everyone: shadow, canary, promote, stop.
+
+At most one candidate runs at a time (the one Candidate row), beside the active version:
+
+- as a **shadow**, it scores every prediction (form, API, batch) too; visitors see only the
+  active version's answer, and the shadow's is stored beside it (Prediction.shadow_*);
+- as a **canary**, it answers ``canary_percent`` of single predictions (form and API), drawn per
+  request, and the active version's answer is stored beside those rows, so every row has both.
+  A batch is answered by the active version and scored by the candidate: its rows share one
+  version (its summary and download name it), and a draw per batch would hand whole batches of
+  thousands of rows to the candidate at once.
+
+Promoting makes the candidate active through versions.activate_version (an operator's decision,
+not gated), with the comparison's figures in the audit row. Every change is audited. Running
+servers see a change within ML_MODEL_CHECK_SECONDS (predictor.serving.model_service loads the candidate).
+"""
+
+import random
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils.translation import gettext
+
+from predictor.models import Candidate, ModelVersion
+from predictor.ops import audit
+from predictor.registry import versions
+from predictor.serving import comparison
+
+# Which version answers is no secret, so the standard generator is enough (and cheap per request).
+_draw = random.Random()  # nosec B311
+
+
+class CandidateError(ValueError):
+    """The change cannot be made; the message says why, for the page, the admin and the command."""
+
+
+def canary_answers(percent: int) -> bool:
+    """Whether the canary answers this request: true for ``percent`` of requests, at random."""
+    return _draw.random() * 100 < percent
+
+
+def current() -> Candidate | None:
+    """The candidate running now, with its version, or None."""
+    return Candidate.objects.select_related("version").first()
+
+
+def start_shadow(version_number: int, *, user: AbstractBaseUser | None = None) -> Candidate:
+    """Make ``version_number`` the shadow, replacing any candidate; ``user`` None is the command line."""
+    return _start(version_number, mode=Candidate.Mode.SHADOW, canary_percent=0, user=user)
+
+
+def start_canary(version_number: int, *, percent: int, user: AbstractBaseUser | None = None) -> Candidate:
+    """Let ``version_number`` answer ``percent`` (1 to 100) of single predictions, replacing any candidate."""
+    if not 1 <= percent <= 100:
+        raise CandidateError(gettext("A canary's share is a whole percentage from 1 to 100."))
+    return _start(version_number, mode=Candidate.Mode.CANARY, canary_percent=percent, user=user)
+
+
+def stop(*, version_number: int | None = None, user: AbstractBaseUser | None = None) -> Candidate:
+    """Stop the shadow or canary; its stored answers stay, for the comparison. Returns what was stopped.
+
+    ``version_number``, when given, must be the candidate's: a page showing v3 never stops v4.
+    """
+    with transaction.atomic():
+        candidate = _locked_candidate(version_number)
+        figures = comparison.compare(candidate.version).as_record()
+        candidate.delete()
+        audit.record(
+            action=audit.Action.CANDIDATE_STOPPED,
+            user=user,
+            target=candidate.version,
+            mode=candidate.mode,
+            canary_percent=candidate.canary_percent,
+            comparison=figures,
+        )
+    return candidate
+
+
+def promote(*, version_number: int | None = None, user: AbstractBaseUser | None = None) -> ModelVersion:
+    """Make the candidate the active version, whatever its gate said; its comparison goes into the audit row.
+
+    ``version_number``, when given, must be the candidate's: a page showing v3 never promotes v4.
+    """
+    with transaction.atomic():
+        candidate = _locked_candidate(version_number)
+        figures = comparison.compare(candidate.version).as_record()
+        candidate.delete()
+        return versions.activate_version(
+            candidate.version.version, user=user, promoted_from=candidate.mode, comparison=figures
+        )
+
+
+def _start(version_number: int, *, mode: str, canary_percent: int, user: AbstractBaseUser | None) -> Candidate:
+    with transaction.atomic():
+        version = ModelVersion.objects.filter(version=version_number).first()
+        if version is None:
+            raise CandidateError(gettext("There is no model v%(version)s.") % {"version": version_number})
+        active = ModelVersion.objects.select_for_update().active().first()
+        if version == active:
+            raise CandidateError(gettext("%(version)s is the active version already.") % {"version": version})
+        replaced = Candidate.objects.select_for_update().select_related("version").first()
+        Candidate.objects.filter(pk=Candidate.ONLY).delete()
+        candidate = Candidate.objects.create(version=version, mode=mode, canary_percent=canary_percent)
+        audit.record(
+            action=audit.Action.SHADOW_STARTED if mode == Candidate.Mode.SHADOW else audit.Action.CANARY_STARTED,
+            user=user,
+            target=version,
+            version=version.version,
+            canary_percent=canary_percent,
+            active_version=active.version if active else None,
+            replaced=str(replaced) if replaced else None,
+        )
+    return candidate
+
+
+def _locked_candidate(version_number: int | None) -> Candidate:
+    candidate = Candidate.objects.select_for_update().select_related("version").first()
+    if candidate is None:
+        raise CandidateError(gettext("No shadow or canary is running."))
+    if version_number is not None and candidate.version.version != version_number:
+        message = gettext("v%(version)s is not the candidate; %(candidate)s is.")
+        raise CandidateError(message % {"version": version_number, "candidate": candidate})
+    return candidate

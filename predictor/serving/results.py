@@ -1,0 +1,95 @@
+"""What the model service answers with: the loaded model, and one answer or a batch of them.
+
+Apart from the service, so the history can store answers without importing what loads models.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from predictor.models import ModelVersion
+from predictor.schema.wording import one_of
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    record: ModelVersion  # the row it was loaded from; stored predictions point at it
+    estimator: Any
+    classes: tuple[str, ...]
+    # One row of features in, one probability per class out (see predictor.serving._closed_form).
+    probabilities_of: Callable[[list[float]], list[float]]
+    # Per feature, the smallest and largest value it was trained on (ModelVersion.training_range);
+    # unbounded for versions recorded without training statistics.
+    training_low: tuple[float, ...]
+    training_high: tuple[float, ...]
+
+    @property
+    def version_id(self) -> int:
+        return self.record.pk
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    def is_outside_training_range(self, row: list[float]) -> bool:
+        """Whether a measurement of one row lies outside what this version was trained on."""
+        return any(
+            not low <= value <= high
+            for value, low, high in zip(row, self.training_low, self.training_high, strict=True)
+        )
+
+    def rows_outside_training_range(self, features: np.ndarray) -> np.ndarray:
+        """is_outside_training_range for each row of a (rows, features) array."""
+        return ((features < self.training_low) | (features > self.training_high)).any(axis=1)
+
+    @property
+    def species_choice(self) -> str:
+        """The species it can answer, for page copy: "Cat or Dog", "Cat, Dog or Horse"."""
+        return one_of(self.classes)
+
+
+@dataclass(frozen=True)
+class SecondOpinion:
+    """What the version that did not answer said (the shadow, or the active one beside a canary); never shown."""
+
+    model: LoadedModel
+    species: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class BatchSecondOpinion:
+    model: LoadedModel
+    species: np.ndarray
+    probability: np.ndarray
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """One answer, with the inputs it answered (keyed by feature field, as stored)."""
+
+    inputs: dict[str, float]
+    species: str
+    probability: float
+    probabilities: dict[str, float]
+    model: LoadedModel
+    outside_training_range: bool  # a measurement lies outside what the version was trained on
+    second_opinion: SecondOpinion | None = None  # only while a candidate runs
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Answers for many rows at once: row i of ``probabilities`` follows the order of ``model.classes``."""
+
+    inputs: np.ndarray  # shape (rows, features), columns in FEATURES order: what was answered
+    species: np.ndarray  # the predicted label of each row
+    probability: np.ndarray  # the probability of that label
+    probabilities: np.ndarray  # shape (rows, classes)
+    model: LoadedModel
+    outside_training_range: np.ndarray  # per row, as PredictionResult's
+    second_opinion: BatchSecondOpinion | None = None  # only while a candidate runs
+
+    def __len__(self) -> int:
+        return len(self.species)

@@ -1,0 +1,289 @@
+import datetime as dt
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from predictor.history import selectors
+from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion
+from predictor.registry import training
+from predictor.schema import numbers
+from predictor.schema.features import FEATURES, TARGET_COLUMN, Feature
+from predictor.schema.wording import one_of
+from predictor.web import answers
+
+
+class MeasurementField(forms.FloatField):
+    """A measurement typed as text, read by numbers.parse: the rule CSV cells follow too."""
+
+    def to_python(self, value):
+        if isinstance(value, int | float):
+            return float(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return numbers.parse(str(value))
+        except numbers.NotANumber as error:
+            if error.code == "empty":
+                return None  # only spaces: the "required" message says what to enter
+            code = "foreign_digits" if error.code == "foreign_digits" else "invalid"
+            raise ValidationError(self.error_messages[code], code=code) from None
+
+
+def _measurement_field(feature: Feature) -> MeasurementField:
+    def validate_bounds(value: float) -> None:
+        if message := feature.bounds_error(value):
+            raise ValidationError(message, code="out_of_bounds")
+
+    smallest, largest = f"{feature.min_value:g}", f"{feature.max_value:g}"
+    field = MeasurementField(
+        label=feature.label_with_unit,
+        help_text=format_lazy(
+            _("At least {min} and at most {max} {unit}."), min=smallest, max=largest, unit=feature.unit
+        ),
+        validators=[validate_bounds],
+        error_messages=feature.error_messages,
+        widget=forms.NumberInput(attrs={"step": "any", "min": smallest, "max": largest, "inputmode": "decimal"}),
+    )
+    field.unit = feature.unit  # shown beside the input
+    return field
+
+
+# One field per measurement, named as in the original tutorial's inputs (features.FEATURES).
+MeasurementForm = type(
+    "MeasurementForm", (forms.Form,), {feature.form_name: _measurement_field(feature) for feature in FEATURES}
+)
+
+
+class PredictionForm(MeasurementForm):
+    """The visitor's measurements, and the submission key that makes the form store once (see answers)."""
+
+    submission_key = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["submission_key"] = answers.new_submission_key()
+
+    def clean_submission_key(self) -> str | None:
+        key = self.cleaned_data["submission_key"]
+        if key and not answers.is_valid_submission_key(key):
+            raise ValidationError(_("This form was damaged on its way; reload the page and send it again."))
+        return key or None
+
+    def measurements(self) -> dict[str, float]:
+        """The cleaned inputs keyed by feature field, as the service and the history expect them."""
+        return {feature.field: self.cleaned_data[feature.form_name] for feature in FEATURES}
+
+
+DAY_INPUT_ATTRS = {"placeholder": "YYYY-MM-DD", "inputmode": "numeric", "autocomplete": "off", "size": 10}
+
+
+class HistoryFilterForm(forms.Form):
+    """The results page's filters, sort order and page cursor, all from the query string."""
+
+    species = forms.ChoiceField(
+        required=False,
+        label=_("Species"),
+        error_messages={"invalid_choice": _("No model predicts the species “%(value)s”.")},
+    )
+    version = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.all(),
+        to_field_name="version",
+        required=False,
+        label=_("Model version"),
+        empty_label=_("All versions"),
+        error_messages={"invalid_choice": _("There is no model version “%(value)s”.")},
+    )
+    # Plain text inputs that ask for what they accept: a browser's date input shows the format of
+    # the browser's own locale (mm/dd/yyyy), which would contradict the message below.
+    date_from = forms.DateField(
+        required=False,
+        label=_("From"),
+        widget=forms.DateInput(attrs=DAY_INPUT_ATTRS, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter the first day as YYYY-MM-DD, such as 2026-11-30.")},
+    )
+    date_to = forms.DateField(
+        required=False,
+        label=_("To"),
+        widget=forms.DateInput(attrs=DAY_INPUT_ATTRS, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter the last day as YYYY-MM-DD, such as 2026-11-30.")},
+    )
+    labelled = forms.TypedChoiceField(
+        required=False,
+        label=_("Actual species"),
+        choices=[("", _("Labelled or not")), ("yes", _("Labelled")), ("no", _("Not labelled"))],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+    outside_range = forms.TypedChoiceField(
+        required=False,
+        label=_("Training range"),
+        choices=[
+            ("", _("Inside or outside")),
+            ("yes", _("Outside the training range")),
+            ("no", _("Inside the training range")),
+        ],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(choice, choice) for choice in SORT_CHOICES],
+        error_messages={"invalid_choice": _("Cannot sort by “%(value)s”.")},
+    )
+    after = forms.CharField(required=False, widget=forms.HiddenInput)
+    before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, species: list[str], **kwargs) -> None:
+        """``species``: the names to offer, as from ModelVersion.objects.known_species()."""
+        super().__init__(*args, **kwargs)
+        self.fields["species"].choices = [("", _("All species"))] + [(name, name) for name in species]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        earliest, latest = selectors.accepted_days()
+        for name in ("date_from", "date_to"):
+            day = cleaned.get(name)
+            if day is not None and not earliest <= day <= latest:
+                self.add_error(
+                    name, gettext("Choose a day from %(first)s to %(last)s.") % {"first": earliest, "last": latest}
+                )
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", _("The last day must not be before the first day."))
+        if cleaned.get("after") and cleaned.get("before"):
+            raise ValidationError(_("Ask for the page after a row or before it, not both."))
+        sort = cleaned.get("sort") or DEFAULT_SORT
+        for name in ("after", "before"):
+            if cleaned.get(name):
+                try:
+                    cleaned[f"{name}_cursor"] = selectors.decode_cursor(cleaned[name], sort)
+                except ValueError:
+                    message = gettext("“%(value)s” is not a page position; start again from the first page.")
+                    self.add_error(name, message % {"value": cleaned[name]})
+        return cleaned
+
+    def query(self) -> HistoryQuery:
+        """The validated filters; call after is_valid(). Days are days in the site's time zone."""
+        data = self.cleaned_data
+        date_from, date_to = data["date_from"], data["date_to"]
+        return HistoryQuery(
+            species=data["species"],
+            model_version=data["version"],
+            since=selectors.start_of_day(date_from) if date_from else None,
+            until=selectors.start_of_day(date_to + dt.timedelta(days=1)) if date_to else None,
+            labelled=data["labelled"],
+            outside_training_range=data["outside_range"],
+            sort=data["sort"] or DEFAULT_SORT,
+        )
+
+    def days(self) -> tuple[dt.date | None, dt.date | None]:
+        """The first and last day asked for, for the per-day chart."""
+        return self.cleaned_data["date_from"], self.cleaned_data["date_to"]
+
+    def cursors(self) -> dict:
+        """``after``/``before`` as decoded cursors, for selectors.keyset_page."""
+        return {"after": self.cleaned_data.get("after_cursor"), "before": self.cleaned_data.get("before_cursor")}
+
+
+class BatchUploadForm(forms.Form):
+    """A CSV of measurements to predict in one go; the file's content is checked by predictor.history.batch."""
+
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("Any other columns are kept, unchanged, in the results."),
+        error_messages={"required": _("Choose a CSV file to upload."), "empty": _("The file is empty.")},
+        widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.BATCH_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            message = gettext("The file is %(size).1f MB; at most %(limit).0f MB can be uploaded.")
+            raise ValidationError(message % {"size": upload.size / 1e6, "limit": limit / 1e6}, code="too_large")
+        return upload
+
+
+class RetrainForm(forms.Form):
+    """A retraining started from the models page: the data, the algorithm, and whether to override the gate."""
+
+    SHIPPED, UPLOADED = "shipped", "upload"
+
+    data = forms.ChoiceField(
+        label=_("Training data"),
+        choices=[(SHIPPED, _("The shipped data set (animals.csv)")), (UPLOADED, _("A CSV file I upload"))],
+        initial=SHIPPED,
+        widget=forms.RadioSelect,
+    )
+    file = forms.FileField(
+        label=_("CSV file"),
+        required=False,
+        help_text=format_lazy(
+            _("Columns {columns}; used only with “A CSV file I upload”."),
+            columns=", ".join([*(feature.column for feature in FEATURES), TARGET_COLUMN]),
+        ),
+        widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    algorithm = forms.ChoiceField(
+        label=_("Algorithm"),
+        choices=[(name, name) for name in training.ALGORITHMS],
+        initial=training.DEFAULT_ALGORITHM,
+    )
+    include_feedback = forms.BooleanField(label=_("Also train on the predictions staff labelled"), required=False)
+    force = forms.BooleanField(
+        label=_("Activate it even if it is less accurate than the active version"), required=False
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if cleaned.get("data") == self.UPLOADED and not upload:
+            self.add_error("file", _("Choose the CSV file to train on."))
+        if upload and upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
+            message = gettext("The file is %(size).1f MB; at most %(limit).0f MB can be uploaded.")
+            limit = settings.BATCH_UPLOAD_MAX_BYTES
+            self.add_error("file", message % {"size": upload.size / 1e6, "limit": limit / 1e6})
+        return cleaned
+
+
+class LabelForm(forms.Form):
+    """One click on the results page: the actual species of one prediction."""
+
+    species = forms.ChoiceField()
+    next = forms.CharField(required=False)
+
+    def __init__(self, *args, species: list[str], **kwargs) -> None:
+        """``species``: the names staff can record, as from ModelVersion.objects.known_species()."""
+        super().__init__(*args, **kwargs)
+        field = self.fields["species"]
+        field.choices = [(name, name) for name in species]
+        names = one_of(species)
+        field.error_messages = {
+            "required": gettext("Choose the actual species: %(names)s.") % {"names": names},
+            # %(value)s is filled in by the field; the names now.
+            "invalid_choice": gettext("%(value)s is not a species staff can record; choose %(names)s.").replace(
+                "%(names)s", names.replace("%", "%%")
+            ),
+        }
+
+
+class CandidateForm(forms.Form):
+    """The comparison page's buttons: run the version as a shadow or a canary, stop it, or promote it."""
+
+    ACTIONS = ["shadow", "canary", "stop", "promote"]
+
+    action = forms.ChoiceField(choices=[(action, action) for action in ACTIONS])
+    percent = forms.IntegerField(
+        label=_("Share of predictions (%)"), min_value=1, max_value=100, initial=10, required=False
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "canary" and cleaned.get("percent") is None:
+            self.add_error("percent", gettext("Give the canary a share from 1 to 100%."))
+        return cleaned

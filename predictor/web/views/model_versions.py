@@ -1,0 +1,123 @@
+"""The model versions: list, retraining, each version's page and picture, and its candidate trial."""
+
+from django.contrib import messages
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseBadRequest,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST, require_safe
+
+from predictor.history import selectors
+from predictor.models import Job, ModelVersion
+from predictor.ops import permissions
+from predictor.ops.permissions import required
+from predictor.registry import artifacts, model_metrics, training
+from predictor.schema.features import FEATURES
+from predictor.serving import candidates, comparison
+from predictor.web.forms import CandidateForm, RetrainForm
+
+
+@require_safe
+@required(permissions.VIEW_MODELS)
+def model_list(request):
+    return _model_list_page(request, RetrainForm())
+
+
+def _model_list_page(request, retrain_form: RetrainForm, status: int = 200):
+    context = {
+        "versions": selectors.with_live_counts(ModelVersion.objects.all()),
+        # Offered only to those the retrain view lets through.
+        "retrain_form": retrain_form if permissions.allows(request.user, permissions.RETRAIN) else None,
+        "recent_retrainings": Job.objects.filter(kind=Job.Kind.RETRAIN).select_related("created_by")[:5],
+    }
+    return render(request, "predictor/model_list.html", context, status=status)
+
+
+@require_POST
+@required(permissions.RETRAIN)
+def retrain(request):
+    form = RetrainForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _model_list_page(request, form, status=400)
+    job = training.start_job(
+        user=request.user,
+        algorithm=form.cleaned_data["algorithm"],
+        include_feedback=form.cleaned_data["include_feedback"],
+        force=form.cleaned_data["force"],
+        upload=form.cleaned_data["file"] if form.cleaned_data["data"] == RetrainForm.UPLOADED else None,
+    )
+    return redirect("predictor:job", job_id=job.pk)
+
+
+@require_safe
+@required(permissions.VIEW_MODELS)
+def model_detail(request, version: int):
+    model_version = get_object_or_404(ModelVersion, version=version)
+    return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
+
+
+@require_safe
+@required(permissions.VIEW_MODELS)
+def model_picture(request, version: int, scheme: str = "light"):
+    model_version = get_object_or_404(ModelVersion, version=version)
+    if not model_version.picture_name:
+        raise Http404(_("This version has no training picture."))
+    try:
+        picture = artifacts.open_picture(model_version.picture_name, scheme=scheme)
+    except FileNotFoundError:
+        raise Http404(_("The training picture is missing from the artifact storage.")) from None
+    response = FileResponse(picture, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_safe
+@required(permissions.VIEW_MODELS)
+def candidate_comparison(request, version: int):
+    candidate = get_object_or_404(ModelVersion, version=version)
+    figures = comparison.compare(candidate)
+    context = {
+        "comparison": figures,
+        "disagreements": comparison.disagreements(candidate, figures.active) if figures.active else [],
+        "running": candidates.current(),
+        "features": FEATURES,
+        "form": CandidateForm(),
+        # Offered only to those the views behind them would let through.
+        "can_change": permissions.allows(request.user, permissions.ACTIVATE_VERSIONS),
+        "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
+        "label_species": ModelVersion.objects.known_species(),
+    }
+    return render(request, "predictor/candidate_comparison.html", context)
+
+
+@require_POST
+@required(permissions.ACTIVATE_VERSIONS)
+def change_candidate(request, version: int):
+    form = CandidateForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(error for errors in form.errors.values() for error in errors)
+        return HttpResponseBadRequest(problems, content_type="text/plain")
+    action, percent = form.cleaned_data["action"], form.cleaned_data["percent"]
+    try:
+        match action:
+            case "shadow":
+                candidates.start_shadow(version, user=request.user)
+                message = gettext("%(version)s now scores every prediction as a shadow.")
+            case "canary":
+                candidates.start_canary(version, percent=percent, user=request.user)
+                message = gettext("%(version)s now answers %(percent)s%% of single predictions as a canary.")
+            case "stop":
+                candidates.stop(version_number=version, user=request.user)
+                message = gettext("%(version)s is no longer tried; its stored answers stay for the comparison.")
+            case "promote":
+                candidates.promote(version_number=version, user=request.user)
+                message = gettext("Model %(version)s is now active; running servers serve it within a second.")
+    except candidates.CandidateError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, message % {"version": f"v{version}", "percent": percent})
+    return redirect("predictor:candidate_comparison", version=version)
