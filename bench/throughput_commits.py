@@ -8,6 +8,10 @@ weighs on every build alike. Prints each run, each build's median and its median
 seed's median: the "same run" comparison the throughput goal of issue 11 asks for.
 
     python bench/throughput_commits.py de52fc7 6a46e8b HEAD [--rounds 4] [--duration 8]
+    python bench/throughput_commits.py 54c0190 HEAD --api [--rounds 3]   # POST /api/v1/predict
+
+With --api each build is measured by this checkout's bench/api_throughput.py serving that build's
+worktree (``--site``): one JSON prediction per request, stored, against the same seed app's form.
 
 Needs wrk and Flask (requirements-dev.txt). Commits older than the virtualenv's requirements may
 not start; pick ones whose requirements this virtualenv satisfies.
@@ -42,6 +46,7 @@ def main() -> int:
     parser.add_argument("commits", nargs="+", help="commits to compare, e.g. de52fc7 HEAD")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=8, help="seconds per run")
+    parser.add_argument("--api", action="store_true", help="measure POST /api/v1/predict instead of the form")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="throughput-commits-") as workdir:
@@ -58,7 +63,11 @@ def main() -> int:
                 order = list(builds) if round_number % 2 else list(reversed(builds))
                 seed.append(rate(["bench/tutorial_baseline.py"], PROJECT_DIR, args.duration))
                 for commit in order:
-                    rates[commit].append(rate(["bench/throughput.py"], builds[commit], args.duration))
+                    if args.api:
+                        command = [str(PROJECT_DIR / "bench" / "api_throughput.py"), "--site", str(builds[commit])]
+                    else:
+                        command = ["bench/throughput.py"]
+                    rates[commit].append(rate(command, builds[commit], args.duration))
                 seed.append(rate(["bench/tutorial_baseline.py"], PROJECT_DIR, args.duration))
                 runs = ", ".join(f"{commit} {rates[commit][-1]:,.0f}/s" for commit in order)
                 print(f"round {round_number}: seed {seed[-2]:,.0f}/s, {runs}, seed {seed[-1]:,.0f}/s", flush=True)
@@ -67,7 +76,8 @@ def main() -> int:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=PROJECT_DIR, check=False)
 
     seed_median = statistics.median(seed)
-    print(f"\n| Build | Median | Against the seed's median ({seed_median:,.0f}/s) |")
+    print(f"\n{'POST /api/v1/predict' if args.api else 'The form'}, against the seed app's form")
+    print(f"| Build | Median | Against the seed's median ({seed_median:,.0f}/s) |")
     print("| --- | ---: | ---: |")
     for commit, values in rates.items():
         median = statistics.median(values)

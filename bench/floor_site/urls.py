@@ -43,10 +43,8 @@ def post_redirect_get(request: HttpRequest) -> HttpResponse:
     form = PredictionForm(request.POST)
     if not form.is_valid():
         return HttpResponse(status=400)
-    measurements = form.measurements()
     prediction = answers.store_form_answer(
-        result=model_service.predict(measurements),
-        measurements=measurements,
+        result=model_service.predict(form.measurements()),
         submission_key=form.cleaned_data["submission_key"],
     )
     return redirect(answers.permalink(prediction))

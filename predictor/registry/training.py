@@ -24,14 +24,9 @@ from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.utils.translation import gettext
 from sklearn.base import clone
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from tqdm import tqdm
 
 from predictor import jobs
 from predictor.models import LABELLED, Job, ModelVersion, Prediction
@@ -55,11 +50,32 @@ class Algorithm:
     scaled: bool
 
 
+# The other classifiers are imported when a training asks for them: every process imports this
+# module at start-up (its job kind registers itself), and their modules more than doubled the
+# scikit-learn a command loads before it can do anything.
+def _logistic_regression() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(random_state=RANDOM_STATE)
+
+
+def _k_neighbors() -> Any:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=5)
+
+
+def _random_forest() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(random_state=RANDOM_STATE)
+
+
 ALGORITHMS: dict[str, Algorithm] = {
     "GaussianNB": Algorithm(GaussianNB, scaled=False),
-    "LogisticRegression": Algorithm(lambda: LogisticRegression(random_state=RANDOM_STATE), scaled=True),
-    "KNeighborsClassifier": Algorithm(lambda: KNeighborsClassifier(n_neighbors=5), scaled=True),
-    "RandomForestClassifier": Algorithm(lambda: RandomForestClassifier(random_state=RANDOM_STATE), scaled=False),
+    "LogisticRegression": Algorithm(_logistic_regression, scaled=True),
+    "KNeighborsClassifier": Algorithm(_k_neighbors, scaled=True),
+    "RandomForestClassifier": Algorithm(_random_forest, scaled=False),
 }
 
 
@@ -172,6 +188,8 @@ def train(
     features, labels = combined.features, combined.labels
 
     folds = max(2, min(MAX_FOLDS, min(combined.class_counts.values())))
+    from sklearn.model_selection import StratifiedKFold  # as the classifiers above: when training
+
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     splits = list(splitter.split(features, labels))
     pipeline = build_pipeline(algorithm)
@@ -420,6 +438,8 @@ def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData)
 
 
 def _progress(items: list, *, desc: str, show_progress: bool) -> Any:
+    from tqdm import tqdm  # a terminal's progress bar, for the command line only
+
     return tqdm(items, desc=desc, unit="fold", delay=training_data.PROGRESS_DELAY_SECONDS, disable=not show_progress)
 
 

@@ -216,7 +216,8 @@ def call_api(base_url: str, path: str, *, body=None, key: str = "") -> tuple[int
 
 FILL_SITE = """
 from django.contrib.auth.models import Group, User
-from predictor import api_keys, batch, feedback
+from predictor.history import batch, feedback
+from predictor.ops import api_keys
 from predictor.models import Prediction
 ann = User.objects.create_user("ann", password="a long password for ann", is_staff=True)
 ann.groups.add(Group.objects.get(name="operator"))

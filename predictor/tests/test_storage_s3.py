@@ -106,7 +106,7 @@ def test_another_process_with_an_empty_local_folder_loads_the_model_from_the_buc
     script = (
         "import django, json, sys; django.setup()\n"
         "from django.core.files.storage import storages\n"
-        "from predictor import artifacts\n"
+        "from predictor.registry import artifacts\n"
         "name, sha256, sklearn_version = sys.argv[1:]\n"
         "store = storages['ml_artifacts']\n"
         "artifact = artifacts.load(name, expected_sha256=sha256, saved_with=sklearn_version)\n"

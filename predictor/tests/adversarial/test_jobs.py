@@ -20,7 +20,7 @@ WORKER_ENV = {"DJANGO_TASKS_BACKEND": "database", "JOB_LEASE_SECONDS": "2", "JOB
 
 ENQUEUE = """
 import io, sys
-from predictor import batch
+from predictor.history import batch
 rows = int(sys.argv[1]); jobs = int(sys.argv[2])
 content = ("Height,Weight\\n" + "77,36\\n90,48\\n" * (rows // 2)).encode()
 for _ in range(jobs):
