@@ -479,6 +479,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "No shadow or canary is running.": "当前没有运行中的影子模型或金丝雀。",
     "v%(version)s is not the candidate; %(candidate)s is.": "v%(version)s 不是候选版本；候选版本是 %(candidate)s。",
     "No row both versions scored is labelled yet: label the disagreements below.": "两个版本都打过分的行还没有一行被标注：请标注下面的分歧。",
+    "No row both versions scored is labelled yet: label the disagreements on the comparison page, %(page)s.": "两个版本都打过分的行还没有一行被标注：请在比较页面 %(page)s 上标注分歧。",
     "Too few labelled rows to say which is better: exactly one version was right on %(discordant)s labelled rows, and McNemar's test needs at least %(minimum)s. Label more disagreements.": "已标注的行太少，无法判断哪个更好：只有 %(discordant)s 行已标注的行上恰有一个版本正确，而 McNemar 检验至少需要 %(minimum)s 行。请标注更多分歧。",
     "No significant difference yet (McNemar's test, p = %(p_value)s on %(discordant)s rows where exactly one was right): label more disagreements.": "目前没有显著差异（McNemar 检验，在恰有一个版本正确的 %(discordant)s 行上 p = %(p_value)s）：请标注更多分歧。",
     "%(better)s is more accurate than %(worse)s on these rows (McNemar's test, p = %(p_value)s on %(discordant)s rows where exactly one was right).": "在这些行上 %(better)s 比 %(worse)s 更准确（McNemar 检验，在恰有一个版本正确的 %(discordant)s 行上 p = %(p_value)s）。",

@@ -300,9 +300,10 @@ DEFAULT_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-# Features no page uses are switched off, for this site and anything it might embed.
+# Features no page uses are switched off, for this site and anything it might embed. Only features
+# browsers know: Chromium logs an error on every page for one it does not (it has no `bluetooth`).
 DEFAULT_PERMISSIONS_POLICY = (
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), "
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), hid=(), "
     "midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()"
 )
 

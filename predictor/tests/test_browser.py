@@ -161,6 +161,17 @@ def test_submitting_the_form_shows_the_result_card(page, live_server, trained_ve
     expect(card.locator(".range-warning")).to_have_count(0)
 
 
+def test_the_browser_reports_no_problem_with_the_sites_headers_or_pages(page, live_server, trained_version):
+    # Chromium logs a console error for each header it cannot read (an unknown Permissions-Policy
+    # feature, say) and for each blocked resource: a visitor's developer tools would show them.
+    messages = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    page.goto(live_server.url + "/")
+    predict(page, live_server, height="77", weight="36")
+    page.goto(live_server.url + "/accounts/login/")
+    assert [message for message in messages if message.startswith(("error", "warning"))] == []
+
+
 def test_a_house_cat_is_warned_that_it_lies_outside_the_training_data(page, live_server, trained_version):
     predict(page, live_server, height="30", weight="4.5")
     warning = page.locator(".result .range-warning")
