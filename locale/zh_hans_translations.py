@@ -478,6 +478,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "%(version)s is the active version already.": "%(version)s 已经是当前启用的版本。",
     "No shadow or canary is running.": "当前没有运行中的影子模型或金丝雀。",
     "v%(version)s is not the candidate; %(candidate)s is.": "v%(version)s 不是候选版本；候选版本是 %(candidate)s。",
+    "%(off)s prediction lies far outside the others and is left off the chart; the table lists it.": "有 %(off)s 条预测远离其他预测，未画在图上；下面的表格列出了它。",
     "No row both versions scored is labelled yet: label the disagreements below.": "两个版本都打过分的行还没有一行被标注：请标注下面的分歧。",
     "No row both versions scored is labelled yet: label the disagreements on the comparison page, %(page)s.": "两个版本都打过分的行还没有一行被标注：请在比较页面 %(page)s 上标注分歧。",
     "Too few labelled rows to say which is better: exactly one version was right on %(discordant)s labelled rows, and McNemar's test needs at least %(minimum)s. Label more disagreements.": "已标注的行太少，无法判断哪个更好：只有 %(discordant)s 行已标注的行上恰有一个版本正确，而 McNemar 检验至少需要 %(minimum)s 行。请标注更多分歧。",

@@ -314,6 +314,28 @@ def test_error_pages_are_designed_and_accessible(page, live_server, django_user_
     screenshot(page, "not-allowed")
 
 
+def test_one_outlier_leaves_the_scatter_readable_and_is_counted(
+    page, live_server, staff, history_rows, trained_version
+):
+    Prediction.objects.create(
+        height_cm=300,
+        weight_kg=500,
+        species="Dog",
+        probability=0.99,
+        probabilities={"Cat": 0.01, "Dog": 0.99},
+        model_version=trained_version,
+    )
+    log_in(page, live_server, staff)
+    figure = page.locator("figure", has=page.locator("#scatter-heading"))
+    expect(figure).to_contain_text("1 prediction lies far outside the others and is left off the chart")
+    axis_top = page.evaluate("() => Chart.getChart(document.querySelector('[data-chart=scatter] canvas')).scales.y.max")
+    assert 110 <= axis_top < 150  # the ordinary animals fill the chart, the 300 cm one is off it
+    for width in (PHONE, DESKTOP):
+        page.set_viewport_size({"width": width, "height": 900})
+        figure.scroll_into_view_if_needed()
+        figure.screenshot(path=str(SCREENSHOTS / f"history-scatter-outlier-{width}.png"))
+
+
 def test_history_filters_and_table_work_without_javascript(browser, live_server, staff, history_rows):
     page = new_page(browser, javascript=False)
     log_in(page, live_server, staff)
