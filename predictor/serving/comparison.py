@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext
-from scipy.stats import binomtest
 
 from predictor.models import DISAGREEING, LABELLED, ModelVersion, Prediction
 from predictor.schema.wording import one_of
@@ -61,6 +60,9 @@ class Comparison:
         """McNemar's exact test: the chance of a split at least this uneven if both were equally good."""
         if not self.discordant:
             return None
+        # Imported here: scipy.stats took a second of every command's and server's start.
+        from scipy.stats import binomtest
+
         return float(binomtest(self.only_candidate_correct, self.discordant, 0.5).pvalue)
 
     @property
