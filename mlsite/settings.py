@@ -443,7 +443,7 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.
 
 # --- Jobs: batch uploads and retraining in the background (issue 14: jobs) ---
-# (predictor/jobs.py, docs/deployment.md). Django's Tasks API (the django-tasks backport) runs them:
+# (predictor/jobs/, docs/deployment.md). Django's Tasks API (the django-tasks backport) runs them:
 # "database" (default) queues them in the database, run by `manage.py run_worker` (make run starts
 # one); "rq" queues them on the Redis at REDIS_URL, run by the same command; "immediate" runs them
 # inside the request that starts them (the tests; never a site: a million rows would time out).
