@@ -265,6 +265,10 @@ RATE_LIMIT_PASSWORD_RESETS_PER_HOUR = env_int("RATE_LIMIT_PASSWORD_RESETS_PER_HO
 # names a Redis, shared by every worker and host either way; in Redis, under this key prefix.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "mlsite")
+# A Redis that does not answer within this many seconds is taken to be down: the counts go to the
+# database meanwhile, and Redis is tried again after REDIS_RETRY_SECONDS (docs/deployment.md).
+REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", "") or 0.5)
+REDIS_RETRY_SECONDS = float(os.environ.get("REDIS_RETRY_SECONDS", "") or 5)
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

@@ -53,6 +53,10 @@ MODEL_REFUSALS = Counter(
     ["reason"],
 )
 MODEL_RELOADS = Counter("mlsite_model_reloads", "Model versions loaded by a server process (each start, each switch).")
+LIMIT_COUNTS_IN_DATABASE = Counter(
+    "mlsite_limit_counts_in_database",
+    "Rate-limit counts made in the database because the Redis at REDIS_URL did not answer.",
+)
 
 
 def count_stored_predictions(*, model_version: int, source: str, species_counts: Mapping[str, int]) -> None:
@@ -76,6 +80,10 @@ def count_not_ready() -> None:
 
 def count_reload() -> None:
     MODEL_RELOADS.inc()
+
+
+def count_limit_fallback() -> None:
+    LIMIT_COUNTS_IN_DATABASE.inc()
 
 
 def route_of(request: HttpRequest) -> str:

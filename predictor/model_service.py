@@ -122,6 +122,7 @@ class _ProcessCache:
         self.refused_version_id: int | None = None
         self.trial: Trial | None = None  # the candidate, loaded, while one runs
         self.refused_candidate_id: int | None = None
+        self.refused_candidate_reason = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,12 @@ def refused_activation() -> str:
     """Why the active version is not the one answering, or "" when it is (as of the last check)."""
     cache = _cache
     return cache.not_ready_reason if cache.refused_version_id is not None else ""
+
+
+def refused_candidate() -> str:
+    """Why the running candidate is left out (its artifact cannot be loaded), or "" (as of the last check)."""
+    cache = _cache
+    return cache.refused_candidate_reason if cache.refused_candidate_id is not None else ""
 
 
 def predict(measurements: Mapping[str, float]) -> PredictionResult:
@@ -287,6 +294,7 @@ def _refresh_trial(cache: _ProcessCache) -> None:
     row = Candidate.objects.values_list("version_id", "mode", "canary_percent").first()
     if row is None or cache.model is None or row[0] == cache.model.version_id:
         cache.trial = None
+        cache.refused_candidate_id = None
         return
     version_id, mode, canary_percent = row
     model = cache.trial.model if cache.trial is not None and cache.trial.model.version_id == version_id else None
@@ -298,6 +306,7 @@ def _refresh_trial(cache: _ProcessCache) -> None:
             if cache.refused_candidate_id != version_id:
                 logger.error("Not trying candidate v%s beside the active model: %s.", version.version, error)
                 cache.refused_candidate_id = version_id
+            cache.refused_candidate_reason = f"candidate v{version.version} cannot be loaded ({error})"
             cache.trial = None
             return
         logger.info("Trying candidate v%s as a %s.", version.version, mode)
