@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from predictor import accounts, api, metrics
+from predictor.middleware import bad_request, page_not_found, permission_denied, server_error
 
 admin.site.site_header = _("Animal predictor administration")
 admin.site.site_title = _("Animal predictor admin")
@@ -25,3 +26,9 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("predictor/favicon.ico"))),
     path("", include("predictor.urls")),
 ]
+
+# Pages that render without a user or session, and JSON under /api/ (predictor/middleware.py).
+handler400 = bad_request
+handler403 = permission_denied
+handler404 = page_not_found
+handler500 = server_error
