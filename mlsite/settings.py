@@ -227,6 +227,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_62
 # temporary file, not held in memory; put the same cap on the proxy in front (client_max_body_size).
 BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100_000_000)
 BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
+# The longest line a batch CSV may have: a file without line ends is refused at once, not read whole.
+BATCH_UPLOAD_MAX_LINE_BYTES = env_int("BATCH_UPLOAD_MAX_LINE_BYTES", 1_000_000)
 
 # Every line names the request it was written for (predictor/request_id.py); DJANGO_LOG_FORMAT
 # (metrics block below) picks the plain lines or one JSON object per line.
