@@ -350,6 +350,10 @@ def create_private_file(path: Path) -> None:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     create_private_file(Path(DATABASES["default"]["NAME"]))
 
+# Backups (predictor/backup.py) sign their manifest with this key, else with DJANGO_SECRET_KEY; a
+# restore needs the same key. Name one to restore a backup on a site with another secret key.
+BACKUP_SIGNING_KEY = os.environ.get("DJANGO_BACKUP_SIGNING_KEY", "")
+
 # --- Shared object storage (issue 14: storage) ---
 # With DJANGO_S3_BUCKET set, trained models, their training pictures and kept batch uploads live in
 # that S3-compatible bucket (AWS S3, MinIO, SeaweedFS...), one key prefix per store, so every host

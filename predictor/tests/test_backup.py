@@ -120,7 +120,7 @@ def test_restore_refuses_a_backup_made_at_other_migrations(trained_version, sett
     manifest_path = tmp_path / "backup" / backup.MANIFEST
     manifest = json.loads(manifest_path.read_text())
     manifest["migrations"].append(["predictor", "0099_from_the_future"])
-    manifest_path.write_text(json.dumps(manifest))
+    manifest_path.write_text(json.dumps(backup.signed(manifest)))  # as the site's own code would
     empty_the_site(settings, tmp_path)
     with pytest.raises(backup.BackupError, match=r"other migrations .*\+predictor.0099_from_the_future"):
         backup.restore_site(folder=tmp_path / "backup")
