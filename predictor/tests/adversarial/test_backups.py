@@ -69,7 +69,8 @@ def test_a_viewer_made_superuser_in_the_backup_with_its_sha256_rewritten_is_refu
     table = next(table for table in manifest["tables"] if table["model"] == "auth.user")
     path = made_backup / table["file"]
     superuser, username = table["columns"].index("is_superuser"), table["columns"].index("username")
-    rows = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
     for row in rows:
         if row[username] == "viewer":
             row[superuser] = True
