@@ -522,6 +522,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Answered": "回答者",
     "No disagreement yet.": "还没有分歧。",
     "Compare with the active version on live traffic (shadow, canary, promote)": "在实际流量上与当前启用版本比较（影子模型、金丝雀、提升）",
+    "%(version)s cannot be tried: %(reason)s. Retrain it, or choose another version.": "%(version)s 无法试用：%(reason)s。请重新训练它，或选择另一个版本。",
     # jobspeed
     "progress": "进度",
     "page": "页面",

@@ -29,7 +29,7 @@ FIXTURE = [
 @pytest.fixture
 def versions(make_version):
     active = make_version(is_active=True)
-    candidate = make_version()
+    candidate = make_version(stored=True)  # a candidate starts only once its artifact loads
     other = make_version()
     start = timezone.now() - dt.timedelta(hours=1)
     rows = []
