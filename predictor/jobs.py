@@ -29,6 +29,8 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
+from django_tasks.base import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from . import history, permissions
 from .models import Job, PendingBatch
@@ -180,12 +182,14 @@ def reap_expired(*, now: datetime | None = None) -> int:
         if job.attempts < settings.JOB_MAX_ATTEMPTS:
             if expired.update(status=Status.QUEUED, lease_expires_at=None):
                 logger.warning("Job %s: its worker stopped during attempt %s; queued again.", job.pk, job.attempts)
+                _fail_lost_task(job, now=now)
                 _enqueue(job)
                 reaped += 1
         elif expired.update(
             status=Status.FAILED, finished_at=now, lease_expires_at=None, error=WORKER_LOST % {"attempts": job.attempts}
         ):
             logger.warning("Job %s: its worker stopped during the last attempt; failed.", job.pk)
+            _fail_lost_task(job, now=now)
             _clean_up(job, succeeded=False)
             reaped += 1
     for job in Job.objects.filter(status=Status.FAILED, pending_batches__isnull=False).distinct():
@@ -264,6 +268,21 @@ def _enqueue(job: Job) -> None:
         _clean_up(job, succeeded=False)
         return
     Job.objects.filter(pk=job.pk).update(task_id=str(result.id))
+
+
+def _fail_lost_task(job: Job, *, now: datetime) -> None:
+    """The database queue's row for the attempt the reaper took from a dead worker: failed, not RUNNING forever.
+
+    Nothing else notices that worker's death (RQ's own registry does, for the rq backend).
+    """
+    if settings.JOBS_BACKEND != "database" or not job.task_id:
+        return
+    DBTaskResult.objects.filter(pk=job.task_id, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        exception_class_path=f"{JobLost.__module__}.{JobLost.__qualname__}",
+        traceback=f"The worker running job {job.pk} (attempt {job.attempts}) stopped; its lease ran out.\n",
+    )
 
 
 def _lease_end() -> datetime:

@@ -312,6 +312,7 @@ def batch_download(request, batch_id):
         raise Http404(_("No such batch.")) from None
     response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="predictions-{batch_id}.csv"'
+    response["Cache-Control"] = exports.PRIVATE_DOWNLOAD
     return response
 
 

@@ -241,7 +241,10 @@ def folder_digests(folder: Path) -> dict[str, str]:
 def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(database, tmp_path):
     database_url = postgres_url() if database == "postgresql" else ""
     old_uploads, new_uploads = tmp_path / "old-uploads", tmp_path / "new-uploads"
-    with running_server(workers=2, database_url=database_url, extra_env={"BATCH_UPLOADS_DIR": str(old_uploads)}) as old:
+    # Each throw-away site has a secret key of its own: the backup key is named on both, as docs/deployment.md says.
+    signing = {"DJANGO_BACKUP_SIGNING_KEY": "the backup key of both sites"}
+    old_env = {"BATCH_UPLOADS_DIR": str(old_uploads), **signing}
+    with running_server(workers=2, database_url=database_url, extra_env=old_env) as old:
         visitor = BrowserLikeClient(old.base_url)
         visitor.open_form()
         assert visitor.submit(*INPUTS[0]) == (200, True)
@@ -275,9 +278,8 @@ def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(da
         old_rows = stored_rows(old)
         old_versions = call_api(old.base_url, "/api/v1/models", key=secret)
 
-        with running_server(
-            workers=2, database_url=database_url, train=False, extra_env={"BATCH_UPLOADS_DIR": str(new_uploads)}
-        ) as new:
+        new_env = {"BATCH_UPLOADS_DIR": str(new_uploads), **signing}
+        with running_server(workers=2, database_url=database_url, train=False, extra_env=new_env) as new:
             assert call_api(new.base_url, "/api/v1/predict", body={"height_cm": 85, "weight_kg": 40})[0] == 503
             restored = new.manage("restore_site", str(tmp_path / "backup"))
             assert "Restored" in restored.stdout, restored.stderr
