@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from predictor import candidates, model_service, versions
 from predictor.models import AuditEvent, Candidate, ModelVersion
@@ -17,6 +18,13 @@ from predictor.models import AuditEvent, Candidate, ModelVersion
 pytestmark = pytest.mark.django_db
 
 Action = AuditEvent.Action
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """The messages are read as said in English: a request in Chinese before leaves its language active."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
