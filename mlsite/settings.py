@@ -117,6 +117,8 @@ MIDDLEWARE = [
     # reads them; after the user and messages are known, so the refusal page has the site's header.
     "predictor.middleware.RequestBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After the CSRF check and the messages: an admin selection that is not ids is refused with a message.
+    "predictor.middleware.AdminSelectionMiddleware",
     "predictor.middleware.DatabaseUnavailableMiddleware",
     "predictor.middleware.SecurityHeadersMiddleware",
 ]

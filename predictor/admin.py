@@ -3,10 +3,7 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -51,25 +48,7 @@ class DataBoundedDateHierarchy:
         return [day for day in days if first <= day <= last]
 
 
-class CheckedSelectionAdmin(admin.ModelAdmin):
-    """An action posted with a selection that is not ids of this table (``_selected_action=abc``) changes nothing.
-
-    Django filters by the posted values as they are, and a value the primary key cannot read was a 500.
-    """
-
-    def response_action(self, request, queryset):
-        primary_key = self.model._meta.pk
-        try:
-            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
-                primary_key.to_python(value)
-        except ValidationError:
-            message = gettext("The selection held something that is not an item of this list; nothing was changed.")
-            self.message_user(request, message, messages.WARNING)
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
-
-
-class ReadOnlyAdmin(CheckedSelectionAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
     """History is a record, not editable data: staff can look, not add, change or delete."""
 
     def has_add_permission(self, request):
@@ -140,7 +119,7 @@ MEASUREMENT_COLUMNS = {f"{feature.field}_display": _measurement_column(feature) 
 
 
 @admin.register(Prediction)
-class PredictionAdmin(DataBoundedDateHierarchy, CheckedSelectionAdmin):
+class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     """A record: only the actual species (feedback) can be changed; inputs and outputs stay as they were."""
 
     list_display = [
@@ -422,7 +401,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(CheckedSelectionAdmin):
+class ApiKeyAdmin(admin.ModelAdmin):
     """Staff add a key by name and see its secret once; keys are revoked, never deleted.
 
     A key acts as the account that created it ("created by"), with that account's permissions.

@@ -1,8 +1,11 @@
 import logging
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -89,6 +92,35 @@ def server_error(request) -> HttpResponse:
     if is_api_request(request):
         return api_error_response(500, gettext("Something went wrong on the server; the error has been logged."))
     return HttpResponseServerError(render_to_string("500.html"))
+
+
+class AdminSelectionMiddleware:
+    """An admin action posted with a selection that is not ids of its table (``_selected_action=abc``) changes nothing.
+
+    Django's admin filters by the posted values as they are, and one its primary key cannot read
+    was a 500, in this app's admin pages and in those of auth and django-axes alike; so every
+    changelist's selection is read here, by the model's own primary key, before the view runs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        model_admin = getattr(view_func, "model_admin", None)  # set by ModelAdmin.get_urls on its views
+        if model_admin is None or request.method != "POST" or ACTION_CHECKBOX_NAME not in request.POST:
+            return None
+        primary_key = model_admin.model._meta.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                primary_key.to_python(value)
+        except ValidationError:
+            message = gettext("The selection held something that is not an item of this list; nothing was changed.")
+            messages.warning(request, message)
+            return HttpResponseRedirect(request.get_full_path())
+        return None
 
 
 class SecurityHeadersMiddleware:

@@ -38,6 +38,9 @@ def superuser_client(django_user_model):
         ("/admin/predictor/prediction/", "export_csv"),
         ("/admin/predictor/modelversion/", "activate"),
         ("/admin/predictor/apikey/", "revoke_keys"),
+        ("/admin/auth/user/", "delete_selected"),
+        ("/admin/auth/group/", "delete_selected"),
+        ("/admin/axes/accessattempt/", "delete_selected"),
     ],
 )
 @pytest.mark.parametrize("selected", [["abc"], ["1", "abc"], ["1e3"], [str(uuid.uuid4())]])
