@@ -176,6 +176,7 @@ class RedisCounters:
         if self._outage:
             logger.warning("Redis answers again; counting rate limits in Redis.")
         self._outage = ""
+        self._retry_at = 0.0  # a health check that reached it ends the wait at once
 
 
 @functools.cache
