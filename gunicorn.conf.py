@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn.http import wsgi
+
 wsgi_app = "mlsite.wsgi"
 workers = int(os.environ.get("WEB_CONCURRENCY", "") or 4)
 worker_class = "gthread"
@@ -26,10 +28,29 @@ timeout = 120
 graceful_timeout = 30  # a restart lets running requests finish for this long
 keepalive = 5  # seconds an idle kept-alive connection is held open, in the poller
 backlog = 4096
+# gunicorn answers a request line or header over these itself, with an HTML page Django never sees
+# (even under /api/), so they are set where only a broken or hostile client reaches them: the
+# longest request line gunicorn allows, and 16 KiB a header (a browser's cookies for a domain,
+# 8 KB at most, had been refused with 431). 100 headers (gunicorn's default) is plenty.
+limit_request_line = 8190
+limit_request_field_size = 16384
+limit_request_fields = 100
 errorlog = "-"
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None  # empty: no access log
 # gunicorn's usual line plus the request's id (predictor/ops/request_id.py), to find its other log lines.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+
+
+# No "Server: gunicorn" on every answer: gunicorn has no setting for it, so its response class
+# leaves the line out. Set here, in the arbiter, before it forks the workers.
+_gunicorn_default_headers = wsgi.Response.default_headers
+
+
+def _default_headers_without_server(response: wsgi.Response) -> list[str]:
+    return [line for line in _gunicorn_default_headers(response) if not line.lower().startswith("server:")]
+
+
+wsgi.Response.default_headers = _default_headers_without_server
 
 # Metrics (predictor/ops/metrics.py): each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR
 # and a scrape sums every worker's. The folder is set here, before any worker imports

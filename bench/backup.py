@@ -42,6 +42,8 @@ def run(env: dict[str, str], *args: str) -> tuple[float, float, str]:
 def site_env(workdir: Path, database_url: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL", "ML_"))}
     env.update(throwaway_site_settings(workdir), BATCH_UPLOADS_DIR=str(workdir / "uploads"))
+    # Each throw-away site has a secret key of its own; a restore needs the key that signed the backup.
+    env["DJANGO_BACKUP_SIGNING_KEY"] = "bench/backup.py: the same backup key on both sites"
     if database_url:
         env["DATABASE_URL"] = database_url
     return env

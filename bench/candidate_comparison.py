@@ -57,7 +57,7 @@ def run(rows: int) -> int:
     from predictor.history import _sql
     from predictor.models import Prediction
     from predictor.registry import training
-    from predictor.serving import comparison
+    from predictor.registry import comparison
 
     call_command("migrate", verbosity=0)
     active = training.train().version

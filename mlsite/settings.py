@@ -117,6 +117,8 @@ MIDDLEWARE = [
     # reads them; after the user and messages are known, so the refusal page has the site's header.
     "predictor.ops.middleware.RequestBodyLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After the CSRF check and the messages: an admin selection that is not ids is refused with a message.
+    "predictor.ops.middleware.AdminSelectionMiddleware",
     "predictor.ops.middleware.DatabaseUnavailableMiddleware",
     "predictor.ops.middleware.SecurityHeadersMiddleware",
 ]
@@ -227,6 +229,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 2_62
 # temporary file, not held in memory; put the same cap on the proxy in front (client_max_body_size).
 BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 100_000_000)
 BATCH_UPLOAD_MAX_ROWS = env_int("BATCH_UPLOAD_MAX_ROWS", 1_000_000)
+# The longest line a batch CSV may have: a file without line ends is refused at once, not read whole.
+BATCH_UPLOAD_MAX_LINE_BYTES = env_int("BATCH_UPLOAD_MAX_LINE_BYTES", 1_000_000)
 
 # Every line names the request it was written for (predictor/ops/request_id.py); DJANGO_LOG_FORMAT
 # (metrics block below) picks the plain lines or one JSON object per line.
@@ -265,6 +269,10 @@ RATE_LIMIT_PASSWORD_RESETS_PER_HOUR = env_int("RATE_LIMIT_PASSWORD_RESETS_PER_HO
 # names a Redis, shared by every worker and host either way; in Redis, under this key prefix.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "mlsite")
+# A Redis that does not answer within this many seconds is taken to be down: the counts go to the
+# database meanwhile, and Redis is tried again after REDIS_RETRY_SECONDS (docs/deployment.md).
+REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", "") or 0.5)
+REDIS_RETRY_SECONDS = float(os.environ.get("REDIS_RETRY_SECONDS", "") or 5)
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
@@ -344,6 +352,10 @@ def create_private_file(path: Path) -> None:
 # opens it (SQLite gives its -wal and -shm files the database file's mode).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     create_private_file(Path(DATABASES["default"]["NAME"]))
+
+# Backups (predictor/backup.py) sign their manifest with this key, else with DJANGO_SECRET_KEY; a
+# restore needs the same key. Name one to restore a backup on a site with another secret key.
+BACKUP_SIGNING_KEY = os.environ.get("DJANGO_BACKUP_SIGNING_KEY", "")
 
 # --- Shared object storage (issue 14: storage) ---
 # With DJANGO_S3_BUCKET set, trained models, their training pictures and kept batch uploads live in
@@ -476,7 +488,7 @@ JOB_BATCH_CHUNK_ROWS = env_int("JOB_BATCH_CHUNK_ROWS", 1_000)
 
 # --- Shadow and canary: trying a candidate version on live traffic (issue 15: canary) ---
 # The candidate itself is data (started and stopped on its page, in admin or with `manage.py
-# candidate`); these shape its comparison page (predictor/serving/comparison.py, docs/security.md).
+# candidate`); these shape its comparison page (predictor/registry/comparison.py, docs/security.md).
 # Disagreements listed for labelling, newest first.
 COMPARISON_DISAGREEMENTS_SHOWN = env_int("COMPARISON_DISAGREEMENTS_SHOWN", 50)
 # Labelled rows on which exactly one version was right, before McNemar's test may name a better one.

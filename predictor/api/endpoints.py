@@ -48,8 +48,9 @@ from predictor.history.pagination import AtLeast, CappedCountPaginator
 from predictor.models import ApiKey, Candidate, HistoryQuery, Job, ModelVersion, Prediction
 from predictor.ops import api_keys, idempotency, limits, permissions, request_id
 from predictor.ops.middleware import database_unavailable_response
+from predictor.registry import comparison
 from predictor.schema.features import FEATURE_FIELDS, FEATURES, as_row
-from predictor.serving import candidates, comparison, model_service
+from predictor.serving import candidates, model_service
 
 logger = logging.getLogger(__name__)
 

@@ -110,7 +110,7 @@ class PredictionFilters(Schema):
 
 
 class ComparisonOut(Schema):
-    """A candidate against the active version, on the rows both scored (predictor.serving.comparison)."""
+    """A candidate against the active version, on the rows both scored (predictor.registry.comparison)."""
 
     active_version: int | None = Field(description="The version it is compared with: the active one.")
     rows: int = Field(description="Rows both versions scored.")

@@ -9,7 +9,10 @@ uploaded file is kept beside the stored rows, for BATCH_UPLOAD_RETENTION_DAYS; t
 is built from both when it is downloaded.
 
 Rows are counted while the file is streamed, before it is parsed: a file over the row cap is
-refused at its first extra row, so memory stays bounded whatever the file holds.
+refused at its first extra row, so memory stays bounded whatever the file holds. Every pass before
+the parser reads raw lines, each with a cap (BATCH_UPLOAD_MAX_LINE_BYTES), so its work is linear in
+the file's size: through codecs' reader a 62 MB file of one line took 18 minutes to refuse.
+Messages quote at most QUOTED_NAMES column names, each shortened, so a refusal stays small.
 """
 
 import codecs
@@ -39,13 +42,14 @@ from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.db.models import Count, F, FloatField, Func, QuerySet, Value
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from predictor import jobs
 from predictor.history import exports, writer
 from predictor.models import Job, PendingBatch, Prediction
 from predictor.ops import permissions, sqlite_turns
 from predictor.registry import training_data
+from predictor.schema import numbers
 from predictor.schema.features import FEATURES
 from predictor.serving import model_service
 from predictor.serving.results import BatchResult
@@ -56,6 +60,7 @@ VERSION_COLUMN = "model_version"
 PROBABILITY_PREFIX = "probability_"
 RESULTS_CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 10  # rows shown on the batch's page
+QUOTED_NAMES = 10  # column names a message lists before "and N more"
 _ONE_UPLOAD_AT_A_TIME = threading.Lock()
 STALE_UPLOAD_TEMP_FILE_AGE = dt.timedelta(days=1)  # no upload takes a day to arrive
 DELETE_CHUNK_ROWS = 10_000  # a failed batch's rows are removed this many per transaction
@@ -99,6 +104,8 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchF
     if max_rows is not None:
         _check_row_count(upload, max_rows=max_rows)
         upload.seek(0)
+    header = _header(upload)
+    upload.seek(0)
     try:
         # Strings first, so that each bad cell can be reported as written and every other column
         # is passed through untouched; keeping blank lines keeps the index in step with line numbers.
@@ -109,7 +116,7 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchF
     if not isinstance(table.index, pd.RangeIndex):
         raise BatchFileError(gettext("Line 2 has more values than the header has column names."))
     table.columns = [str(column).strip() for column in table.columns]
-    _check_columns(list(table.columns))
+    _check_columns(header)  # as written: pandas renames a repeated column ("Height.1")
     table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
     if table.empty:
         raise BatchFileError(gettext("There are no data rows below the header."))
@@ -122,7 +129,7 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchF
 
 
 def _check_columns(columns: list[str]) -> None:
-    """BatchFileError unless the header names every feature's column and no column the results would overwrite."""
+    """BatchFileError unless the header names every feature's column once and no column the results would overwrite."""
     required = [feature.column for feature in FEATURES]
     missing = [column for column in required if column not in columns]
     if missing:
@@ -132,13 +139,35 @@ def _check_columns(columns: list[str]) -> None:
             % {
                 "missing": ", ".join(missing),
                 "required": ", ".join(required),
-                "named": ", ".join(columns) or gettext("nothing"),
+                "named": _quoted_names(columns) or gettext("nothing"),
             }
         )
+    seen: set[str] = set()
+    for column in columns:
+        if column and column in seen:  # unnamed columns (a spreadsheet's trailing commas) may repeat
+            message = gettext("Line 1: column %(column)s is named twice; give each column its own name.")
+            raise BatchFileError(message % {"column": _shortened(column)})
+        seen.add(column)
     reserved = [column for column in columns if _is_result_column(column)]
     if reserved:
         message = gettext("Line 1: column %(column)s would be overwritten by the results; rename it.")
-        raise BatchFileError(message % {"column": reserved[0]})
+        raise BatchFileError(message % {"column": _shortened(reserved[0])})
+
+
+def _quoted_names(names: list[str]) -> str:
+    """The first QUOTED_NAMES names, each shortened, then how many more: a header of 100,000 names stays short."""
+    shown = ", ".join(_shortened(name) for name in names[:QUOTED_NAMES])
+    more = len(names) - QUOTED_NAMES
+    if more <= 0:
+        return shown
+    return ngettext("%(names)s and %(count)s more", "%(names)s and %(count)s more", more) % {
+        "names": shown,
+        "count": f"{more:,}",
+    }
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= numbers.SHOWN_CHARACTERS else name[: numbers.SHOWN_CHARACTERS] + "…"
 
 
 def check_upload(upload: IO[bytes]) -> int:
@@ -148,15 +177,48 @@ def check_upload(upload: IO[bytes]) -> int:
     """
     rows = _check_row_count(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     upload.seek(0)
-    try:
-        header = next(csv.reader(codecs.getreader("utf-8-sig")(upload)), [])
-    except UnicodeDecodeError as error:
-        raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": error}) from None
+    header = _header(upload)
     upload.seek(0)
-    _check_columns([column.strip() for column in header])
+    _check_columns(header)
     if rows < 1:
         raise BatchFileError(gettext("There are no data rows below the header."))
     return rows
+
+
+def _header(upload: IO[bytes]) -> list[str]:
+    """The first CSV record's names, stripped; BatchFileError if it is not UTF-8 text."""
+    try:
+        header = next(csv.reader(_lines(upload, errors="strict")), [])
+    except UnicodeDecodeError as error:
+        raise _unreadable(str(error)) from None
+    except csv.Error as error:
+        raise _unreadable(gettext("line %(line)s: %(reason)s") % {"line": 1, "reason": error}) from None
+    return [column.strip() for column in header]
+
+
+def _lines(upload: IO[bytes], *, errors: str) -> Iterator[str]:
+    """The file's lines, decoded, each read with a cap: BatchFileError at one over BATCH_UPLOAD_MAX_LINE_BYTES.
+
+    Linear in the file's size, whatever its lines. A NUL byte is refused too: no text file holds
+    one, and it would reach the results download.
+    """
+    cap = settings.BATCH_UPLOAD_MAX_LINE_BYTES
+    number = 0
+    while line := upload.readline(cap + 1):
+        number += 1
+        if len(line) > cap and not line.endswith(b"\n"):
+            message = gettext("line %(line)s is longer than %(limit)s bytes")
+            raise _unreadable(message % {"line": number, "limit": f"{cap:,}"})
+        if b"\x00" in line:
+            raise _unreadable(gettext("line %(line)s holds a NUL byte") % {"line": number})
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)
+        # Split as the csv module expects lines (a lone CR ends one too), as codecs' reader did.
+        yield from line.decode("utf-8", errors).splitlines(keepends=True)
+
+
+def _unreadable(reason: str) -> BatchFileError:
+    return BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason})
 
 
 def start_job(upload: IO[bytes], *, user: AbstractBaseUser | None) -> Job:
@@ -260,8 +322,7 @@ def _check_row_count(upload: IO[bytes], *, max_rows: int) -> int:
     Rows are CSV records below the header that are not wholly blank, as read_batch_csv counts them.
     The records are decoded leniently here; read_batch_csv reports undecodable bytes afterwards.
     """
-    text = codecs.getreader("utf-8-sig")(upload, errors="replace")
-    records = csv.reader(text)
+    records = csv.reader(_lines(upload, errors="replace"))
     rows, has_content = -1, False  # the first record is the header
     try:
         for record in records:
@@ -274,8 +335,7 @@ def _check_row_count(upload: IO[bytes], *, max_rows: int) -> int:
                 )
                 raise BatchFileError(message % {"limit": f"{max_rows:,}"})
     except csv.Error as error:
-        reason = gettext("line %(line)s: %(reason)s") % {"line": records.line_num, "reason": error}
-        raise BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason}) from None
+        raise _unreadable(gettext("line %(line)s: %(reason)s") % {"line": records.line_num, "reason": error}) from None
     if not has_content:
         raise BatchFileError(gettext("The file is empty."))
     return rows

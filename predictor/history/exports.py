@@ -12,6 +12,8 @@ from predictor.models import Prediction
 from predictor.schema.features import FEATURE_FIELDS
 
 CHUNK_ROWS = 2000  # rows read from the database at a time
+# Every CSV download holds staff data: kept by no shared cache and by no browser cache either.
+PRIVATE_DOWNLOAD = "private, no-store"
 # CSV header -> what each row reads (a field or a lookup), in column order.
 COLUMNS: dict[str, str] = {
     "id": "id",
@@ -76,4 +78,5 @@ def csv_response(predictions: QuerySet[Prediction]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(csv_lines(predictions), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="predictions-{stamp}.csv"'
+    response["Cache-Control"] = PRIVATE_DOWNLOAD
     return response

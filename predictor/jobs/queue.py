@@ -17,10 +17,13 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_tasks import task
+from django_tasks.base import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from predictor.models import Job
 
 from . import kinds, runner
+from .kinds import JobLost
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +62,14 @@ def reap_expired(*, now: datetime | None = None) -> int:
         if job.attempts < settings.JOB_MAX_ATTEMPTS:
             if expired.update(status=Status.QUEUED, lease_expires_at=None):
                 logger.warning("Job %s: its worker stopped during attempt %s; queued again.", job.pk, job.attempts)
+                _fail_lost_task(job, now=now)
                 _enqueue(job)
                 reaped += 1
         elif expired.update(
             status=Status.FAILED, finished_at=now, lease_expires_at=None, error=WORKER_LOST % {"attempts": job.attempts}
         ):
             logger.warning("Job %s: its worker stopped during the last attempt; failed.", job.pk)
+            _fail_lost_task(job, now=now)
             runner.clean_up(job, succeeded=False)
             reaped += 1
     for kind in kinds.registered().values():
@@ -101,3 +106,18 @@ def _enqueue(job: Job) -> None:
         runner.clean_up(job, succeeded=False)
         return
     Job.objects.filter(pk=job.pk).update(task_id=str(result.id))
+
+
+def _fail_lost_task(job: Job, *, now: datetime) -> None:
+    """The database queue's row for the attempt the reaper took from a dead worker: failed, not RUNNING forever.
+
+    Nothing else notices that worker's death (RQ's own registry does, for the rq backend).
+    """
+    if settings.JOBS_BACKEND != "database" or not job.task_id:
+        return
+    DBTaskResult.objects.filter(pk=job.task_id, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        exception_class_path=f"{JobLost.__module__}.{JobLost.__qualname__}",
+        traceback=f"The worker running job {job.pk} (attempt {job.attempts}) stopped; its lease ran out.\n",
+    )

@@ -21,7 +21,7 @@ from .registry import ModelVersion
 # labelled rows: a query uses them only when its WHERE clause includes this.
 LABELLED = Q(actual_species__isnull=False)
 # Rows on which the second opinion (Prediction.shadow_species) differs from the answer: the condition of
-# the partial index that lists them for labelling (predictor.serving.comparison).
+# the partial index that lists them for labelling (predictor.registry.comparison).
 DISAGREEING = Q(shadow_species__isnull=False) & ~Q(species=F("shadow_species"))
 
 
@@ -215,7 +215,7 @@ class Prediction(models.Model):
                 condition=Q(outside_training_range=True),
                 name="prediction_outside_range_idx",
             ),
-            # The comparison page's counts (predictor.serving.comparison): rows scored by two versions only,
+            # The comparison page's counts (predictor.registry.comparison): rows scored by two versions only,
             # so a row answered without a candidate pays nothing; covering, with the labelled rows
             # together, so the database counts a million pairs and groups the labelled from the index.
             models.Index(

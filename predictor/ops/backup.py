@@ -12,14 +12,23 @@ read back the same way, so memory stays flat at a million predictions.
 
 A restore checks the whole folder (every sha256, the migrations, an empty site) before it writes
 anything, stores the files before the rows, and writes every row in one transaction.
+
+Private and signed: a backup holds password and API-key hashes, so its folders are 0700 and its
+files 0600 (the process's umask is 077 while it is written). The manifest carries an HMAC-SHA256
+of its content, keyed with BACKUP_SIGNING_KEY (else SECRET_KEY), and a restore checks it before
+anything else: the sha256s in the manifest say a file is undamaged, the HMAC that this site's key
+wrote them, so a row edited in the backup (a viewer made superuser) with its sha256 rewritten is
+refused. A malformed manifest is a BackupError (one line), never a traceback.
 """
 
 import base64
 import datetime as dt
 import gzip
 import hashlib
+import hmac
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
@@ -44,8 +54,9 @@ from django.utils.duration import duration_iso_string
 
 from predictor.models import ApiKey, AuditEvent, ModelVersion, Prediction
 
-FORMAT = 1
+FORMAT = 2  # 2: the manifest is signed (format 1, before, was not)
 MANIFEST = "manifest.json"  # written last: a folder without it is an unfinished backup
+SIGNATURE = "hmac"  # the manifest's key for its own HMAC, made over every other key
 TABLES_FOLDER = "tables"
 FILES_FOLDER = "files"
 STORAGE_ALIASES = ("ml_artifacts", "batch_uploads")
@@ -101,11 +112,18 @@ class Report:
 
 def backup_site(*, folder: Path, progress: Callable[[str], None] = lambda line: None) -> Report:
     """Write every table and every stored file of this site into ``folder`` (new or empty)."""
-    started = time.monotonic()
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise BackupError(f"{folder} is not empty: back up into a new folder.")
-    (folder / TABLES_FOLDER).mkdir(parents=True, exist_ok=True)
+    with _private_files():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # an empty folder made beforehand, with the usual umask
+        return _back_up(folder, progress)
+
+
+def _back_up(folder: Path, progress: Callable[[str], None]) -> Report:
+    started = time.monotonic()
+    (folder / TABLES_FOLDER).mkdir()
     report = Report()
     manifest: dict[str, Any] = {"format": FORMAT, "created_at": timezone.now().isoformat()}
     with _snapshot():
@@ -134,7 +152,7 @@ def backup_site(*, folder: Path, progress: Callable[[str], None] = lambda line: 
     copied_artifacts = {item["name"] for item in manifest["files"]["ml_artifacts"]}
     report.missing_files = sorted((set(named_artifacts) | named_pictures) - copied_artifacts)
     manifest["missing_files"] = report.missing_files
-    _write_json(folder / MANIFEST, manifest)
+    _write_json(folder / MANIFEST, signed(manifest))
     report.seconds = time.monotonic() - started
     return report
 
@@ -164,6 +182,28 @@ def backed_up_models() -> list[type[models.Model]]:
 
 def _related_models(model: type[models.Model]) -> list[type[models.Model]]:
     return [f.related_model for f in model._meta.concrete_fields if f.is_relation and f.related_model is not model]
+
+
+@contextmanager
+def _private_files() -> Iterator[None]:
+    """Every folder and file made inside is its owner's only: 0700 and 0600."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def signed(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with its HMAC under SIGNATURE, made with this site's backup key."""
+    unsigned = {key: value for key, value in manifest.items() if key != SIGNATURE}
+    return {**unsigned, SIGNATURE: _signature(unsigned)}
+
+
+def _signature(unsigned: dict[str, Any]) -> str:
+    content = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    key = (settings.BACKUP_SIGNING_KEY or settings.SECRET_KEY).encode()
+    return hmac.new(key, b"mlsite backup manifest\n" + content, hashlib.sha256).hexdigest()
 
 
 @contextmanager
@@ -309,12 +349,9 @@ def restore_site(*, folder: Path, progress: Callable[[str], None] = lambda line:
 
 
 def _verified_manifest(folder: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise BackupError(f"{folder} holds no {MANIFEST}: it is not a backup, or the backup did not finish.") from None
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"{folder} is a backup in format {manifest.get('format')}; this code reads format {FORMAT}.")
+    """The manifest, once its HMAC, its shape and every file's sha256 are checked; BackupError otherwise."""
+    manifest = _signed_manifest(folder)
+    _check_shape(manifest)
     expected = [(table["file"], table["sha256"]) for table in manifest["tables"]]
     for alias, items in manifest["files"].items():
         expected += [(f"{FILES_FOLDER}/{alias}/{item['name']}", item["sha256"]) for item in items]
@@ -327,6 +364,90 @@ def _verified_manifest(folder: Path) -> dict[str, Any]:
                 f"{path} does not match its sha256 in {MANIFEST} (damaged or altered): nothing was restored."
             )
     return manifest
+
+
+def _signed_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupError(f"{folder} holds no {MANIFEST}: it is not a backup, or the backup did not finish.") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise BackupError(f"{path} is not a readable manifest ({error}): nothing was restored.") from None
+    if not isinstance(manifest, dict):
+        raise BackupError(f"{path} is not a backup manifest: nothing was restored.")
+    if manifest.get("format") != FORMAT:
+        raise BackupError(
+            f"{folder} is a backup in format {manifest.get('format')!r}; this code reads format {FORMAT} "
+            "(signed manifests): restore it with the release that made it."
+        )
+    claimed = manifest.get(SIGNATURE)
+    unsigned = {key: value for key, value in manifest.items() if key != SIGNATURE}
+    if not isinstance(claimed, str) or not hmac.compare_digest(claimed, _signature(unsigned)):
+        raise BackupError(
+            f"{path} is not signed with this site's backup key (altered, or made with another "
+            "DJANGO_BACKUP_SIGNING_KEY or DJANGO_SECRET_KEY): nothing was restored. Restore with the key of the "
+            "site that made it."
+        )
+    return manifest
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_shape(manifest: dict[str, Any]) -> None:
+    """BackupError unless every part a restore reads is there, of its type, and names files inside the folder."""
+
+    def refuse(what: str) -> BackupError:
+        return BackupError(f"{MANIFEST} is malformed ({what}): nothing was restored.")
+
+    def names(value: Any, length: int) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(item, list) and len(item) == length and all(isinstance(part, str) for part in item)
+            for item in value
+        )
+
+    if not names(manifest.get("migrations"), 2):
+        raise refuse("migrations")
+    if not names(manifest.get("permissions"), 4):
+        raise refuse("permissions")
+    missing_files = manifest.get("missing_files")
+    if not isinstance(missing_files, list) or not all(isinstance(name, str) for name in missing_files):
+        raise refuse("missing_files")
+    tables = manifest.get("tables")
+    if not isinstance(tables, list):
+        raise refuse("tables")
+    for table in tables:
+        if not (
+            isinstance(table, dict)
+            and isinstance(table.get("model"), str)
+            and _is_relative_name(table.get("file"))
+            and isinstance(table.get("columns"), list)
+            and isinstance(table.get("rows"), int)
+            and _SHA256.fullmatch(str(table.get("sha256")))
+        ):
+            raise refuse(f"table {str(table)[:80]}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) - set(STORAGE_ALIASES):
+        raise refuse(f"files: stores are {', '.join(STORAGE_ALIASES)}")
+    for alias, items in files.items():
+        if not isinstance(items, list):
+            raise refuse(f"files of {alias}")
+        for item in items:
+            if not (
+                isinstance(item, dict)
+                and _is_relative_name(item.get("name"))
+                and isinstance(item.get("bytes"), int)
+                and _SHA256.fullmatch(str(item.get("sha256")))
+            ):
+                raise refuse(f"{alias} file {str(item)[:80]}")
+
+
+def _is_relative_name(name: Any) -> bool:
+    """A name as the storages write them: relative, no "..", "." or empty part, no backslash."""
+    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name or os.path.isabs(name):
+        return False
+    return all(part not in {"", ".", ".."} for part in name.split("/"))
 
 
 def _check_restorable(manifest: dict[str, Any]) -> None:
@@ -507,6 +628,7 @@ def _stored_sha256(storage: Storage, name: str) -> str:
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
+    # Written 0600 by the umask _private_files sets, as every file of the backup.
     temporary = path.with_suffix(".partial")
     temporary.write_text(json.dumps(content, indent=1))
     temporary.replace(path)

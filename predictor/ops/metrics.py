@@ -1,4 +1,4 @@
-"""Prometheus metrics: the counters the site keeps, and /metrics, which reports them.
+"""Prometheus metrics: the counters the site keeps, and what a scrape of /metrics reports (its view: web.views.site).
 
 Under gunicorn every worker is its own process, so each one writes its counts to files in
 PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode; gunicorn.conf.py sets the folder
@@ -8,27 +8,17 @@ counted here: a scrape asks the database how many there are (predictor.jobs.coll
 host reports the same.
 """
 
-import hmac
 import os
 import time
 from collections.abc import Iterable, Mapping
 
-from django.conf import settings
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
-from django.utils.translation import gettext
-from django.views.decorators.http import require_safe
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from django.http import HttpRequest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from predictor.ops import limits, permissions
-from predictor.ops.client import is_local
-
-# Who may scrape besides local callers and the token's holders: staff who may see the model versions.
-SCRAPE_PERMISSION = permissions.VIEW_MODELS
 # Methods outside this set share one label, so a client inventing methods cannot add series.
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _UNMATCHED_ROUTE = "unmatched"
@@ -52,6 +42,10 @@ MODEL_REFUSALS = Counter(
     ["reason"],
 )
 MODEL_RELOADS = Counter("mlsite_model_reloads", "Model versions loaded by a server process (each start, each switch).")
+LIMIT_COUNTS_IN_DATABASE = Counter(
+    "mlsite_limit_counts_in_database",
+    "Rate-limit counts made in the database because the Redis at REDIS_URL did not answer.",
+)
 
 
 def count_stored_predictions(*, model_version: int, source: str, species_counts: Mapping[str, int]) -> None:
@@ -75,6 +69,10 @@ def count_not_ready() -> None:
 
 def count_reload() -> None:
     MODEL_RELOADS.inc()
+
+
+def count_limit_fallback() -> None:
+    LIMIT_COUNTS_IN_DATABASE.inc()
 
 
 def route_of(request: HttpRequest) -> str:
@@ -126,49 +124,3 @@ def scrape_registry() -> CollectorRegistry:
     for collector in _SCRAPE_COLLECTORS:
         registry.register(collector)
     return registry
-
-
-def _bearer_token(request: HttpRequest) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def _token_accepted(request: HttpRequest, token: str) -> bool:
-    """Whether ``token`` is DJANGO_METRICS_TOKEN; wrong ones count like wrong API keys (Throttled past the limit)."""
-    if not token:
-        return False
-    limits.refuse_when_spent(limits.API_KEY_FAILURES, request)
-    expected = settings.METRICS_TOKEN
-    if expected and hmac.compare_digest(token.encode(), expected.encode()):
-        return True
-    limits.count_request(limits.API_KEY_FAILURES, request)
-    return False
-
-
-def _plain(text: str, *, status: int) -> HttpResponse:
-    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
-
-
-@require_safe
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics, for local callers, the holder of DJANGO_METRICS_TOKEN and permitted staff.
-
-    Anyone else is told there is no such page (404), unless they show they know it exists: a
-    wrong token or a staff account without the permission is refused with 403.
-    """
-    token = _bearer_token(request)
-    try:
-        allowed = is_local(request) or _token_accepted(request, token)
-    except limits.Throttled as refusal:
-        response = _plain(refusal.message, status=429)
-        response["Retry-After"] = str(refusal.retry_after)
-        return response
-    if allowed or permissions.allows(request.user, SCRAPE_PERMISSION):
-        response = HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
-        response["Cache-Control"] = "no-store"
-        return response
-    if token:
-        return _plain(gettext("Wrong metrics token."), status=403)
-    if request.user.is_authenticated:
-        return _plain(permissions.refusal(request.user, SCRAPE_PERMISSION), status=403)
-    raise Http404

@@ -1,8 +1,11 @@
 import logging
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -36,19 +39,88 @@ class DatabaseUnavailableMiddleware:
         return database_unavailable_response(request)
 
 
+def is_api_request(request) -> bool:
+    path = request.path_info
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def api_error_response(status: int, detail: str) -> JsonResponse:
+    """The API's error shape (predictor.schemas.Error), for answers given outside the API's own views."""
+    body = {"detail": detail, "errors": [], "request_id": request_id.current()}
+    return JsonResponse(body, status=status, content_type="application/json; charset=utf-8")
+
+
 def database_unavailable_response(request) -> HttpResponse:
     """The 503 for a database that is busy or down, in the form the client asked in, with Retry-After."""
     seconds = settings.DATABASE_RETRY_AFTER_SECONDS
-    path = request.path_info
-    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-        # The API's error shape (predictor.api.schemas.Error), whichever layer met the failure.
+    if is_api_request(request):
         message = gettext("The database is busy or unavailable; try again in %(seconds)s seconds.")
-        body = {"detail": message % {"seconds": seconds}, "errors": [], "request_id": request_id.current()}
-        response = JsonResponse(body, status=503, content_type="application/json; charset=utf-8")
+        response = api_error_response(503, message % {"seconds": seconds})
     else:
         response = HttpResponse(render_to_string("503_database.html"), status=503)
     response["Retry-After"] = str(seconds)
     return response
+
+
+# The error views (handler400 ... in mlsite.urls). They may run before the middleware that sets the
+# user, the session or the language has (a Host header the site does not serve is refused while
+# the request is read), so the pages' header is an anonymous visitor's when there is no user yet,
+# and under /api/ the answer is the API's JSON.
+
+
+def bad_request(request, exception=None) -> HttpResponse:
+    if is_api_request(request):
+        return api_error_response(400, gettext("The request could not be understood."))
+    return render(request, "400.html", status=400)
+
+
+def permission_denied(request, exception=None) -> HttpResponse:
+    said = str(exception) if exception is not None and exception.args else ""
+    if is_api_request(request):
+        return api_error_response(403, said or gettext("You do not have permission to see this page."))
+    return render(request, "403.html", {"exception": said}, status=403)
+
+
+def page_not_found(request, exception=None) -> HttpResponse:
+    if is_api_request(request):
+        return api_error_response(404, gettext("Not found."))
+    return render(request, "404.html", status=404)
+
+
+def server_error(request) -> HttpResponse:
+    """The 500: no request context at all (the failure may be in the user, the session or the database)."""
+    if is_api_request(request):
+        return api_error_response(500, gettext("Something went wrong on the server; the error has been logged."))
+    return HttpResponseServerError(render_to_string("500.html"))
+
+
+class AdminSelectionMiddleware:
+    """An admin action posted with a selection that is not ids of its table (``_selected_action=abc``) changes nothing.
+
+    Django's admin filters by the posted values as they are, and one its primary key cannot read
+    was a 500, in this app's admin pages and in those of auth and django-axes alike; so every
+    changelist's selection is read here, by the model's own primary key, before the view runs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        model_admin = getattr(view_func, "model_admin", None)  # set by ModelAdmin.get_urls on its views
+        if model_admin is None or request.method != "POST" or ACTION_CHECKBOX_NAME not in request.POST:
+            return None
+        primary_key = model_admin.model._meta.pk
+        try:
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                primary_key.to_python(value)
+        except ValidationError:
+            message = gettext("The selection held something that is not an item of this list; nothing was changed.")
+            messages.warning(request, message)
+            return HttpResponseRedirect(request.get_full_path())
+        return None
 
 
 class SecurityHeadersMiddleware:
@@ -118,9 +190,8 @@ class RequestBodyLimitMiddleware:
 
     def refuse(self, request, message: str, *, status: int) -> HttpResponse:
         logger.warning("Refused the body of %s %s: %s", request.method, request.path, message)
-        if request.path == "/api" or request.path.startswith("/api/"):
-            body = {"detail": message, "errors": [], "request_id": request_id.current()}  # the API's Error shape
-            return JsonResponse(body, status=status)
+        if is_api_request(request):
+            return api_error_response(status, message)
         _allowed, stated = self.limits(request)
         if status == 413:  # people read sizes, not byte counts: "at most 2.6 MB"
             message = gettext("The request is too large: at most %(size)s can be sent here.") % {

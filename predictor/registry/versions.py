@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from predictor.models import ModelVersion
+from predictor.models import Candidate, ModelVersion
 from predictor.ops import audit
+from predictor.registry import comparison
 
 
 class ActiveVersionChanged(Exception):
@@ -60,6 +61,7 @@ def activate_version(
     """
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(version=version_number)
+        _stop_as_candidate(version, user=user)
         previous = list(ModelVersion.objects.active().exclude(pk=version.pk).values_list("version", flat=True))
         ModelVersion.objects.active().exclude(pk=version.pk).update(is_active=False)
         audit.record(
@@ -75,3 +77,21 @@ def activate_version(
             version.activated_at = timezone.now()
             version.save(update_fields=["is_active", "activated_at"])
     return version
+
+
+def _stop_as_candidate(version: ModelVersion, *, user: AbstractBaseUser | None) -> None:
+    """A version made active is no longer tried beside itself: its shadow or canary ends, audited."""
+    candidate = Candidate.objects.select_for_update().filter(version=version).first()
+    if candidate is None:
+        return
+    figures = comparison.compare(version).as_record()
+    candidate.delete()
+    audit.record(
+        action=audit.Action.CANDIDATE_STOPPED,
+        user=user,
+        target=version,
+        mode=candidate.mode,
+        canary_percent=candidate.canary_percent,
+        comparison=figures,
+        reason="activated",
+    )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PLAIN_DECIMAL = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _PLAIN_DECIMAL = re.compile(PLAIN_DECIMAL)
+_PLAIN_WHOLE = re.compile(r"[+-]?[0-9]+")
 SHOWN_CHARACTERS = 40  # how much of a bad value an error message repeats
 
 
@@ -45,6 +46,13 @@ def parse(text: str) -> float:
     """``text`` as a float, by the rule in the module docstring; NotANumber (translated) if it breaks it."""
     if _is_plain(text):
         return float(normalise(text))
+    raise NotANumber(text)
+
+
+def parse_whole(text: str) -> int:
+    """``text`` as a whole number by the same rule, digits only (no point, no exponent); NotANumber otherwise."""
+    if _PLAIN_WHOLE.fullmatch(normalise(text)) and not _has_super_or_subscript(text):
+        return int(normalise(text))
     raise NotANumber(text)
 
 

@@ -13,9 +13,10 @@ At most one candidate runs at a time (the one Candidate row), beside the active 
 Promoting makes the candidate active through versions.activate_version (an operator's decision,
 not gated), with the comparison's figures in the audit row. Every change is audited. Running
 servers see a change within ML_MODEL_CHECK_SECONDS (predictor.serving.model_service loads the candidate).
+A version is started or promoted only once its artifact loads and matches its sha256 (outside the
+transaction: unpickling a model must not hold SQLite's write lock); one that fails later, on a
+server, leaves the answers to the active version and makes /healthz say "degraded".
 """
-
-import random
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
@@ -23,20 +24,12 @@ from django.utils.translation import gettext
 
 from predictor.models import Candidate, ModelVersion
 from predictor.ops import audit
-from predictor.registry import versions
-from predictor.serving import comparison
-
-# Which version answers is no secret, so the standard generator is enough (and cheap per request).
-_draw = random.Random()  # nosec B311
+from predictor.registry import artifacts, comparison, versions
+from predictor.serving import model_service
 
 
 class CandidateError(ValueError):
     """The change cannot be made; the message says why, for the page, the admin and the command."""
-
-
-def canary_answers(percent: int) -> bool:
-    """Whether the canary answers this request: true for ``percent`` of requests, at random."""
-    return _draw.random() * 100 < percent
 
 
 def current() -> Candidate | None:
@@ -81,8 +74,13 @@ def promote(*, version_number: int | None = None, user: AbstractBaseUser | None 
 
     ``version_number``, when given, must be the candidate's: a page showing v3 never promotes v4.
     """
+    running = current()
+    if running is not None:
+        _check_loads(running.version)
     with transaction.atomic():
         candidate = _locked_candidate(version_number)
+        if running is None or candidate.version_id != running.version_id:
+            _check_loads(candidate.version)  # replaced meanwhile: checked under the lock, rare
         figures = comparison.compare(candidate.version).as_record()
         candidate.delete()
         return versions.activate_version(
@@ -91,6 +89,8 @@ def promote(*, version_number: int | None = None, user: AbstractBaseUser | None 
 
 
 def _start(version_number: int, *, mode: str, canary_percent: int, user: AbstractBaseUser | None) -> Candidate:
+    if (version := ModelVersion.objects.filter(version=version_number).first()) is not None:
+        _check_loads(version)  # an artifact never changes once its row exists
     with transaction.atomic():
         version = ModelVersion.objects.filter(version=version_number).first()
         if version is None:
@@ -111,6 +111,15 @@ def _start(version_number: int, *, mode: str, canary_percent: int, user: Abstrac
             replaced=str(replaced) if replaced else None,
         )
     return candidate
+
+
+def _check_loads(version: ModelVersion) -> None:
+    """CandidateError unless ``version``'s artifact is there, matches its sha256 and unpickles here."""
+    try:
+        model_service.check_loads(version)
+    except artifacts.ArtifactError as error:
+        message = gettext("%(version)s cannot be tried: %(reason)s. Retrain it, or choose another version.")
+        raise CandidateError(message % {"version": version, "reason": error}) from None
 
 
 def _locked_candidate(version_number: int | None) -> Candidate:

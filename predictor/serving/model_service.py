@@ -11,6 +11,7 @@ second opinion: a shadow scores every row, a canary answers its share of single 
 
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Mapping
@@ -27,10 +28,13 @@ from predictor.ops import metrics
 from predictor.registry import artifacts
 from predictor.schema.features import FEATURE_FIELDS, FEATURES, as_row
 
-from . import _closed_form, candidates
+from . import _closed_form
 from .results import BatchResult, BatchSecondOpinion, LoadedModel, PredictionResult, SecondOpinion
 
 logger = logging.getLogger(__name__)
+
+# Which version answers is no secret, so the standard generator is enough (and cheap per request).
+_draw = random.Random()  # nosec B311
 
 
 class ModelNotReady(Exception):
@@ -46,6 +50,7 @@ class _ProcessCache:
         self.refused_version_id: int | None = None
         self.trial: Trial | None = None  # the candidate, loaded, while one runs
         self.refused_candidate_id: int | None = None
+        self.refused_candidate_reason = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,12 @@ def refused_activation() -> str:
     return cache.not_ready_reason if cache.refused_version_id is not None else ""
 
 
+def refused_candidate() -> str:
+    """Why the running candidate is left out (its artifact cannot be loaded), or "" (as of the last check)."""
+    cache = _cache
+    return cache.refused_candidate_reason if cache.refused_candidate_id is not None else ""
+
+
 def predict(inputs: Mapping[str, float]) -> PredictionResult:
     """The answer for one animal; ``inputs`` is keyed by feature field (features.FEATURE_FIELDS).
 
@@ -103,7 +114,7 @@ def predict(inputs: Mapping[str, float]) -> PredictionResult:
     row = as_row(inputs)
     if trial is None:
         return _answer(active, row)
-    if trial.mode == Candidate.Mode.CANARY and candidates.canary_answers(trial.canary_percent):
+    if trial.mode == Candidate.Mode.CANARY and canary_answers(trial.canary_percent):
         answering, second = trial.model, active
     else:
         answering, second = active, trial.model
@@ -213,6 +224,7 @@ def _refresh_trial(cache: _ProcessCache) -> None:
     row = Candidate.objects.values_list("version_id", "mode", "canary_percent").first()
     if row is None or cache.model is None or row[0] == cache.model.version_id:
         cache.trial = None
+        cache.refused_candidate_id = None
         return
     version_id, mode, canary_percent = row
     model = cache.trial.model if cache.trial is not None and cache.trial.model.version_id == version_id else None
@@ -224,6 +236,7 @@ def _refresh_trial(cache: _ProcessCache) -> None:
             if cache.refused_candidate_id != version_id:
                 logger.error("Not trying candidate v%s beside the active model: %s.", version.version, error)
                 cache.refused_candidate_id = version_id
+            cache.refused_candidate_reason = f"candidate v{version.version} cannot be loaded ({error})"
             cache.trial = None
             return
         logger.info("Trying candidate v%s as a %s.", version.version, mode)
@@ -240,6 +253,19 @@ def _load_last_good(*, excluding: ModelVersion) -> "LoadedModel | None":
         except artifacts.ArtifactError:
             continue
     return None
+
+
+def canary_answers(percent: int) -> bool:
+    """Whether the canary answers this request: true for ``percent`` of requests, at random."""
+    return _draw.random() * 100 < percent
+
+
+def check_loads(version: ModelVersion) -> None:
+    """Load ``version`` as a server would, without serving it; ArtifactError says why it cannot be.
+
+    For a candidate before it starts or is promoted (predictor.serving.candidates).
+    """
+    _load(version)
 
 
 def _load(version: ModelVersion) -> LoadedModel:

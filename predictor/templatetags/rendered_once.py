@@ -51,10 +51,12 @@ def site_assets(context: template.Context) -> SafeString:
 
 @register.simple_tag(takes_context=True)
 def site_header(context: template.Context) -> SafeString:
-    request = context["request"]
-    if request.user.is_authenticated:
+    request = context.get("request")
+    user = getattr(request, "user", None)  # none yet on an error page answered before authentication ran
+    if user is not None and user.is_authenticated:
         return _include("_site_header.html", context)
-    view_name = request.resolver_match.view_name if request.resolver_match else ""
+    match = getattr(request, "resolver_match", None)
+    view_name = match.view_name if match else ""
     return _once(("header", view_name, get_language()), lambda: _include("_site_header.html", context))
 
 

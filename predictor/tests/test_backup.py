@@ -123,7 +123,7 @@ def test_restore_refuses_a_backup_made_at_other_migrations(trained_version, sett
     manifest_path = tmp_path / "backup" / backup.MANIFEST
     manifest = json.loads(manifest_path.read_text())
     manifest["migrations"].append(["predictor", "0099_from_the_future"])
-    manifest_path.write_text(json.dumps(manifest))
+    manifest_path.write_text(json.dumps(backup.signed(manifest)))  # as the site's own code would
     empty_the_site(settings, tmp_path)
     with pytest.raises(backup.BackupError, match=r"other migrations .*\+predictor.0099_from_the_future"):
         backup.restore_site(folder=tmp_path / "backup")
@@ -245,7 +245,10 @@ def folder_digests(folder: Path) -> dict[str, str]:
 def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(database, tmp_path):
     database_url = postgres_url() if database == "postgresql" else ""
     old_uploads, new_uploads = tmp_path / "old-uploads", tmp_path / "new-uploads"
-    with running_server(workers=2, database_url=database_url, extra_env={"BATCH_UPLOADS_DIR": str(old_uploads)}) as old:
+    # Each throw-away site has a secret key of its own: the backup key is named on both, as docs/deployment.md says.
+    signing = {"DJANGO_BACKUP_SIGNING_KEY": "the backup key of both sites"}
+    old_env = {"BATCH_UPLOADS_DIR": str(old_uploads), **signing}
+    with running_server(workers=2, database_url=database_url, extra_env=old_env) as old:
         visitor = BrowserLikeClient(old.base_url)
         visitor.open_form()
         assert visitor.submit(*INPUTS[0]) == (200, True)
@@ -279,9 +282,8 @@ def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(da
         old_rows = stored_rows(old)
         old_versions = call_api(old.base_url, "/api/v1/models", key=secret)
 
-        with running_server(
-            workers=2, database_url=database_url, train=False, extra_env={"BATCH_UPLOADS_DIR": str(new_uploads)}
-        ) as new:
+        new_env = {"BATCH_UPLOADS_DIR": str(new_uploads), **signing}
+        with running_server(workers=2, database_url=database_url, train=False, extra_env=new_env) as new:
             assert call_api(new.base_url, "/api/v1/predict", body={"height_cm": 85, "weight_kg": 40})[0] == 503
             restored = new.manage("restore_site", str(tmp_path / "backup"))
             assert "Restored" in restored.stdout, restored.stderr

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def compared(make_version):
     """v1 active, v2 its shadow: 30 rows both scored, 8 disagreeing, 12 labelled."""
-    active, candidate = make_version(is_active=True), make_version()
+    active, candidate = make_version(is_active=True), make_version(stored=True)  # promoted only if it loads
     Candidate.objects.create(version=candidate, mode=Candidate.Mode.SHADOW)
     rows = []
     for n in range(30):

@@ -137,9 +137,12 @@ def test_without_a_candidate_nothing_is_scored_twice(client, trained_version):
     assert (stored.shadow_version, stored.shadow_species, stored.shadow_probability) == (None, None, None)
 
 
-def test_a_candidate_whose_artifact_cannot_be_loaded_leaves_the_answers_alone(client, make_version, trained_version):
-    broken = make_version()  # a row without its artifact
+def test_a_candidate_whose_artifact_cannot_be_loaded_leaves_the_answers_alone(
+    client, make_version, trained_version, artifact_storage
+):
+    broken = make_version(stored=True)
     candidates.start_canary(broken.version, percent=100)
+    artifact_storage.delete(broken.artifact_name)  # lost after it started (a host without the bucket)
 
     client.post("/", DOG)
 

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from predictor.models import Prediction
-from predictor.serving import candidates, comparison
+from predictor.registry import comparison
+from predictor.serving import candidates
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ FIXTURE = [
 @pytest.fixture
 def versions(make_version):
     active = make_version(is_active=True)
-    candidate = make_version()
+    candidate = make_version(stored=True)  # a candidate starts only once its artifact loads
     other = make_version()
     start = timezone.now() - dt.timedelta(hours=1)
     rows = []

@@ -11,13 +11,19 @@ from predictor.registry import versions
 pytestmark = pytest.mark.django_db
 
 HEALTH = reverse("predictor:health")
+ALL_PARTS_OK = {"counters": "ok", "queue": "ok", "storage": "ok"}
 
 
 def test_a_process_with_a_model_and_its_database_is_ready(client, trained_version):
     response = client.get(HEALTH)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "model": f"v{trained_version.version}"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "model": f"v{trained_version.version}",
+        **ALL_PARTS_OK,
+    }
     assert "no-store" in response["Cache-Control"]
 
 
@@ -57,7 +63,7 @@ def test_a_refused_new_version_leaves_the_process_answering_but_degraded(
 
     versions.activate_version(1)  # the rollback staff would do
 
-    assert client.get(HEALTH).json() == {"status": "ok", "database": "ok", "model": "v1"}
+    assert client.get(HEALTH).json() == {"status": "ok", "database": "ok", "model": "v1", **ALL_PARTS_OK}
 
 
 def test_the_health_check_answers_plain_http_where_every_page_is_redirected_to_https(settings, trained_version):

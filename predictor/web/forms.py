@@ -38,6 +38,25 @@ class MeasurementField(forms.FloatField):
         forms.Field.validate(self, value)
 
 
+class WholeNumberField(forms.IntegerField):
+    """A whole number typed as text, read by numbers.parse_whole: Django's int() took any script's digits (١٠)."""
+
+    default_error_messages = {"foreign_digits": _("Write the number with the digits 0–9.")}
+
+    def to_python(self, value):
+        if isinstance(value, int):
+            return value
+        if value in self.empty_values:
+            return None
+        try:
+            return numbers.parse_whole(str(value))
+        except numbers.NotANumber as error:
+            if error.code == "empty":
+                return None
+            code = "foreign_digits" if error.code == "foreign_digits" else "invalid"
+            raise ValidationError(self.error_messages[code], code=code) from None
+
+
 def _measurement_field(feature: Feature) -> MeasurementField:
     def validate_bounds(value: float) -> None:
         if message := feature.bounds_error(value):
@@ -283,7 +302,7 @@ class CandidateForm(forms.Form):
     ACTIONS = ["shadow", "canary", "stop", "promote"]
 
     action = forms.ChoiceField(choices=[(action, action) for action in ACTIONS])
-    percent = forms.IntegerField(
+    percent = WholeNumberField(
         label=_("Share of predictions (%)"), min_value=1, max_value=100, initial=10, required=False
     )
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor.serving import candidates, comparison
+from predictor.registry import comparison
+from predictor.serving import candidates
 
 
 class Command(BaseCommand):

@@ -42,6 +42,7 @@ pytestmark = pytest.mark.django_db
 
 HEIGHT, WEIGHT = FEATURES
 REMOTE = {"REMOTE_ADDR": "203.0.113.9"}  # a caller on another machine (the test client is 127.0.0.1)
+ALL_PARTS_OK = {"counters": "ok", "queue": "ok", "storage": "ok"}  # /healthz's optional parts, all answering
 
 # (typed text, what every entry point must make of it: a number, or None for "refused")
 SPELLINGS = {
@@ -191,7 +192,7 @@ def test_anonymous_remote_health_check_reveals_only_the_status(client, trained_v
 
 def test_staff_see_health_details_from_anywhere(client, django_user_model, trained_version):
     client.force_login(django_user_model.objects.create_user("staff", password="pw-only-for-tests", is_staff=True))
-    assert client.get("/healthz", **REMOTE).json() == {"status": "ok", "database": "ok", "model": "v1"}
+    assert client.get("/healthz", **REMOTE).json() == {"status": "ok", "database": "ok", "model": "v1", **ALL_PARTS_OK}
 
 
 def test_without_a_model_anonymous_callers_do_not_learn_the_command(client):
@@ -366,7 +367,7 @@ def health(base_url: str, **headers: str) -> tuple[int, dict]:
 @pytest.mark.django_db(False)
 def test_a_held_sqlite_write_lock_makes_healthz_degraded_and_the_api_answer_json_503():
     with running_server(workers=2, extra_env={"DJANGO_SQLITE_TIMEOUT": "1"}) as server:
-        assert health(server.base_url) == (200, {"status": "ok", "database": "ok", "model": "v1"})
+        assert health(server.base_url) == (200, {"status": "ok", "database": "ok", "model": "v1", **ALL_PARTS_OK})
         blocker = sqlite3.connect(server.database, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: reads still work
         try:
@@ -375,7 +376,10 @@ def test_a_held_sqlite_write_lock_makes_healthz_degraded_and_the_api_answer_json
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-        assert locked_health == (503, {"status": "degraded", "database": "writes are locked out", "model": "v1"})
+        assert locked_health == (
+            503,
+            {"status": "degraded", "database": "writes are locked out", "model": "v1", **ALL_PARTS_OK},
+        )
         assert (status, headers["Content-Type"], headers["Retry-After"]) == (503, JSON, "5")
         assert "busy or unavailable" in json.loads(body)["detail"]
         assert health(server.base_url)[0] == 200
@@ -442,6 +446,6 @@ def test_a_stopped_postgresql_is_answered_with_json_503s_a_503_page_and_unavaila
         deadline = time.monotonic() + 30
         while health(server.base_url)[0] != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert health(server.base_url) == (200, {"status": "ok", "database": "ok", "model": "v1"})
+        assert health(server.base_url) == (200, {"status": "ok", "database": "ok", "model": "v1", **ALL_PARTS_OK})
         assert api_predict(server.base_url)[0] == 200
         assert visitor.submit(90, 50) == (200, True)

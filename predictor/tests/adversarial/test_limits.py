@@ -413,7 +413,9 @@ def test_counts_made_at_once_in_a_sqlite_file_and_postgresql_are_all_kept():
 
 @pytest.mark.skipif(not redis_is_up(), reason="needs Redis at 127.0.0.1:6379")
 def test_counts_made_at_once_in_redis_are_all_kept():
-    counters = RedisCounters("redis://127.0.0.1:6379/15", f"mlsite-test-{uuid.uuid4().hex}")
+    counters = RedisCounters(
+        "redis://127.0.0.1:6379/15", f"mlsite-test-{uuid.uuid4().hex}", fallback=DatabaseCounters()
+    )
     key = "limits:test:1:" + ATTACKER
 
     returned = count_at_once(counters, key=key, threads=8, times=25)

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from predictor import jobs
-from predictor.history import batch
+from predictor.history import batch, exports
 from predictor.models import Job
 from predictor.ops import permissions
 from predictor.ops.permissions import required
@@ -107,4 +107,5 @@ def batch_download(request, batch_id):
         raise Http404(_("No such batch.")) from None
     response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="predictions-{batch_id}.csv"'
+    response["Cache-Control"] = exports.PRIVATE_DOWNLOAD
     return response

@@ -15,9 +15,9 @@ from predictor.history import selectors
 from predictor.models import Job, ModelVersion
 from predictor.ops import permissions
 from predictor.ops.permissions import required
-from predictor.registry import artifacts, model_metrics, training
+from predictor.registry import artifacts, comparison, model_metrics, training
 from predictor.schema.features import FEATURES
-from predictor.serving import candidates, comparison
+from predictor.serving import candidates
 from predictor.web.forms import CandidateForm, RetrainForm
 
 
