@@ -227,6 +227,10 @@ def test_no_english_sentence_on_any_page_a_visitor_or_staff_member_sees_in_chine
     pages = {
         **staff_pages,
         "failed retraining job": failed_retraining(admin_client),
+        "retraining job": admin_client.post(
+            reverse("predictor:retrain"), {"data": "shipped", "algorithm": "GaussianNB"}, **CHINESE
+        )["Location"],
+        "comparison": reverse("predictor:candidate_comparison", args=[trained_version.version]),
         "admin index": reverse("admin:index"),
         "api docs": "/api/docs",
         "login": "/accounts/login/",
