@@ -1,7 +1,7 @@
 from axes import apps as axes_apps
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop, pgettext_lazy
+from django.utils.translation import gettext_noop, ngettext_lazy, pgettext_lazy
 from django_tasks_db import apps as tasks_db_apps
 
 
@@ -88,6 +88,8 @@ THIRD_PARTY_MESSAGES = (
     gettext_noop("return value"),
     gettext_noop("exception class path"),
     gettext_noop("traceback"),
-    # Django's admin (admin/app_list.html: a table heading for screen readers)
+    # Django's admin: a table heading for screen readers (admin/app_list.html), and a changelist's
+    # count, which Django's Chinese ends with 。 before "(Show all)" (admin/search_form.html)
     gettext_noop("Change or view list link"),
+    ngettext_lazy("%(counter)s result", "%(counter)s results"),
 )

@@ -49,6 +49,7 @@ from predictor.history.pagination import AtLeast, CappedCountPaginator
 from predictor.models import ApiKey, Candidate, HistoryQuery, Job, ModelVersion, Prediction
 from predictor.ops import api_keys, idempotency, limits, permissions, request_id
 from predictor.ops.middleware import database_unavailable_response
+from predictor.schema import wording
 from predictor.schema.features import FEATURE_FIELDS, FEATURES, as_row
 from predictor.serving import candidates, comparison, model_service
 
@@ -200,6 +201,7 @@ IDEMPOTENCY_KEY_PARAMETER = {
     ),
 }
 WRITE_OPENAPI = {"parameters": [IDEMPOTENCY_KEY_PARAMETER]}
+SENTENCE_GAP = lazy(wording.sentence_gap, str)()
 RATE_LIMIT_NOTE = _(
     "Requests are limited per client (429 with `Retry-After` past the limit). "
     "Send an `Idempotency-Key` header to make retries safe."
@@ -244,7 +246,7 @@ def _guarded_write(operation_id: str):
     response={200: PredictionOut, **INVALID, **WRITES, **NOT_READY},
     operation_id="predict",
     summary=_("Predict one animal"),
-    description=format_lazy("{} {}", _("The answer is stored."), RATE_LIMIT_NOTE),
+    description=format_lazy("{}{}{}", _("The answer is stored."), SENTENCE_GAP, RATE_LIMIT_NOTE),
     tags=["predictions"],
     openapi_extra=WRITE_OPENAPI,
 )
@@ -262,7 +264,7 @@ def predict(request, measurements: MeasurementsIn):
     operation_id="predict_batch",
     summary=format_lazy(_("Predict up to {count} animals at once"), count=f"{MAX_BATCH_ITEMS:,}"),
     description=format_lazy(
-        "{} {}",
+        "{}{}{}",
         format_lazy(
             _(
                 "Needs an API key or staff session with the upload permission (the operator group). "
@@ -272,6 +274,7 @@ def predict(request, measurements: MeasurementsIn):
             ),
             rows=f"{settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}",
         ),
+        SENTENCE_GAP,
         RATE_LIMIT_NOTE,
     ),
     tags=["predictions"],

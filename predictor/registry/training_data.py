@@ -190,7 +190,7 @@ def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray
     try:
         check_index(chunk)
     except CellError as error:
-        raise TrainingDataError(f"{name}: {error}") from None
+        raise TrainingDataError(gettext("%(name)s: %(reason)s") % {"name": name, "reason": error}) from None
     chunk.columns = [str(column).strip() for column in chunk.columns]
     expected = [feature.column for feature in FEATURES] + [TARGET_COLUMN]
     missing = [column for column in expected if column not in chunk.columns]
@@ -202,7 +202,7 @@ def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray
     try:
         features = feature_matrix(frame)
     except CellError as error:
-        raise TrainingDataError(f"{name}: {error}") from None
+        raise TrainingDataError(gettext("%(name)s: %(reason)s") % {"name": name, "reason": error}) from None
     labels = frame[TARGET_COLUMN]
     blank = labels == ""
     if blank.any():

@@ -49,8 +49,8 @@ SCHEMES = {
 MARKERS = ["o", "^", "s", "X"]  # the shapes of the site's charts: colour is never the only signal
 REGION_ALPHA = 0.22  # the shaded regions: the species' colour, faint enough for the points to stand out
 PANEL_INCHES = (6.0, 5.6)  # nearly square panels with large type: the page shows the picture at a phone's width too
-# Room for the tick values and axis labels left of and below each panel, and for the two-line title.
-MARGINS_INCHES = {"left": 0.95, "right": 0.25, "bottom": 0.75, "top": 0.95, "between_columns": 1.1, "between_rows": 0.9}
+# Room for the tick values and axis labels left of and below each panel, and for the one-line title.
+MARGINS_INCHES = {"left": 0.95, "right": 0.25, "bottom": 0.75, "top": 0.6, "between_columns": 1.1, "between_rows": 0.9}
 
 
 def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str, scheme: str = "light") -> bytes:
