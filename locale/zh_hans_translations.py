@@ -676,7 +676,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Rows both scored %(rows)s, agreement %(agreement)s.": "两者都打过分的行：%(rows)s，一致率 %(agreement)s。",
     "Labelled %(labelled)s: live accuracy %(candidate_accuracy)s against %(active_accuracy)s, McNemar's p = %(p_value)s.": "已标注 %(labelled)s 行：实际准确率 %(candidate_accuracy)s 对 %(active_accuracy)s，McNemar 检验 p = %(p_value)s。",
     "Deleted %(count)s expired idempotency key.": ["已删除 %(count)s 个过期的幂等键。"],
-    "Deleted %(count)s upload older than %(days)s days.": ["已删除 %(count)s 个超过 %(days)s 天的上传文件。"],
+    "Deleted %(count)s upload(s) older than %(days)s days.": "已删除 %(count)s 个超过 %(days)s 天的上传文件。",
     "--count and --days must be at least 1.": "--count 和 --days 至少为 1。",
     "Added %(count)s predictions in %(duration)s (%(speed)s rows/s).": "已添加 %(count)s 条预测，用时 %(duration)s（每秒 %(speed)s 行）。",
     "%(count)s job whose worker stopped was queued again or failed.": [

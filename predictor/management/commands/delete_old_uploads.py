@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.utils.translation import ngettext
+from django.utils.translation import gettext
 
 from predictor.history import batch
 from predictor.management.language import TranslatedCommand
@@ -14,9 +14,5 @@ class Command(TranslatedCommand):
     def handle(self, *args, **options):
         deleted = batch.delete_old_uploads()
         days = settings.BATCH_UPLOAD_RETENTION_DAYS
-        message = ngettext(
-            "Deleted %(count)s upload older than %(days)s days.",
-            "Deleted %(count)s uploads older than %(days)s days.",
-            deleted,
-        )
+        message = gettext("Deleted %(count)s upload(s) older than %(days)s days.")
         self.stdout.write(self.style.SUCCESS(message % {"count": deleted, "days": days}))
