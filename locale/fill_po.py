@@ -55,6 +55,8 @@ def main() -> int:
             else:
                 sections[current].append(line)
         msgid = unquote(sections["msgid"])
+        if "msgctxt" in sections:  # a message with a context is keyed "context\x04msgid", as gettext keys it
+            msgid = f"{unquote(sections['msgctxt'])}\x04{msgid}"
         translation = ZH_HANS.get(msgid)
         if translation is None:
             missing.append(msgid)

@@ -273,7 +273,7 @@ REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "mlsite")
 # database meanwhile, and Redis is tried again after REDIS_RETRY_SECONDS (docs/deployment.md).
 REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", "") or 0.5)
 REDIS_RETRY_SECONDS = float(os.environ.get("REDIS_RETRY_SECONDS", "") or 5)
-INSTALLED_APPS += ["axes"]
+INSTALLED_APPS += ["predictor.apps.AxesConfig"]  # django-axes, its name translated
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_ENABLED = RATE_LIMITS_ENABLED
@@ -468,7 +468,7 @@ _TASK_BACKENDS = {
 if JOBS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"DJANGO_TASKS_BACKEND={JOBS_BACKEND!r}: use one of {', '.join(_TASK_BACKENDS)}.")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[JOBS_BACKEND]}}
-INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+INSTALLED_APPS += ["django_tasks", "predictor.apps.TasksDatabaseConfig"]  # django_tasks_db, its name translated
 if JOBS_BACKEND == "rq":
     if not REDIS_URL:
         raise ImproperlyConfigured("DJANGO_TASKS_BACKEND=rq needs REDIS_URL, for example redis://127.0.0.1:6379/0.")

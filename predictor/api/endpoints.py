@@ -22,9 +22,10 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, re_path, resolve, reverse
+from django.utils.functional import lazy
 from django.utils.log import log_response
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from ninja import Body, NinjaAPI, Query, Router, Status
 from ninja.decorators import decorate_view
@@ -49,6 +50,7 @@ from predictor.models import ApiKey, Candidate, HistoryQuery, Job, ModelVersion,
 from predictor.ops import api_keys, idempotency, limits, permissions, request_id
 from predictor.ops.middleware import database_unavailable_response
 from predictor.registry import comparison
+from predictor.schema import wording
 from predictor.schema.features import FEATURE_FIELDS, FEATURES, as_row
 from predictor.serving import candidates, model_service
 
@@ -121,17 +123,55 @@ def staff_or_key(permission: str) -> list:
     ]
 
 
-api = NinjaAPI(
-    title="Animal predictor API",
+# The answers' HTTP reasons, as django-ninja writes them into the schema (Python's http.HTTPStatus).
+HTTP_REASONS = (
+    gettext_noop("OK"),
+    gettext_noop("Bad Request"),
+    gettext_noop("Unauthorized"),
+    gettext_noop("Forbidden"),
+    gettext_noop("Not Found"),
+    gettext_noop("Conflict"),
+    gettext_noop("Request Entity Too Large"),
+    gettext_noop("Content Too Large"),
+    gettext_noop("Unsupported Media Type"),
+    gettext_noop("Unprocessable Entity"),
+    gettext_noop("Unprocessable Content"),
+    gettext_noop("Too Many Requests"),
+    gettext_noop("Service Unavailable"),
+)
+
+
+class TranslatedAPI(NinjaAPI):
+    """The OpenAPI schema in the request's language (LocaleMiddleware's, as the docs page's).
+
+    django-ninja builds the schema on every request for it, so the summaries and descriptions,
+    lazy translations, read in the language active then; only the answers' HTTP reasons, which
+    django-ninja writes as plain English strings, are translated here.
+    """
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                for answer in operation.get("responses", {}).values():
+                    answer["description"] = gettext(answer["description"])
+        return schema
+
+
+api = TranslatedAPI(
+    title=_("Animal predictor API"),
     version="1.0",
-    description=(
-        f"Predict an animal's species from its {', '.join(f.label_with_unit.lower() for f in FEATURES)}. "
-        "Every prediction is stored, like the web form's. Predicting one animal needs no account; "
-        "predicting a batch and reading the history or the models need an API key (created in admin, "
-        "acting with its creator's permissions) sent as `Authorization: Bearer <key>` or "
-        "`X-API-Key: <key>`, or a staff session with the permission. "
-        "Request bodies are JSON, sent with `Content-Type: application/json`. "
-        "The same endpoints answer without `/v1` (`/api/predict` ...), as before versioning."
+    description=format_lazy(
+        _(
+            "Predict an animal's species from its {features}. "
+            "Every prediction is stored, like the web form's. Predicting one animal needs no account; "
+            "predicting a batch and reading the history or the models need an API key (created in admin, "
+            "acting with its creator's permissions) sent as `Authorization: Bearer <key>` or "
+            "`X-API-Key: <key>`, or a staff session with the permission. "
+            "Request bodies are JSON, sent with `Content-Type: application/json`. "
+            "The same endpoints answer without `/v1` (`/api/predict` ...), as before versioning."
+        ),
+        features=lazy(lambda: gettext(", ").join(str(f.label_with_unit).lower() for f in FEATURES), str)(),
     ),
     urls_namespace="api",
 )
@@ -150,18 +190,22 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "name": idempotency.HEADER,
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
-    "description": (
-        "Any unique string (a UUID, say) that makes a retry safe: a request repeated with the same key "
-        f"and the same body within {settings.IDEMPOTENCY_KEY_HOURS} hours is answered with the first "
-        "answer (same status and JSON, header `Idempotent-Replayed: true`) and stores nothing more; "
-        "the same key with another body is refused with 409. Keys belong to the API key sent, else to "
-        "the client's address."
+    "description": format_lazy(
+        _(
+            "Any unique string (a UUID, say) that makes a retry safe: a request repeated with the same key "
+            "and the same body within {hours} hours is answered with the first "
+            "answer (same status and JSON, header `Idempotent-Replayed: true`) and stores nothing more; "
+            "the same key with another body is refused with 409. Keys belong to the API key sent, else to "
+            "the client's address."
+        ),
+        hours=settings.IDEMPOTENCY_KEY_HOURS,
     ),
 }
 WRITE_OPENAPI = {"parameters": [IDEMPOTENCY_KEY_PARAMETER]}
-RATE_LIMIT_NOTE = (
-    " Requests are limited per client (429 with `Retry-After` past the limit)."
-    " Send an `Idempotency-Key` header to make retries safe."
+SENTENCE_GAP = lazy(wording.sentence_gap, str)()
+RATE_LIMIT_NOTE = _(
+    "Requests are limited per client (429 with `Retry-After` past the limit). "
+    "Send an `Idempotency-Key` header to make retries safe."
 )
 
 
@@ -202,8 +246,8 @@ def _guarded_write(operation_id: str):
     "/predict",
     response={200: PredictionOut, **INVALID, **WRITES, **NOT_READY},
     operation_id="predict",
-    summary="Predict one animal",
-    description="The answer is stored." + RATE_LIMIT_NOTE,
+    summary=_("Predict one animal"),
+    description=format_lazy("{}{}{}", _("The answer is stored."), SENTENCE_GAP, RATE_LIMIT_NOTE),
     tags=["predictions"],
     openapi_extra=WRITE_OPENAPI,
 )
@@ -219,13 +263,20 @@ def predict(request, measurements: MeasurementsIn):
     auth=staff_or_key(permissions.UPLOAD_BATCHES),
     response={200: BatchOut, **INVALID, **WRITES, **NOT_READY, **REFUSED},
     operation_id="predict_batch",
-    summary=f"Predict up to {MAX_BATCH_ITEMS:,} animals at once",
-    description=(
-        "Needs an API key or staff session with the upload permission (the operator group). "
-        "The body is a JSON array of measurements. A bad item rejects the whole batch (the error names "
-        "its index and field) and nothing is stored; otherwise every result is stored in one transaction."
-        f" Besides the requests, the items are limited per client ({settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}"
-        " an hour by default)." + RATE_LIMIT_NOTE
+    summary=format_lazy(_("Predict up to {count} animals at once"), count=f"{MAX_BATCH_ITEMS:,}"),
+    description=format_lazy(
+        "{}{}{}",
+        format_lazy(
+            _(
+                "Needs an API key or staff session with the upload permission (the operator group). "
+                "The body is a JSON array of measurements. A bad item rejects the whole batch (the error names "
+                "its index and field) and nothing is stored; otherwise every result is stored in one transaction. "
+                "Besides the requests, the items are limited per client ({rows} an hour by default)."
+            ),
+            rows=f"{settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}",
+        ),
+        SENTENCE_GAP,
+        RATE_LIMIT_NOTE,
     ),
     tags=["predictions"],
     openapi_extra=WRITE_OPENAPI,
@@ -249,8 +300,8 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     auth=staff_or_key(permissions.VIEW_PREDICTIONS),
     response={200: PredictionPage, 400: Error, 422: Error, **REFUSED},
     operation_id="list_predictions",
-    summary="The stored predictions, newest first",
-    description="An unknown `species` or `version` is refused with 400, as on the results page.",
+    summary=_("The stored predictions, newest first"),
+    description=_("An unknown `species` or `version` is refused with 400, as on the results page."),
     tags=["history"],
 )
 def list_predictions(request, filters: Query[PredictionFilters]):
@@ -289,8 +340,8 @@ def list_predictions(request, filters: Query[PredictionFilters]):
     auth=staff_or_key(permissions.VIEW_MODELS),
     response={200: list[ModelVersionOut], **REFUSED},
     operation_id="list_models",
-    summary="Every trained model version, newest first",
-    description="The version tried beside the active one, if any, has `candidate`: its mode and its comparison.",
+    summary=_("Every trained model version, newest first"),
+    description=_("The version tried beside the active one, if any, has `candidate`: its mode and its comparison."),
     tags=["models"],
 )
 def list_models(request):
@@ -315,7 +366,7 @@ def _candidate_out(running: Candidate) -> dict:
     auth=staff_or_key(permissions.VIEW_PREDICTIONS),
     response={200: JobOut, 404: Error, **REFUSED},
     operation_id="get_job",
-    summary="A background job (a CSV batch upload or a retraining): its status, progress and outcome",
+    summary=_("A background job (a CSV batch upload or a retraining): its status, progress and outcome"),
     tags=["jobs"],
 )
 def get_job(request, job_id: uuid.UUID):

@@ -5,6 +5,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, Schema
 from pydantic import AfterValidator, create_model, field_validator
 from pydantic_core import PydanticCustomError
@@ -27,8 +29,13 @@ def _measurement(feature: Feature) -> Any:
         float,
         Field(
             strict=True,
-            description=f"{feature.label} in {feature.unit}: at least {feature.min_value:g}, "
-            f'at most {feature.max_value:g}. A JSON number; a string such as "42" is refused.',
+            description=format_lazy(
+                _('{label} in {unit}: at least {min}, at most {max}. A JSON number; a string such as "42" is refused.'),
+                label=feature.label,
+                unit=feature.unit,
+                min=f"{feature.min_value:g}",
+                max=f"{feature.max_value:g}",
+            ),
             json_schema_extra={"minimum": feature.min_value, "maximum": feature.max_value},
             examples=[feature.example],
         ),
@@ -44,38 +51,40 @@ Measurements = create_model("Measurements", __base__=Schema, **{feature.field: (
 
 
 class PredictionOut(Measurements):
-    id: int = Field(description="The stored prediction's id.")
-    species: str = Field(description="The most probable species.")
-    probability: float = Field(description="The probability of that species, 0 to 1.")
-    probabilities: dict[str, float] = Field(description="The probability of every species the model knows.")
+    id: int = Field(description=_("The stored prediction's id."))
+    species: str = Field(description=_("The most probable species."))
+    probability: float = Field(description=_("The probability of that species, 0 to 1."))
+    probabilities: dict[str, float] = Field(description=_("The probability of every species the model knows."))
     model_version: int = Field(
-        description="The version that answered: the active one, or a canary candidate for its share of requests."
+        description=_("The version that answered: the active one, or a canary candidate for its share of requests.")
     )
     created_at: datetime
     outside_training_range: bool = Field(
-        description="True when a measurement lies outside what the answering version was trained on: "
-        "the answer is a guess beyond its data."
+        description=_(
+            "True when a measurement lies outside what the answering version was trained on: "
+            "the answer is a guess beyond its data."
+        )
     )
     outside_features: list[str] = Field(
-        description="The measurements outside the answering version's training range (empty when none)."
+        description=_("The measurements outside the answering version's training range (empty when none).")
     )
 
 
 class PredictionRecord(PredictionOut):
-    source: str = Field(description="Where the prediction came from: form, api or batch.")
-    batch_id: uuid.UUID | None = Field(description="Shared by the predictions stored by one batch.")
+    source: str = Field(description=_("Where the prediction came from: form, api or batch."))
+    batch_id: uuid.UUID | None = Field(description=_("Shared by the predictions stored by one batch."))
 
 
 class BatchOut(Schema):
     batch_id: uuid.UUID
     model_version: int
-    results: list[PredictionOut] = Field(description="One result per item, in the order of the request.")
+    results: list[PredictionOut] = Field(description=_("One result per item, in the order of the request."))
 
 
 class PredictionPage(Schema):
-    count: int = Field(description="How many predictions match the filters; at least this many when not exact.")
+    count: int = Field(description=_("How many predictions match the filters; at least this many when not exact."))
     count_is_exact: bool = Field(
-        description="False when counting stopped at 10,000 (the count of a large history is not worth its time)."
+        description=_("False when counting stopped at 10,000 (the count of a large history is not worth its time).")
     )
     page: int
     page_size: int
@@ -84,10 +93,12 @@ class PredictionPage(Schema):
 
 class PredictionFilters(Schema):
     # No NUL: PostgreSQL cannot compare text containing one.
-    species: str | None = Field(None, max_length=50, pattern=r"^[^\x00]*$", description="Only this predicted species.")
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Only predictions by this model version.")
-    created_after: datetime | None = Field(None, description="Only predictions made at or after this time.")
-    created_before: datetime | None = Field(None, description="Only predictions made before this time.")
+    species: str | None = Field(
+        None, max_length=50, pattern=r"^[^\x00]*$", description=_("Only this predicted species.")
+    )
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description=_("Only predictions by this model version."))
+    created_after: datetime | None = Field(None, description=_("Only predictions made at or after this time."))
+    created_before: datetime | None = Field(None, description=_("Only predictions made before this time."))
     page: int = Field(1, ge=1, le=1_000_000)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
 
@@ -112,23 +123,28 @@ class PredictionFilters(Schema):
 class ComparisonOut(Schema):
     """A candidate against the active version, on the rows both scored (predictor.registry.comparison)."""
 
-    active_version: int | None = Field(description="The version it is compared with: the active one.")
-    rows: int = Field(description="Rows both versions scored.")
-    agreement: float | None = Field(description="Share of those rows where both gave the same species, 0 to 1.")
-    labelled: int = Field(description="Rows both scored that staff labelled with the actual species.")
-    candidate_accuracy: float | None = Field(description="The candidate's accuracy on those labelled rows.")
-    active_accuracy: float | None = Field(description="The active version's accuracy on the same labelled rows.")
+    # The schema's description, translated (the docstring would be, in English).
+    model_config = {
+        "json_schema_extra": {"description": _("A candidate against the active version, on the rows both scored.")}
+    }
+
+    active_version: int | None = Field(description=_("The version it is compared with: the active one."))
+    rows: int = Field(description=_("Rows both versions scored."))
+    agreement: float | None = Field(description=_("Share of those rows where both gave the same species, 0 to 1."))
+    labelled: int = Field(description=_("Rows both scored that staff labelled with the actual species."))
+    candidate_accuracy: float | None = Field(description=_("The candidate's accuracy on those labelled rows."))
+    active_accuracy: float | None = Field(description=_("The active version's accuracy on the same labelled rows."))
     only_candidate_correct: int
     only_active_correct: int
     mcnemar_p_value: float | None = Field(
-        description="McNemar's exact test on the labelled rows where exactly one was right; null with none."
+        description=_("McNemar's exact test on the labelled rows where exactly one was right; null with none.")
     )
-    enough_labelled: bool = Field(description="False while too few labelled rows separate the two to say.")
+    enough_labelled: bool = Field(description=_("False while too few labelled rows separate the two to say."))
 
 
 class CandidateOut(Schema):
-    mode: str = Field(description="shadow: scores every prediction, never shown; canary: answers a share of them.")
-    canary_percent: int = Field(description="The share of single predictions the canary answers; 0 for a shadow.")
+    mode: str = Field(description=_("shadow: scores every prediction, never shown; canary: answers a share of them."))
+    canary_percent: int = Field(description=_("The share of single predictions the canary answers; 0 for a shadow."))
     started_at: datetime
     comparison: ComparisonOut
 
@@ -137,45 +153,47 @@ class ModelVersionOut(Schema):
     version: int
     is_active: bool
     candidate: CandidateOut | None = Field(
-        None, description="Set on the version being tried beside the active one (shadow or canary), else null."
+        None, description=_("Set on the version being tried beside the active one (shadow or canary), else null.")
     )
     algorithm: str
     created_at: datetime
     training_data_name: str
     training_rows: int
     class_counts: dict[str, int]
-    cv_accuracy: float = Field(description="Cross-validated accuracy, 0 to 1.")
+    cv_accuracy: float = Field(description=_("Cross-validated accuracy, 0 to 1."))
     cv_folds: int
     sklearn_version: str
 
 
 class JobProgress(Schema):
-    done: int = Field(description="Rows stored so far (a batch); 0 while a retraining runs.")
-    total: int = Field(description="Rows in all (a batch); 0 when unknown.")
+    done: int = Field(description=_("Rows stored so far (a batch); 0 while a retraining runs."))
+    total: int = Field(description=_("Rows in all (a batch); 0 when unknown."))
     percent: int
 
 
 class JobOut(Schema):
     id: uuid.UUID
-    kind: str = Field(description="batch (a CSV upload) or retrain.")
-    status: str = Field(description="queued, running, succeeded or failed.")
+    kind: str = Field(description=_("batch (a CSV upload) or retrain."))
+    status: str = Field(description=_("queued, running, succeeded or failed."))
     finished: bool
     progress: JobProgress
-    attempts: int = Field(description="Attempts started; a job whose worker died is tried again.")
+    attempts: int = Field(description=_("Attempts started; a job whose worker died is tried again."))
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     outcome: dict[str, Any] | None = Field(
-        description="Once succeeded: a batch's batch_id and rows; a retraining's version, whether it was "
-        "activated, and the gate's figures (cv_accuracy, baseline_version, baseline_cv_accuracy)."
+        description=_(
+            "Once succeeded: a batch's batch_id and rows; a retraining's version, whether it was "
+            "activated, and the gate's figures (cv_accuracy, baseline_version, baseline_cv_accuracy)."
+        )
     )
-    error: str | None = Field(description="Once failed: why, in words for the person who started it.")
+    error: str | None = Field(description=_("Once failed: why, in words for the person who started it."))
 
 
 class ErrorItem(Schema):
-    loc: list[str | int] = Field(description='Where the problem is, for example ["body", 3, "height_cm"].')
-    field: str | None = Field(description="The field at fault, when there is one.")
-    index: int | None = Field(None, description="For a batch: the position of the item at fault, from 0.")
+    loc: list[str | int] = Field(description=_('Where the problem is, for example ["body", 3, "height_cm"].'))
+    field: str | None = Field(description=_("The field at fault, when there is one."))
+    index: int | None = Field(None, description=_("For a batch: the position of the item at fault, from 0."))
     message: str
     type: str
 
@@ -184,5 +202,5 @@ class Error(Schema):
     detail: str
     errors: list[ErrorItem] = []
     request_id: str = Field(
-        "", description="The request's id, also in the X-Request-ID header: quote it when reporting a problem."
+        "", description=_("The request's id, also in the X-Request-ID header: quote it when reporting a problem.")
     )

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_tasks import task
 from django_tasks.base import TaskResultStatus
@@ -41,9 +41,14 @@ def run_job(job_id: str) -> str:
 def start(
     kind: str, *, user: AbstractBaseUser | AnonymousUser | None, arguments: dict[str, Any], total: int = 0
 ) -> Job:
-    """Record a job and queue it; returns it (already failed, with the reason, if the queue is unreachable)."""
+    """Record a job and queue it; returns it (already failed, with the reason, if the queue is unreachable).
+
+    The job is run, and its error worded, in the language active here (the starter's page's):
+    ``runner.run`` activates the one recorded in its arguments.
+    """
     kinds.get(kind)  # a kind nobody registered is a programming error: refuse before storing anything
     started_by = user if user is not None and user.is_authenticated else None
+    arguments = {**arguments, runner.LANGUAGE_ARGUMENT: translation.get_language() or settings.LANGUAGE_CODE}
     job = Job.objects.create(kind=kind, created_by=started_by, arguments=arguments, progress_total=total)
     _enqueue(job)
     job.refresh_from_db()
@@ -66,7 +71,10 @@ def reap_expired(*, now: datetime | None = None) -> int:
                 _enqueue(job)
                 reaped += 1
         elif expired.update(
-            status=Status.FAILED, finished_at=now, lease_expires_at=None, error=WORKER_LOST % {"attempts": job.attempts}
+            status=Status.FAILED,
+            finished_at=now,
+            lease_expires_at=None,
+            error=runner.in_language_of(job, WORKER_LOST) % {"attempts": job.attempts},
         ):
             logger.warning("Job %s: its worker stopped during the last attempt; failed.", job.pk)
             _fail_lost_task(job, now=now)
@@ -101,7 +109,7 @@ def _enqueue(job: Job) -> None:
     except Exception:
         logger.exception("Could not queue job %s.", job.pk)
         Job.objects.filter(pk=job.pk, status=Status.QUEUED).update(
-            status=Status.FAILED, error=str(QUEUE_UNREACHABLE), finished_at=timezone.now()
+            status=Status.FAILED, error=runner.in_language_of(job, QUEUE_UNREACHABLE), finished_at=timezone.now()
         )
         runner.clean_up(job, succeeded=False)
         return

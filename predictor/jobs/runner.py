@@ -23,7 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from predictor.models import Job
@@ -37,6 +38,9 @@ Status = Job.Status
 
 # What a failed job tells the person who started it when the cause is not theirs to fix.
 UNEXPECTED_ERROR = _("The job stopped on an unexpected error; the worker's log has the details.")
+# The language of the page that started the job (``queue.start`` records it in the job's
+# arguments): the job runs in it, so the error it stores reads in the starter's language.
+LANGUAGE_ARGUMENT = "language"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def run(job_id: str) -> str:
     job = Job.objects.get(pk=job_id)
     progress = Progress(job_id=job.pk, attempt=job.attempts)
     kind = kinds.get(job.kind)
-    with _heartbeat(progress):
+    with _heartbeat(progress), translation.override(language_of(job)):
         try:
             outcome = kind.run(progress, job.arguments)
         except JobLost:
@@ -107,6 +111,17 @@ def run(job_id: str) -> str:
             logger.exception("Job %s (%s) failed.", job.pk, job.kind)
             return _fail(progress, str(UNEXPECTED_ERROR))
         return _succeed(progress, kind, outcome)
+
+
+def language_of(job: Job) -> str:
+    """The language a job's words are in: its starter's (jobs from before it was recorded: the site's)."""
+    return job.arguments.get(LANGUAGE_ARGUMENT) or settings.LANGUAGE_CODE
+
+
+def in_language_of(job: Job, message: Promise) -> str:
+    """``message`` (a lazy translation) in the language of the job's starter."""
+    with translation.override(language_of(job)):
+        return str(message)
 
 
 def counts_by_status() -> dict[str, int]:

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.schema.features import FEATURES, Feature
@@ -180,7 +180,8 @@ class Prediction(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]  # the same as in_order(DEFAULT_SORT)
         verbose_name = _("prediction")
-        verbose_name_plural = _("predictions")
+        # In context: "predictions" alone is a count of them (a column's heading), 预测数.
+        verbose_name_plural = pgettext_lazy("model name", "predictions")
         constraints = [
             *(_bounds_constraint(feature) for feature in FEATURES),
             models.UniqueConstraint(

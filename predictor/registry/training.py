@@ -181,7 +181,8 @@ def train(
     running it, recorded with the version (one version per job at most).
     """
     if algorithm not in ALGORITHMS:
-        raise TrainingDataError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        message = gettext("unknown algorithm %(algorithm)r; choose one of %(known)s")
+        raise TrainingDataError(message % {"algorithm": algorithm, "known": ", ".join(ALGORITHMS)})
     data = training_data.load_training_data(data_path, show_progress=show_progress)
     feedback = load_feedback() if include_feedback else training_data.empty("labelled predictions")
     combined = data.plus(feedback)
@@ -382,7 +383,8 @@ def _refusing_unfit_rows(name: str, algorithm: str) -> Iterator[None]:
         yield
     except ValueError as error:
         reason = str(error).strip().splitlines()[0]
-        raise TrainingDataError(f"{name}: {algorithm} cannot be trained on these rows ({reason})") from None
+        message = gettext("%(name)s: %(algorithm)s cannot be trained on these rows (%(reason)s)")
+        raise TrainingDataError(message % {"name": name, "algorithm": algorithm, "reason": reason}) from None
 
 
 def _gate(cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, show_progress: bool) -> Gate:
@@ -425,8 +427,8 @@ def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData)
     )
 
     try:
-        # Two lines: the longest algorithm's name and the accuracy do not fit one panel's width.
-        title = f"v{version.version} · {version.algorithm}\ncross-validated accuracy {version.cv_accuracy:.1%}"
+        # No words to translate (training_picture's docstring): the page beside it gives the accuracy.
+        title = f"v{version.version} · {version.algorithm}"
         for scheme in ("dark", "light"):  # the light one's name is the one recorded
             content = render_png(pipeline, data.features, data.labels, title=title, scheme=scheme)
             version.picture_name = artifacts.save_picture(content, artifact_name=version.artifact_name, scheme=scheme)

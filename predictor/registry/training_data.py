@@ -34,7 +34,8 @@ class CellError(ValueError):
     """One bad cell: where it is and why."""
 
     def __init__(self, *, line: int, column: str, reason: str) -> None:
-        super().__init__(f"line {line}, column {column}: {reason}")
+        message = gettext("line %(line)s, column %(column)s: %(reason)s")
+        super().__init__(message % {"line": line, "column": column, "reason": reason})
         self.line, self.column, self.reason = line, column, reason
 
 
@@ -110,14 +111,16 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     try:
         # A regular file only: /dev/zero or a pipe never ends, and a folder is no CSV.
         if not stat.S_ISREG(path.stat().st_mode):
-            raise TrainingDataError(f"{name}: not a regular file (a folder, device or pipe cannot be training data)")
+            message = gettext("%(name)s: not a regular file (a folder, device or pipe cannot be training data)")
+            raise TrainingDataError(message % {"name": name})
         sha256, lines, has_content = _fingerprint(path, name=name, max_line_bytes=settings.TRAINING_MAX_LINE_BYTES)
     except FileNotFoundError:
-        raise TrainingDataError(f"{name}: no such file") from None
+        raise TrainingDataError(gettext("%(name)s: no such file") % {"name": name}) from None
     except OSError as error:
-        raise TrainingDataError(f"{name}: cannot be read ({error.strerror})") from None
+        message = gettext("%(name)s: cannot be read (%(reason)s)")
+        raise TrainingDataError(message % {"name": name, "reason": error.strerror}) from None
     if not has_content:
-        raise TrainingDataError(f"{name}: the file is empty")
+        raise TrainingDataError(gettext("%(name)s: the file is empty") % {"name": name})
 
     feature_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
@@ -141,9 +144,10 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
         raise
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0]
-        raise TrainingDataError(f"{name}: not a readable CSV file ({reason})") from None
+        message = gettext("%(name)s: not a readable CSV file (%(reason)s)")
+        raise TrainingDataError(message % {"name": name, "reason": reason}) from None
     if not sum(len(labels) for labels in label_parts):
-        raise TrainingDataError(f"{name}: no data rows below the header")
+        raise TrainingDataError(gettext("%(name)s: no data rows below the header") % {"name": name})
     data = TrainingData(
         name=name, sha256=sha256, features=np.concatenate(feature_parts), labels=np.concatenate(label_parts)
     )
@@ -170,10 +174,11 @@ def _fingerprint(path: Path, *, name: str, max_line_bytes: int) -> tuple[str, in
             newlines = block.count(b"\n")
             line_bytes += block.find(b"\n") if newlines else len(block)
             if line_bytes > max_line_bytes:
-                raise TrainingDataError(
-                    f"{name}: line {lines + 1} is longer than {max_line_bytes:,} bytes "
-                    "(TRAINING_MAX_LINE_BYTES); is this a CSV file?"
+                message = gettext(
+                    "%(name)s: line %(line)s is longer than %(limit)s bytes (TRAINING_MAX_LINE_BYTES); "
+                    "is this a CSV file?"
                 )
+                raise TrainingDataError(message % {"name": name, "line": lines + 1, "limit": f"{max_line_bytes:,}"})
             if newlines:
                 line_bytes = len(block) - block.rfind(b"\n") - 1
             lines += newlines
@@ -185,39 +190,41 @@ def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray
     try:
         check_index(chunk)
     except CellError as error:
-        raise TrainingDataError(f"{name}: {error}") from None
+        raise TrainingDataError(gettext("%(name)s: %(reason)s") % {"name": name, "reason": error}) from None
     chunk.columns = [str(column).strip() for column in chunk.columns]
     expected = [feature.column for feature in FEATURES] + [TARGET_COLUMN]
     missing = [column for column in expected if column not in chunk.columns]
     if missing:
-        raise TrainingDataError(
-            f"{name}: missing column {', '.join(missing)} (the header must name {','.join(expected)})"
-        )
+        message = gettext("%(name)s: missing column %(missing)s (the header must name %(required)s)")
+        raise TrainingDataError(message % {"name": name, "missing": ", ".join(missing), "required": ",".join(expected)})
     frame = chunk[expected].apply(lambda column: column.str.strip())
     frame = frame[(frame != "").any(axis=1)]  # wholly blank lines carry no row
     try:
         features = feature_matrix(frame)
     except CellError as error:
-        raise TrainingDataError(f"{name}: {error}") from None
+        raise TrainingDataError(gettext("%(name)s: %(reason)s") % {"name": name, "reason": error}) from None
     labels = frame[TARGET_COLUMN]
     blank = labels == ""
     if blank.any():
-        raise TrainingDataError(
-            f"{name}: line {line_number(labels.index[blank][0])}, column {TARGET_COLUMN}: empty value"
-        )
+        message = gettext("%(name)s: line %(line)s, column %(column)s: empty value")
+        line = line_number(labels.index[blank][0])
+        raise TrainingDataError(message % {"name": name, "line": line, "column": TARGET_COLUMN})
     return features, labels.to_numpy(dtype=str)
 
 
 def _check_classes(data: TrainingData) -> None:
     counts = data.class_counts
     if len(counts) < 2:
-        raise TrainingDataError(
-            f"{data.name}: column {TARGET_COLUMN} has only one species ({next(iter(counts))!r}); "
-            "at least two are needed to learn anything"
+        message = gettext(
+            "%(name)s: column %(column)s has only one species (%(species)r); at least two are needed to learn anything"
         )
+        raise TrainingDataError(message % {"name": data.name, "column": TARGET_COLUMN, "species": next(iter(counts))})
     for label, count in counts.items():
         if count < 2:
-            raise TrainingDataError(
-                f"{data.name}: column {TARGET_COLUMN}: species {label!r} has only {count} row; "
+            message = gettext(
+                "%(name)s: column %(column)s: species %(species)r has only %(count)s row; "
                 "each species needs at least 2 for cross-validation"
+            )
+            raise TrainingDataError(
+                message % {"name": data.name, "column": TARGET_COLUMN, "species": label, "count": count}
             )

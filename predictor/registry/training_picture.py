@@ -9,6 +9,12 @@ Figure rendered by the Agg canvas, no pyplot and no global backend), so nothing 
 request. The margins are fixed (MARGINS_INCHES) rather than found by matplotlib's constrained
 layout, which measured every label of a figure twice and took a third of each picture's time; the
 labels and tick values these panels carry are short and known, so fixed margins hold them.
+
+The picture carries no words to translate, since it is drawn once, at training time, for readers
+of either language (and Chinese would need a CJK font wherever training runs): its title is the
+version and the algorithm, its axes the units, its legend the species (data) with their row
+counts. The page around it says in the reader's language what the axes, points and shading are
+(templates/predictor/_training_picture.html).
 """
 
 import io
@@ -43,8 +49,8 @@ SCHEMES = {
 MARKERS = ["o", "^", "s", "X"]  # the shapes of the site's charts: colour is never the only signal
 REGION_ALPHA = 0.22  # the shaded regions: the species' colour, faint enough for the points to stand out
 PANEL_INCHES = (6.0, 5.6)  # nearly square panels with large type: the page shows the picture at a phone's width too
-# Room for the tick values and axis labels left of and below each panel, and for the two-line title.
-MARGINS_INCHES = {"left": 0.95, "right": 0.25, "bottom": 0.75, "top": 0.95, "between_columns": 1.1, "between_rows": 0.9}
+# Room for the tick values and axis labels left of and below each panel, and for the one-line title.
+MARGINS_INCHES = {"left": 0.95, "right": 0.25, "bottom": 0.75, "top": 0.6, "between_columns": 1.1, "between_rows": 0.9}
 
 
 def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str, scheme: str = "light") -> bytes:
@@ -71,10 +77,8 @@ def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, titl
             axes = figure.add_subplot(rows, columns, position, facecolor=colours["bg"])
             _draw_panel(axes, estimator, features, labels, classes, shown, colours, across=across, up=up)
         figure.suptitle(title, color=colours["fg"], y=1 - 0.1 / figure.get_figheight(), va="top")
-        sampled = f", {len(shown):,} shown" if len(shown) < len(labels) else ""
-        legend = figure.axes[0].legend(
-            loc="best", title=f"Training rows{sampled}\n(shaded: predicted species)", facecolor=colours["bg"]
-        )
+        sampled = f"{len(shown):,} / {len(labels):,}" if len(shown) < len(labels) else None
+        legend = figure.axes[0].legend(loc="best", title=sampled, facecolor=colours["bg"])
         legend.get_frame().set_edgecolor(colours["grid"])
 
     buffer = io.BytesIO()
@@ -124,10 +128,10 @@ def _draw_panel(axes, estimator, features, labels, classes, shown, colours, *, a
             marker=MARKERS[index % len(MARKERS)],
             edgecolors=colours["bg"],
             linewidths=0.6,
-            label=f"{label} ({int(np.sum(labels == label)):,} rows)",
+            label=f"{label} ({int(np.sum(labels == label)):,})",
         )
-    axes.set_xlabel(FEATURES[across].label_with_unit)
-    axes.set_ylabel(FEATURES[up].label_with_unit)
+    axes.set_xlabel(FEATURES[across].unit)
+    axes.set_ylabel(FEATURES[up].unit)
 
 
 def _padded_range(values: np.ndarray) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 
 def one_of(names: Sequence[str]) -> str:
@@ -20,3 +20,8 @@ def probability_text(probability: float) -> str:
     if probability < 0.0005:
         return "<0.1%"
     return f"{probability:.1%}"
+
+
+def sentence_gap() -> str:
+    """What goes between two sentences put side by side: a space in English, nothing in Chinese (。 has its room)."""
+    return "" if (get_language() or "").startswith("zh") else " "

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
+from django.template.loader import render_to_string
+from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import translation
 
 from predictor.models import Prediction
 from predictor.registry import training
@@ -176,3 +181,175 @@ def test_the_admin_names_this_app_in_chinese(admin_client, trained_version):
     html = admin_client.get(reverse("admin:index"), **CHINESE).content.decode()
     assert "Predictions" not in re.sub(r"<[^>]+>", " ", html).replace("Predictions, models", "")
     assert "预测" in html and "模型版本" in html and "API 密钥" in html
+
+
+# An English sentence (or the rest of one): Latin-letter words with nothing but spaces,
+# punctuation and numbers between them, three or more of them not allowed ones (names, units,
+# version labels). A single word (a name, an abbreviation) passes; Chinese text ends a run.
+ENGLISH_RUN = re.compile(r"[A-Za-z]+(?:[\s\d,.;:!?'’\"“”‘()/*…%+=<>-]+[A-Za-z]+)*")
+
+
+def english_sentences(text: str) -> list[str]:
+    """The runs of words in ``text`` with three or more English words that are not ALLOWED_WORDS."""
+    # Code in the API's Markdown, header names (X-Request-ID), entities and element edges end a run.
+    text = re.sub(r"`[^`]*`|\b[A-Z][A-Za-z]*(?:-[A-Za-z]+)+\b|&[a-z]+;|\|", " ¦ ", text)
+    return [run for run in ENGLISH_RUN.findall(text) if len(english_words(run)) >= 3]
+
+
+def english_words(run: str) -> list[str]:
+    words = re.findall(r"[A-Za-z]+\d*", run)
+    return [word for word in words if word not in ALLOWED_WORDS and not re.fullmatch(r"v\d+", word)]
+
+
+def visible_sentences(html: str) -> list[str]:
+    """English runs in a page's visible text and the attributes a reader or a screen reader meets."""
+    html = HIDDEN.sub(" ", html)
+    readable = re.findall(r'\b(?:title|aria-label|alt|placeholder)="([^"]*)"', html)
+    readable += re.findall(r'<input[^>]*type="(?:submit|button)"[^>]*value="([^"]*)"', html)
+    text = re.sub(r"<[^>]+>", " | ", html)  # an element's edge ends a run
+    return english_sentences(" | ".join([text, *readable]))
+
+
+def failed_retraining(admin_client) -> str:
+    """A retraining started from a Chinese page on a CSV with a bad cell: its job page."""
+    bad = __import__("io").BytesIO(b"Height,Weight,Species\n30,4,Cat\n31,5,Cat\n80,-3,Dog\n90,40,Dog\n")
+    bad.name = "bad.csv"
+    response = admin_client.post(
+        reverse("predictor:retrain"), {"data": "upload", "file": bad, "algorithm": "GaussianNB"}, **CHINESE
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return response["Location"]
+
+
+def test_no_english_sentence_on_any_page_a_visitor_or_staff_member_sees_in_chinese(
+    client, admin_client, staff_pages, trained_version
+):
+    pages = {
+        **staff_pages,
+        "failed retraining job": failed_retraining(admin_client),
+        "retraining job": admin_client.post(
+            reverse("predictor:retrain"), {"data": "shipped", "algorithm": "GaussianNB"}, **CHINESE
+        )["Location"],
+        "comparison": reverse("predictor:candidate_comparison", args=[trained_version.version]),
+        "admin index": reverse("admin:index"),
+        "api docs": "/api/docs",
+        "login": "/accounts/login/",
+        "admin login": "/admin/login/",
+    }
+    for model in admin.site._registry:
+        opts = model._meta
+        pages[f"admin {opts.label}"] = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    found = {}
+    for name, url in pages.items():
+        visitor = client if "login" in name else admin_client
+        response = visitor.get(url, **CHINESE)
+        assert response.status_code == 200, (name, url, response.status_code)
+        html = response.content.decode()
+        if sentences := visible_sentences(html):
+            found[name] = sentences
+        if gaps := SPACE_AFTER_FULL_STOP.findall(running_text(html)):
+            found[f"{name}: a space after a full stop"] = gaps
+    request = RequestFactory().get("/", **CHINESE)
+    request.user = AnonymousUser()
+    for name in ("400", "403", "404", "413", "429", "500", "503_database"):
+        with translation.override("zh-hans"):
+            if sentences := visible_sentences(render_to_string(f"{name}.html", request=request)):
+                found[f"{name} page"] = sentences
+    assert not found, __import__("json").dumps(found, indent=1, ensure_ascii=False)
+
+
+def test_the_api_docs_read_in_chinese(client, db):
+    schema = client.get("/api/openapi.json", **CHINESE).json()
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in {"summary", "description"} and isinstance(value, str):
+                    found.extend(english_sentences(value) + SPACE_AFTER_FULL_STOP.findall(value))
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(schema)
+    assert "预测" in schema["paths"]["/api/v1/predict"]["post"]["summary"]
+    assert not found, found
+
+
+def test_the_admin_names_every_app_and_model_in_chinese(admin_client, trained_version):
+    html = admin_client.get(reverse("admin:index"), **CHINESE).content.decode()
+    for name in ("预测", "登录尝试（django-axes）", "访问尝试", "任务队列（django-tasks）", "任务结果"):
+        assert f">{name}<" in html, name
+    assert ">预测数<" not in html  # "Predictions" is the app here, not a count
+    for text in ("Access attempts", "Task results", "Tasks Database Backend", "Axes"):
+        assert text not in html, text
+
+
+def test_a_job_stores_its_error_in_the_language_of_the_page_that_started_it(admin_client, trained_version):
+    """The worker runs in no request's language: the job keeps its starter's and runs in it."""
+    from predictor import jobs
+    from predictor.jobs import runner
+    from predictor.models import Job
+
+    with translation.override("zh-hans"):
+        job = Job.objects.create(
+            kind=Job.Kind.RETRAIN,
+            arguments={
+                "algorithm": "NoSuchAlgorithm",
+                "include_feedback": False,
+                "force": False,
+                runner.LANGUAGE_ARGUMENT: translation.get_language(),
+            },
+        )
+    with translation.override("en"):
+        assert jobs.run(str(job.pk)) == Job.Status.FAILED
+    job.refresh_from_db()
+    assert job.error == "训练数据被拒绝：未知算法 'NoSuchAlgorithm'；请从以下算法中选择：" + ", ".join(
+        training.ALGORITHMS
+    ), job.error
+    # And the page that starts one records the language it was in.
+    response = admin_client.post(
+        reverse("predictor:retrain"), {"data": "shipped", "algorithm": "GaussianNB"}, **CHINESE
+    )
+    started = Job.objects.exclude(pk=job.pk).get()
+    assert response.status_code == 302 and started.arguments[runner.LANGUAGE_ARGUMENT] == "zh-hans"
+
+
+def test_chinese_sentences_have_no_space_after_a_full_stop(client, admin_client, staff_pages):
+    for name, url in {**staff_pages, "visitor's form": "/"}.items():
+        html = (client if name == "visitor's form" else admin_client).get(url, **CHINESE).content.decode()
+        assert not SPACE_AFTER_FULL_STOP.findall(running_text(html)), name
+
+
+# A Chinese sentence's end followed by a space and more of the same paragraph: 。 carries its own room.
+SPACE_AFTER_FULL_STOP = re.compile(r"[。！？][ \t\n]+[^\s¦]")
+
+
+def running_text(html: str) -> str:
+    """The page's text with its inline elements (links, emphasis) taken out and the others marked ¦."""
+    html = HIDDEN.sub(" ", html)
+    html = re.sub(r"</?(?:a|span|strong|em|b|i|small|abbr|time|code|kbd|mark)\b[^>]*>", "", html)
+    return re.sub(r"<[^>]+>", "¦", html)
+
+
+def test_commands_answer_in_the_language_asked_or_in_language_code(settings, trained_version):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"^没有模型 v99。已有的版本：v\d+。$"):
+        call_command("activate_model", "99", language="zh-hans")
+    out = StringIO()
+    call_command("activate_model", str(trained_version.version), language="zh-hans", stdout=out)
+    assert out.getvalue().strip() == f"模型 v{trained_version.version} 现已启用。"
+    call_command("candidate", "status", language="zh-hans", stdout=out)
+    call_command("reap_jobs", language="zh-hans", stdout=out)
+    assert "当前没有运行中的影子模型或金丝雀。" in out.getvalue() and not english_sentences(out.getvalue())
+    settings.LANGUAGE_CODE = "zh-hans"
+    out = StringIO()
+    call_command("train_model", "--if-none-active", stdout=out)
+    assert out.getvalue().strip() == f"模型 v{trained_version.version} 已启用；不重新训练。"
+    settings.LANGUAGE_CODE = "en"
+    call_command("train_model", "--if-none-active", stdout=out)
+    assert out.getvalue().strip().endswith(f"Model v{trained_version.version} is active; not retraining.")

@@ -1,10 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
+from predictor.management.language import TranslatedCommand
 from predictor.models import ModelVersion
 from predictor.registry import versions
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = "Make an existing model version the active one; running servers switch to it within a second."
 
     def add_arguments(self, parser):
@@ -14,6 +16,10 @@ class Command(BaseCommand):
         try:
             activated = versions.activate_version(version)
         except ModelVersion.DoesNotExist:
-            known = ", ".join(f"v{number}" for number in ModelVersion.objects.values_list("version", flat=True))
-            raise CommandError(f"There is no model v{version}. Known versions: {known or 'none'}.") from None
-        self.stdout.write(self.style.SUCCESS(f"Model v{activated.version} is now active."))
+            known = gettext(", ").join(
+                f"v{number}" for number in ModelVersion.objects.values_list("version", flat=True)
+            )
+            message = gettext("There is no model v%(version)s. Known versions: %(known)s.")
+            raise CommandError(message % {"version": version, "known": known or gettext("none")}) from None
+        message = gettext("Model v%(version)s is now active.")
+        self.stdout.write(self.style.SUCCESS(message % {"version": activated.version}))

@@ -1,11 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
+from predictor.management.language import TranslatedCommand
 from predictor.ops import backup
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = (
         "Back up every table and every stored file (artifacts, training pictures, kept uploads) into a new "
         "folder, while the site runs. Restore it with `manage.py restore_site`."
@@ -20,10 +22,16 @@ class Command(BaseCommand):
         except backup.BackupError as error:
             raise CommandError(str(error)) from None
         for name in report.missing_files:
-            self.stderr.write(self.style.WARNING(f"{name} is named by a model version but missing from storage."))
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Backed up {report.total_rows:,} rows and {report.files:,} files "
-                f"({report.file_bytes / 1e6:,.1f} MB) into {folder} in {report.seconds:.1f} s."
-            )
+            message = gettext("%(name)s is named by a model version but missing from storage.")
+            self.stderr.write(self.style.WARNING(message % {"name": name}))
+        message = gettext(
+            "Backed up %(rows)s rows and %(files)s files (%(megabytes)s MB) into %(folder)s in %(seconds)s s."
         )
+        figures = {
+            "rows": f"{report.total_rows:,}",
+            "files": f"{report.files:,}",
+            "megabytes": f"{report.file_bytes / 1e6:,.1f}",
+            "folder": folder,
+            "seconds": f"{report.seconds:.1f}",
+        }
+        self.stdout.write(self.style.SUCCESS(message % figures))

@@ -1,10 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
+from predictor.management.language import TranslatedCommand
 from predictor.registry import comparison
 from predictor.serving import candidates
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = (
         "Try a model version beside the active one: `shadow 3` scores every prediction with v3 too, "
         "`canary 3 --percent 10` lets v3 answer 10% of them, `stop` ends either, `promote` makes the "
@@ -20,24 +22,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, action: str, version: int | None, percent: int, **options):
         if action in {"shadow", "canary"} and version is None:
-            raise CommandError(f"Name the version to try: `candidate {action} 3`.")
+            raise CommandError(gettext("Name the version to try: `candidate %(action)s 3`.") % {"action": action})
         try:
             match action:
                 case "shadow":
                     candidate = candidates.start_shadow(version)
-                    self.stdout.write(
-                        self.style.SUCCESS(f"{candidate.version} now scores every prediction as a shadow.")
-                    )
+                    message = gettext("%(version)s now scores every prediction as a shadow.")
+                    self.stdout.write(self.style.SUCCESS(message % {"version": candidate.version}))
                 case "canary":
                     candidate = candidates.start_canary(version, percent=percent)
-                    done = f"{candidate.version} now answers {percent}% of single predictions as a canary."
-                    self.stdout.write(self.style.SUCCESS(done))
+                    message = gettext("%(version)s now answers %(percent)s%% of single predictions as a canary.")
+                    self.stdout.write(self.style.SUCCESS(message % {"version": candidate.version, "percent": percent}))
                 case "stop":
                     stopped = candidates.stop(version_number=version)
-                    self.stdout.write(self.style.SUCCESS(f"Stopped {stopped}."))
+                    self.stdout.write(self.style.SUCCESS(gettext("Stopped %(version)s.") % {"version": stopped}))
                 case "promote":
                     promoted = candidates.promote(version_number=version)
-                    self.stdout.write(self.style.SUCCESS(f"Model {promoted} is now active."))
+                    message = gettext("Model %(version)s is now active.")
+                    self.stdout.write(self.style.SUCCESS(message % {"version": promoted}))
                 case "status":
                     self._status()
         except candidates.CandidateError as error:
@@ -46,21 +48,34 @@ class Command(BaseCommand):
     def _status(self) -> None:
         candidate = candidates.current()
         if candidate is None:
-            self.stdout.write("No shadow or canary is running.")
+            self.stdout.write(gettext("No shadow or canary is running."))
             return
         figures = comparison.compare(candidate.version)
+        values = {
+            "candidate": candidate,
+            "since": f"{candidate.started_at:%Y-%m-%d %H:%M}",
+            "active": figures.active,
+            "rows": f"{figures.rows:,}",
+            "agreement": figures.agreement_percent,
+            "labelled": f"{figures.labelled:,}",
+            "candidate_accuracy": figures.candidate_accuracy_percent,
+            "active_accuracy": figures.active_accuracy_percent,
+            "p_value": figures.p_value_text,
+        }
         if figures.active is None:
-            self.stdout.write(
-                f"Candidate {candidate}, since {candidate.started_at:%Y-%m-%d %H:%M}, is the active version now: "
-                "nothing to compare it with. `candidate stop` ends the trial."
+            message = gettext(
+                "Candidate %(candidate)s, since %(since)s, is the active version now: nothing to compare it with. "
+                "`candidate stop` ends the trial."
             )
+            self.stdout.write(message % values)
             return
+        self.stdout.write(gettext("Candidate %(candidate)s, since %(since)s, against %(active)s.") % values)
+        self.stdout.write(gettext("Rows both scored %(rows)s, agreement %(agreement)s.") % values)
         self.stdout.write(
-            f"Candidate {candidate}, since {candidate.started_at:%Y-%m-%d %H:%M}, against {figures.active}."
-        )
-        self.stdout.write(f"Rows both scored {figures.rows:,}, agreement {figures.agreement_percent}.")
-        self.stdout.write(
-            f"Labelled {figures.labelled:,}: live accuracy {figures.candidate_accuracy_percent} against "
-            f"{figures.active_accuracy_percent}, McNemar's p = {figures.p_value_text}."
+            gettext(
+                "Labelled %(labelled)s: live accuracy %(candidate_accuracy)s against %(active_accuracy)s, "
+                "McNemar's p = %(p_value)s."
+            )
+            % values
         )
         self.stdout.write(figures.note_text(on_page=False))

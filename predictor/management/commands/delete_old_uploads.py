@@ -1,10 +1,11 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.utils.translation import gettext
 
 from predictor.history import batch
+from predictor.management.language import TranslatedCommand
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = (
         "Delete kept batch uploads older than BATCH_UPLOAD_RETENTION_DAYS (their results downloads go; "
         "the stored predictions stay). Run it daily, for example from cron."
@@ -13,4 +14,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         deleted = batch.delete_old_uploads()
         days = settings.BATCH_UPLOAD_RETENTION_DAYS
-        self.stdout.write(self.style.SUCCESS(f"Deleted {deleted} upload(s) older than {days} days."))
+        message = gettext("Deleted %(count)s upload(s) older than %(days)s days.")
+        self.stdout.write(self.style.SUCCESS(message % {"count": deleted, "days": days}))

@@ -3,11 +3,13 @@ import uuid
 from datetime import UTC
 
 import numpy as np
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from predictor.history import writer
+from predictor.management.language import TranslatedCommand
 from predictor.models import Prediction
 from predictor.registry import training_data
 from predictor.schema.features import FEATURES
@@ -16,7 +18,7 @@ from predictor.serving import model_service
 BATCH_ROWS = 10_000
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = "Fill the prediction history with synthetic predictions of the active model (benchmarks, demos)."
 
     def add_arguments(self, parser):
@@ -26,7 +28,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, count: int, days: int, seed: int, **options):
         if count < 1 or days < 1:
-            raise CommandError("--count and --days must be at least 1.")
+            raise CommandError(gettext("--count and --days must be at least 1."))
         started = time.monotonic()
         try:
             with transaction.atomic():
@@ -35,7 +37,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         elapsed = time.monotonic() - started
         self.stdout.write(
-            self.style.SUCCESS(f"Added {count:,} predictions in {_duration(elapsed)} ({count / elapsed:,.0f} rows/s).")
+            self.style.SUCCESS(
+                gettext("Added %(count)s predictions in %(duration)s (%(speed)s rows/s).")
+                % {"count": f"{count:,}", "duration": _duration(elapsed), "speed": f"{count / elapsed:,.0f}"}
+            )
         )
 
 

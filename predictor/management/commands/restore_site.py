@@ -1,11 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
+from predictor.management.language import TranslatedCommand
 from predictor.ops import backup
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = (
         "Restore a folder written by `manage.py backup_site` into this site, which must be new: its database "
         "migrated (`manage.py migrate`) and holding no data, its artifact and upload storage empty."
@@ -19,9 +21,14 @@ class Command(BaseCommand):
             report = backup.restore_site(folder=folder, progress=self.stdout.write)
         except backup.BackupError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Restored {report.total_rows:,} rows and {report.files:,} files from {folder} in "
-                f"{report.seconds:.1f} s. Running servers serve the restored active model within a second."
-            )
+        message = gettext(
+            "Restored %(rows)s rows and %(files)s files from %(folder)s in %(seconds)s s. "
+            "Running servers serve the restored active model within a second."
         )
+        figures = {
+            "rows": f"{report.total_rows:,}",
+            "files": f"{report.files:,}",
+            "folder": folder,
+            "seconds": f"{report.seconds:.1f}",
+        }
+        self.stdout.write(self.style.SUCCESS(message % figures))

@@ -1,7 +1,9 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
+from predictor.management.language import TranslatedCommand
 from predictor.models import ModelVersion
 from predictor.registry import artifacts, training
 from predictor.schema.features import FEATURES, TARGET_COLUMN
@@ -9,7 +11,7 @@ from predictor.schema.features import FEATURES, TARGET_COLUMN
 COLUMNS = ",".join([*(feature.column for feature in FEATURES), TARGET_COLUMN])
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = (
         f"Train a model on a {COLUMNS} CSV (plus labelled predictions with --include-feedback) and "
         "record it as a new model version, active unless it is less accurate than the active one."
@@ -59,7 +61,7 @@ class Command(BaseCommand):
         **options,
     ):
         if if_none_active and (active := ModelVersion.objects.active().first()):
-            self.stdout.write(f"Model v{active.version} is active; not retraining.")
+            self.stdout.write(gettext("Model v%(version)s is active; not retraining.") % {"version": active.version})
             return
         try:
             result = training.train(
@@ -74,24 +76,39 @@ class Command(BaseCommand):
             # Bad data, or an artifact store that refused the write: one line, and the active model stays.
             raise CommandError(str(error)) from None
         version, gate = result.version, result.gate
-        counts = ", ".join(f"{label} {count}" for label, count in version.class_counts.items())
-        sources = f"from {result.data.name}"
+        counts = gettext(", ").join(f"{label} {count}" for label, count in version.class_counts.items())
+        sources = gettext("from %(data)s") % {"data": result.data.name}
         if include_feedback:
-            sources = (
-                f"({version.rows_from_csv} from {result.data.name}, {version.rows_from_feedback} labelled predictions)"
-            )
-        state = "active" if version.is_active else "recorded, not active"
+            sources = gettext("(%(csv_rows)s from %(data)s, %(feedback_rows)s labelled predictions)") % {
+                "csv_rows": version.rows_from_csv,
+                "data": result.data.name,
+                "feedback_rows": version.rows_from_feedback,
+            }
+        state = gettext("active") if version.is_active else gettext("recorded, not active")
         style = self.style.SUCCESS if version.is_active or no_activate else self.style.WARNING
+        figures = {
+            "version": version.version,
+            "algorithm": version.algorithm,
+            "state": state,
+            "rows": version.training_rows,
+            "sources": sources,
+            "counts": counts,
+            "accuracy": f"{version.cv_accuracy:.1%}",
+            "folds": version.cv_folds,
+            "artifact": version.artifact_name,
+            "sha256": version.artifact_sha256[:12],
+        }
         lines = [
-            style(f"Trained model v{version.version} ({version.algorithm}, {state})."),
-            f"  rows: {version.training_rows} {sources} ({counts})",
-            f"  cross-validated accuracy: {version.cv_accuracy:.1%} ({version.cv_folds}-fold stratified)",
-            f"  artifact: {version.artifact_name} (sha256 {version.artifact_sha256[:12]}…)",
+            style(gettext("Trained model v%(version)s (%(algorithm)s, %(state)s).") % figures),
+            gettext("  rows: %(rows)s %(sources)s (%(counts)s)") % figures,
+            gettext("  cross-validated accuracy: %(accuracy)s (%(folds)s-fold stratified)") % figures,
+            gettext("  artifact: %(artifact)s (sha256 %(sha256)s…)") % figures,
         ]
         if gate is not None:
-            lines.append(f"  gate: {gate.reason}")
+            lines.append(gettext("  gate: %(reason)s") % {"reason": gate.reason})
         if version.picture_name:
-            lines.append(f"  training picture: {version.picture_name}")
+            lines.append(gettext("  training picture: %(name)s") % {"name": version.picture_name})
         if result.picture_error:
-            lines.append(self.style.WARNING(f"  training picture: not drawn ({result.picture_error})"))
+            message = gettext("  training picture: not drawn (%(error)s)")
+            lines.append(self.style.WARNING(message % {"error": result.picture_error}))
         self.stdout.write("\n".join(lines))
