@@ -98,7 +98,11 @@ class ActualSpeciesFilter(admin.SimpleListFilter):
 def _label_action(species: str):
     @admin.action(permissions=["change"], description=format_lazy(_("actual species: {species}"), species=species))
     def label(modeladmin, request, queryset):
-        count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
+        try:
+            count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
+        except feedback.FeedbackError as error:  # a selected row's version does not know the species
+            modeladmin.message_user(request, str(error), level=messages.ERROR)
+            return
         message = ngettext(
             "Recorded %(species)s as the actual species of %(count)d prediction.",
             "Recorded %(species)s as the actual species of %(count)d predictions.",
@@ -210,6 +214,14 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         if term.isascii() and term.isdigit() and int(term) < 2**63:
             matches |= Q(pk=int(term))
         return (queryset.filter(matches) if matches else queryset.none()), False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "actual_species" in form.base_fields:
+            # Its own version's classes: a class only a rolled-back version knew is no label for it.
+            field = form.base_fields["actual_species"]
+            field.choices = [("", _("not labelled")), *((name, name) for name in obj.model_version.classes)]
+        return form
 
     def save_model(self, request, obj, form, change):
         # Through the feedback service, so who labelled it and when are recorded with the label.

@@ -24,6 +24,18 @@ class ModelVersionQuerySet(models.QuerySet):
             names.update(class_counts)
         return sorted(names)
 
+    def current_species(self) -> set[str]:
+        """The classes the active version and the candidate know (every known class when none is active).
+
+        A class outside these was known only to versions that were rolled back or never served:
+        pages that offer the union of every version's classes mark it as such.
+        """
+        current = self.filter(Q(is_active=True) | Q(candidacy__isnull=False)).values_list("class_counts", flat=True)
+        names: set[str] = set()
+        for class_counts in current:
+            names.update(class_counts)
+        return names or set(self.known_species())
+
 
 class ModelVersion(models.Model):
     """One trained model: its artifact, how it was trained and how well it did."""
@@ -55,6 +67,8 @@ class ModelVersion(models.Model):
     # The gate: the active version's algorithm, cross-validated on this version's rows and folds.
     baseline_version = models.PositiveIntegerField(_("compared with version"), null=True, blank=True)
     baseline_cv_accuracy = models.FloatField(_("its accuracy on the same rows"), null=True, blank=True)
+    # The gate's floor: the majority-class guess (DummyClassifier), cross-validated on the same rows and folds.
+    chance_cv_accuracy = models.FloatField(_("majority-class guess on the same rows"), null=True, blank=True)
     created_at = models.DateTimeField(_("trained at"), default=timezone.now, db_index=True)
     is_active = models.BooleanField(_("active"), default=False)
     # When it last became active: the service falls back to the most recently active version
@@ -105,8 +119,25 @@ class ModelVersion(models.Model):
         return gettext("%(rows)s rows: %(counts)s") % {"rows": f"{self.training_rows:,}", "counts": counts}
 
     @property
+    def classes(self) -> list[str]:
+        """The species this version can answer, and so the ones its predictions can be labelled with."""
+        return sorted(self.class_counts)
+
+    @property
     def cv_accuracy_percent(self) -> str:
         return f"{self.cv_accuracy:.1%}"
+
+    @property
+    def cv_accuracy_summary(self) -> str:
+        """The version's one accuracy figure, with the rows it was measured on: "70.0% cross-validated on 14 rows"."""
+        return gettext("%(accuracy)s cross-validated on %(rows)s rows") % {
+            "accuracy": self.cv_accuracy_percent,
+            "rows": f"{self.training_rows:,}",
+        }
+
+    @property
+    def chance_cv_accuracy_percent(self) -> str:
+        return "—" if self.chance_cv_accuracy is None else f"{self.chance_cv_accuracy:.1%}"
 
     @property
     def baseline_cv_accuracy_percent(self) -> str:

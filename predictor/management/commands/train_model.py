@@ -39,7 +39,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force",
             action="store_true",
-            help="Activate the new version even if it is less accurate than the active one on the same rows.",
+            help=(
+                "Activate the new version even if the gate refuses it: no better than the majority-class guess, "
+                "or less accurate than the active one on the same rows."
+            ),
+        )
+        parser.add_argument(
+            "--new-class",
+            action="store_true",
+            help="Train on species the active version does not know (refused without it).",
         )
         parser.add_argument(
             "--if-none-active",
@@ -55,6 +63,7 @@ class Command(BaseCommand):
         include_feedback: bool,
         no_activate: bool,
         force: bool,
+        new_class: bool,
         if_none_active: bool,
         **options,
     ):
@@ -68,6 +77,7 @@ class Command(BaseCommand):
                 activate=not no_activate,
                 include_feedback=include_feedback,
                 force=force,
+                allow_new_classes=new_class,
                 show_progress=self.stderr.isatty(),
             )
         except (training.TrainingDataError, artifacts.ArtifactError) as error:
@@ -85,9 +95,12 @@ class Command(BaseCommand):
         lines = [
             style(f"Trained model v{version.version} ({version.algorithm}, {state})."),
             f"  rows: {version.training_rows} {sources} ({counts})",
-            f"  cross-validated accuracy: {version.cv_accuracy:.1%} ({version.cv_folds}-fold stratified)",
+            f"  accuracy: {version.cv_accuracy_summary} ({version.cv_folds}-fold stratified)",
             f"  artifact: {version.artifact_name} (sha256 {version.artifact_sha256[:12]}…)",
         ]
+        if result.new_classes:
+            active = f"v{gate.baseline.version}" if gate and gate.baseline else "the active version"
+            lines.append(f"  new species: {', '.join(result.new_classes)} (not known to {active}; --new-class)")
         if gate is not None:
             lines.append(f"  gate: {gate.reason}")
         if version.picture_name:
