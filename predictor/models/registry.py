@@ -16,8 +16,9 @@ class ModelVersionQuerySet(models.QuerySet):
     def known_species(self) -> list[str]:
         """The one list of species: every class a trained version knows, from the small versions table.
 
-        Labels, filters, search, feedback and charts offer these; a model trained on a CSV with a
-        new species (a Horse) brings it everywhere.
+        Filters, search and charts offer these (a model trained on a CSV with a new species, a
+        Horse, brings it there); a label is one of its own prediction's version's classes
+        (``ModelVersion.classes``), and pages mark the classes outside ``current_species()``.
         """
         names: set[str] = set()
         for class_counts in self.values_list("class_counts", flat=True):
