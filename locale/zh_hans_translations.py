@@ -527,7 +527,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     # issue 28, points 1 and 2: the gate's floor (the majority-class guess) and classes per version
     "%(species)s is not a species v%(version)s knows; choose %(known)s.": "%(species)s 不是 v%(version)s 认识的物种；请选择 %(known)s。",
     "majority-class guess on the same rows": "同样数据行上的多数类猜测",
-    "%(accuracy)s cross-validated on %(rows)s rows": "在 %(rows)s 行上交叉验证 %(accuracy)s",
+    "%(accuracy)s cross-validated on %(rows)s rows": "%(accuracy)s（在 %(rows)s 行上交叉验证）",
     "its cross-validated accuracy %(accuracy)s on these %(rows)s rows beats the majority-class guess's %(chance)s on the same rows and folds by at least %(margin)s rows": "它在这 %(rows)s 行上的交叉验证准确率 %(accuracy)s 在同样的数据行和折上比多数类猜测的 %(chance)s 至少多对 %(margin)s 行",
     "it is no better than guessing: its cross-validated accuracy %(accuracy)s on these %(rows)s rows does not beat the majority-class guess's %(chance)s on the same rows and folds by the %(margin)s rows chance alone gives": "它不比猜测好：它在这 %(rows)s 行上的交叉验证准确率 %(accuracy)s 在同样的数据行和折上没有比多数类猜测的 %(chance)s 多对 %(margin)s 行（仅凭运气就能多对这么多）",
     "no version was active to compare with": "没有可供比较的已启用版本",
@@ -553,7 +553,8 @@ ZH_HANS: dict[str, str | list[str]] = {
     "%(species)s (rolled back)": "%(species)s（已回滚）",
     "%(version)s does not predict %(species)s; it predicts %(known)s.": "%(version)s 不会预测 %(species)s；它预测 %(known)s。",
     "Activate it even if the gate refuses it: no better than guessing, or worse than the active version": "即使把关拒绝也启用：不比猜测好，或不如已启用版本",
-    "Without it, a file with a species the active version does not know is refused.": "不勾选时，含有已启用版本不认识的物种的文件会被拒绝。",
+    "on %(rows)s rows": "基于 %(rows)s 行",
+    "%(text)s %(sentence)s": "%(text)s%(sentence)s",
     "%(done)s of %(total)s steps done (reading, folds, fitting, recording)": "已完成 %(done)s / %(total)s 步（读取、各折、拟合、记录）",
     "The majority-class guess (always the most frequent species) scored %(chance)s cross-validated on this version's %(rows)s rows and folds.": "多数类猜测（总是猜最常见的物种）在本版本的 %(rows)s 行和折上交叉验证得分 %(chance)s。",
     "Active v%(baseline)s's algorithm, trained and cross-validated on this version's %(rows)s rows and folds, scored %(baseline_accuracy)s.": "已启用的 v%(baseline)s 的算法在本版本的 %(rows)s 行和折上训练并交叉验证，得分 %(baseline_accuracy)s。",

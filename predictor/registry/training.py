@@ -6,6 +6,7 @@ retraining started from the models page is a background job (predictor.jobs) who
 recording and activating the version is versions'.
 """
 
+import functools
 import hashlib
 import logging
 import math
@@ -553,7 +554,11 @@ def gate_decision(outcome: dict[str, Any]) -> str:
     if new_classes := outcome.get("new_classes"):
         figures["species"] = gettext(", ").join(new_classes)
         sentences.append(gettext("It brings species active v%(baseline)s did not know: %(species)s."))
-    return " ".join(sentence % figures for sentence in sentences)
+    # Sentences follow each other with a space in English, with none after a Chinese full stop.
+    return functools.reduce(
+        lambda text, sentence: gettext("%(text)s %(sentence)s") % {"text": text, "sentence": sentence},
+        (sentence % figures for sentence in sentences),
+    )
 
 
 def clean_up_job(job: Job, *, succeeded: bool) -> None:

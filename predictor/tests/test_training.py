@@ -461,6 +461,6 @@ def test_every_figure_names_the_rows_it_was_measured_on(operator_client, trained
     listing = operator_client.get(reverse("predictor:model_list")).content.decode()
     assert "70.0% cross-validated on 10 rows" in listing
     page = operator_client.get(reverse("predictor:model_detail", args=[version.version])).content.decode()
-    assert "70.0% cross-validated on 10 rows" in page
+    assert '<dd>70.0%</dd><dd class="figure-note">on 10 rows</dd>' in page
     assert "scored 50.0% cross-validated on this version's 10 rows and folds" in page
     assert "trained and cross-validated on this version's 10 rows and folds, scored 70.0%" in page

@@ -259,7 +259,6 @@ class RetrainForm(forms.Form):
     )
     new_class = forms.BooleanField(
         label=training.NEW_CLASS_CONFIRMATION,
-        help_text=_("Without it, a file with a species the active version does not know is refused."),
         required=False,
     )
 
