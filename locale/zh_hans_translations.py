@@ -555,6 +555,8 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Activate it even if the gate refuses it: no better than guessing, or worse than the active version": "即使把关拒绝也启用：不比猜测好，或不如已启用版本",
     "on %(rows)s rows": "基于 %(rows)s 行",
     "%(text)s %(sentence)s": "%(text)s%(sentence)s",
+    "refused by the gate": "未通过把关",
+    "The gate refused this version when it was trained, so it was recorded but not made active:": "训练时把关拒绝了此版本，因此它只被记录，没有启用：",
     "%(done)s of %(total)s steps done (reading, folds, fitting, recording)": "已完成 %(done)s / %(total)s 步（读取、各折、拟合、记录）",
     "The majority-class guess (always the most frequent species) scored %(chance)s cross-validated on this version's %(rows)s rows and folds.": "多数类猜测（总是猜最常见的物种）在本版本的 %(rows)s 行和折上交叉验证得分 %(chance)s。",
     "Active v%(baseline)s's algorithm, trained and cross-validated on this version's %(rows)s rows and folds, scored %(baseline_accuracy)s.": "已启用的 v%(baseline)s 的算法在本版本的 %(rows)s 行和折上训练并交叉验证，得分 %(baseline_accuracy)s。",

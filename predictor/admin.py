@@ -292,6 +292,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
                 "fields": [
                     "accuracy_percent",
                     "cv_folds",
+                    "chance_accuracy_percent",
                     "baseline_version",
                     "baseline_accuracy_percent",
                     "live_metrics",
@@ -306,6 +307,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         "class_counts_display",
         "training_ranges",
         "accuracy_percent",
+        "chance_accuracy_percent",
         "baseline_accuracy_percent",
         "model_page",
         "live_metrics",
@@ -364,7 +366,11 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
 
     @admin.display(description=_("cross-validated accuracy"), ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:
-        return version.cv_accuracy_percent
+        return version.cv_accuracy_summary
+
+    @admin.display(description=_("majority-class guess on the same rows"))
+    def chance_accuracy_percent(self, version: ModelVersion) -> str:
+        return version.chance_cv_accuracy_percent
 
     @admin.display(description=_("its accuracy on the same rows"))
     def baseline_accuracy_percent(self, version: ModelVersion) -> str:

@@ -137,6 +137,11 @@ class ModelVersion(models.Model):
         }
 
     @property
+    def refused_by_gate(self) -> bool:
+        """Judged by the gate (its floor was measured) and never made active: the gate said no."""
+        return self.activated_at is None and self.chance_cv_accuracy is not None
+
+    @property
     def chance_cv_accuracy_percent(self) -> str:
         return "—" if self.chance_cv_accuracy is None else f"{self.chance_cv_accuracy:.1%}"
 

@@ -409,7 +409,7 @@ CHANCE_LEVEL_CSV = "Height,Weight,Species\n" + "".join(
 )
 
 
-def test_the_gate_refuses_a_chance_level_model_and_says_it_is_no_better_than_guessing(tmp_path):
+def test_the_gate_refuses_a_chance_level_model_and_says_it_is_no_better_than_guessing(tmp_path, admin_client):
     path = write_csv(tmp_path, CHANCE_LEVEL_CSV)
     out = StringIO()
     call_command("train_model", "--data", str(path), stdout=out)
@@ -423,6 +423,11 @@ def test_the_gate_refuses_a_chance_level_model_and_says_it_is_no_better_than_gue
         f"{version.cv_accuracy:.1%} on these 20 rows does not beat the majority-class guess's 50.0% on the same "
         "rows and folds by the 3 rows chance alone gives; use --force to activate it anyway" in summary
     )
+    listing = admin_client.get(reverse("predictor:model_list")).content.decode()
+    assert '<a href="/models/1/#gate">refused by the gate</a>' in listing
+    page = admin_client.get(reverse("predictor:model_detail", args=[1])).content.decode()
+    assert "The gate refused this version when it was trained" in page
+    assert "scored 50.0% cross-validated on this version's 20 rows and folds" in page
 
 
 def test_the_gate_refuses_a_chance_level_model_that_beats_a_worse_active_version(tmp_path):
