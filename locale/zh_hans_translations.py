@@ -556,6 +556,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "on %(rows)s rows": "基于 %(rows)s 行",
     "%(text)s %(sentence)s": "%(text)s%(sentence)s",
     "refused by the gate": "未通过把关",
+    "cross-validated on %(rows)s rows": "在 %(rows)s 行上交叉验证",
     "The gate refused this version when it was trained, so it was recorded but not made active:": "训练时把关拒绝了此版本，因此它只被记录，没有启用：",
     "%(done)s of %(total)s steps done (reading, folds, fitting, recording)": "已完成 %(done)s / %(total)s 步（读取、各折、拟合、记录）",
     "The majority-class guess (always the most frequent species) scored %(chance)s cross-validated on this version's %(rows)s rows and folds.": "多数类猜测（总是猜最常见的物种）在本版本的 %(rows)s 行和折上交叉验证得分 %(chance)s。",

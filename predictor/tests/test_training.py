@@ -424,7 +424,7 @@ def test_the_gate_refuses_a_chance_level_model_and_says_it_is_no_better_than_gue
         "rows and folds by the 3 rows chance alone gives; use --force to activate it anyway" in summary
     )
     listing = admin_client.get(reverse("predictor:model_list")).content.decode()
-    assert '<a href="/models/1/#gate">refused by the gate</a>' in listing
+    assert '<small class="meta"><a href="/models/1/#gate">refused by the gate</a></small>' in listing
     page = admin_client.get(reverse("predictor:model_detail", args=[1])).content.decode()
     assert "The gate refused this version when it was trained" in page
     assert "scored 50.0% cross-validated on this version's 20 rows and folds" in page
@@ -464,7 +464,7 @@ def test_every_figure_names_the_rows_it_was_measured_on(operator_client, trained
     version = training.train().version
     assert version.cv_accuracy_summary == "70.0% cross-validated on 10 rows"
     listing = operator_client.get(reverse("predictor:model_list")).content.decode()
-    assert "70.0% cross-validated on 10 rows" in listing
+    assert '70.0%<br><small class="meta">cross-validated on 10 rows</small>' in listing
     page = operator_client.get(reverse("predictor:model_detail", args=[version.version])).content.decode()
     assert '<dd>70.0%</dd><dd class="figure-note">on 10 rows</dd>' in page
     assert "scored 50.0% cross-validated on this version's 10 rows and folds" in page
