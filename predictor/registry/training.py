@@ -209,7 +209,7 @@ class _Steps:
         self.advance(0)
 
     def finish(self) -> None:
-        # The estimate counted the active algorithm's folds, which a retired algorithm skips.
+        # The estimate may count folds that were skipped: an active algorithm that cannot train on these rows.
         self.total = self.done = max(self.done + 1, 1)
         self.advance(0)
 
