@@ -75,7 +75,7 @@ def main() -> int:
             "results page, first page": "/predictions/",
             "results page, last page (oldest first)": "/predictions/?sort=time",
             "results page, Cat only": "/predictions/?species=Cat",
-            # Sorts with no index of their own (predictor/models.py, SORT_FIELDS): the top page of a scan.
+            # Sorts with no index of their own (predictor/models/history.py, SORT_FIELDS): the top page of a scan.
             "results page, heaviest first": "/predictions/?sort=-weight",
             "results page, least sure first": "/predictions/?sort=probability",
             "results page, Cat, tallest first": "/predictions/?species=Cat&sort=-height",

@@ -300,9 +300,10 @@ DEFAULT_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-# Features no page uses are switched off, for this site and anything it might embed.
+# Features no page uses are switched off, for this site and anything it might embed. Only features
+# browsers know: Chromium logs an error on every page for one it does not (it has no `bluetooth`).
 DEFAULT_PERMISSIONS_POLICY = (
-    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), "
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), hid=(), "
     "midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()"
 )
 
@@ -442,7 +443,7 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.
 
 # --- Jobs: batch uploads and retraining in the background (issue 14: jobs) ---
-# (predictor/jobs.py, docs/deployment.md). Django's Tasks API (the django-tasks backport) runs them:
+# (predictor/jobs/, docs/deployment.md). Django's Tasks API (the django-tasks backport) runs them:
 # "database" (default) queues them in the database, run by `manage.py run_worker` (make run starts
 # one); "rq" queues them on the Redis at REDIS_URL, run by the same command; "immediate" runs them
 # inside the request that starts them (the tests; never a site: a million rows would time out).

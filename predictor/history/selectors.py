@@ -15,6 +15,8 @@ would outlast it is stopped and answered with a page asking for fewer days, not 
 
 import datetime as dt
 import itertools
+import math
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -217,6 +219,52 @@ def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAM
     """[first feature, second feature, species] of the newest ``size`` matching predictions."""
     newest = predictions.in_order().values_list(*(f.field for f in SCATTER_FEATURES), "species")[:size]
     return [list(row) for row in newest]
+
+
+@dataclass(frozen=True)
+class ScatterWindow:
+    """The part of the scatter that holds the bulk of its points, and how many lie off it.
+
+    One 300 cm, 500 kg row would otherwise squash every other point into a corner. Each axis spans
+    the values inside Tukey's far-out fences (three interquartile ranges beyond the quartiles),
+    padded and rounded outwards; a point beyond a fence is an outlier, left off the chart and
+    counted, and the table lists it.
+    """
+
+    x: tuple[float, float]  # the second feature's
+    y: tuple[float, float]  # the first feature's
+    off_chart: int
+
+
+SCATTER_FENCE_IQRS = 3
+
+
+def scatter_window(points: list[list[Any]]) -> ScatterWindow | None:
+    """The window of ``scatter_sample``'s points, or None when there are none."""
+    if not points:
+        return None
+    y = _robust_range([point[0] for point in points])
+    x = _robust_range([point[1] for point in points])
+    off_chart = sum(not (y[0] <= up <= y[1] and x[0] <= across <= x[1]) for up, across, *_ in points)
+    return ScatterWindow(x=x, y=y, off_chart=off_chart)
+
+
+def _robust_range(values: list[float]) -> tuple[float, float]:
+    """From the smallest to the largest value inside the fences, padded and rounded outwards to a tick."""
+    if len(values) >= 4:
+        first, _, third = statistics.quantiles(values, n=4)
+        spread = third - first
+        if spread > 0:
+            fences = (first - SCATTER_FENCE_IQRS * spread, third + SCATTER_FENCE_IQRS * spread)
+            values = [value for value in values if fences[0] <= value <= fences[1]]
+    low, high = min(values), max(values)
+    span = high - low or abs(high) or 1.0
+    raw_step = span / 5  # about as coarse as the chart's own ticks, so its ends fall on one
+    magnitude = 10 ** math.floor(math.log10(raw_step))
+    step = magnitude * next(factor for factor in (1, 2, 5, 10) if raw_step / magnitude <= factor)
+    padded_low = math.floor((low - span * 0.04) / step) * step
+    padded_high = math.ceil((high + span * 0.04) / step) * step
+    return (max(padded_low, 0.0) if low >= 0 else padded_low, padded_high)
 
 
 # Time limits on staff reads

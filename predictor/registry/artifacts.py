@@ -8,18 +8,21 @@ or an S3 bucket shared by several hosts (the STORAGES setting).
 """
 
 import hashlib
+import importlib.metadata
 import io
 from dataclasses import dataclass
 from typing import Any
 
 import joblib
-import sklearn
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
 STORAGE_ALIAS = "ml_artifacts"
+# Read from the installed package's metadata: importing scikit-learn only to learn its version
+# cost every command and server start its import (docs/performance.md, command start).
+SKLEARN_VERSION = importlib.metadata.version("scikit-learn")
 ARTIFACT_FORMAT = 1
 # What a storage raises when it cannot be read: a local disk's OSError, an S3 bucket's botocore
 # errors (unreachable, refused credentials, denied).
@@ -50,7 +53,7 @@ def serialize(estimator: Any, *, feature_columns: tuple[str, ...]) -> bytes:
         "format": ARTIFACT_FORMAT,
         "estimator": estimator,
         "feature_columns": list(feature_columns),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": SKLEARN_VERSION,
     }
     buffer = io.BytesIO()
     joblib.dump(payload, buffer)
@@ -125,7 +128,7 @@ def same_sklearn_series(saved_with: str) -> bool:
     scikit-learn guarantees pickles only within a version; patch releases keep the estimators'
     attributes, minor ones may not, and a model that unpickles may then answer wrongly.
     """
-    return sklearn_series(saved_with) == sklearn_series(sklearn.__version__)
+    return sklearn_series(saved_with) == sklearn_series(SKLEARN_VERSION)
 
 
 def sklearn_mismatch(saved_with: str) -> str:
@@ -133,7 +136,7 @@ def sklearn_mismatch(saved_with: str) -> str:
     if same_sklearn_series(saved_with):
         return ""
     return (
-        f"it was saved with scikit-learn {saved_with} and this server runs {sklearn.__version__}: "
+        f"it was saved with scikit-learn {saved_with} and this server runs {SKLEARN_VERSION}: "
         f"retrain it with this scikit-learn (`python manage.py train_model`), "
         f"or pin scikit-learn=={sklearn_series(saved_with)}.* in requirements.txt"
     )

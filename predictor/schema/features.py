@@ -43,6 +43,12 @@ class Feature:
         return format_lazy("{} ({})", self.label, self.unit)
 
     @property
+    def column_note(self) -> str:
+        """What a CSV column holds, beside its name: "cm" where the label is the name, else "身高, cm"."""
+        label = str(self.label)
+        return self.unit if label == self.column else f"{label}, {self.unit}"
+
+    @property
     def error_messages(self) -> dict[str, Promise]:
         """What the form and the API say when this input is missing or is not a number (translated)."""
         return {

@@ -12,10 +12,13 @@ takes JSON numbers, which need no parsing; the bounds in features.Feature apply 
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from django.utils.translation import gettext
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PLAIN_DECIMAL = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _PLAIN_DECIMAL = re.compile(PLAIN_DECIMAL)
@@ -64,8 +67,10 @@ def reason(text: str) -> str:
     }[problem(text)]()
 
 
-def parse_column(raw: pd.Series) -> np.ndarray:
+def parse_column(raw: "pd.Series") -> np.ndarray:
     """A column of strings as floats by the same rule, NaN where a cell is not a number."""
+    import pandas as pd  # here, not at the top: only CSV reading needs it, and it slows every start
+
     # pandas' C parser reads ASCII notation fast and leaves NaN (or ±inf for "inf") elsewhere; it
     # accepts nothing finite that the rule refuses, so only the rest, rare in real files, is
     # normalised and matched one by one.

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.naive_bayes import GaussianNB
-from sklearn.pipeline import Pipeline
 
 
 def single_row_probabilities(estimator: Any) -> Callable[[list[float]], list[float]]:
@@ -23,6 +21,9 @@ def single_row_probabilities(estimator: Any) -> Callable[[list[float]], list[flo
     plain floats (tests check it against predict_proba); anything else goes through
     predict_proba.
     """
+    from sklearn.naive_bayes import GaussianNB  # loaded by then: unpickling the estimator imports it
+    from sklearn.pipeline import Pipeline
+
     steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
     if len(steps) != 1 or type(steps[0]) is not GaussianNB:
         return lambda row: estimator.predict_proba(np.array([row], dtype=float))[0].tolist()

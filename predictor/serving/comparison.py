@@ -14,8 +14,8 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext
-from scipy.stats import binomtest
 
 from predictor.models import DISAGREEING, LABELLED, ModelVersion, Prediction
 from predictor.schema.wording import one_of
@@ -60,6 +60,9 @@ class Comparison:
         """McNemar's exact test: the chance of a split at least this uneven if both were equally good."""
         if not self.discordant:
             return None
+        # Imported here: scipy.stats took a second of every command's and server's start.
+        from scipy.stats import binomtest
+
         return float(binomtest(self.only_candidate_correct, self.discordant, 0.5).pvalue)
 
     @property
@@ -76,7 +79,11 @@ class Comparison:
 
     @property
     def note(self) -> str:
-        """What the labelled rows say, in a sentence for staff."""
+        """What the labelled rows say, in a sentence for staff on the comparison page."""
+        return self.note_text(on_page=True)
+
+    def note_text(self, *, on_page: bool) -> str:
+        """What the labelled rows say; ``on_page`` False words it for a terminal, which lists no disagreements."""
         values = {
             "candidate": self.candidate,
             "active": self.active,
@@ -84,8 +91,12 @@ class Comparison:
             "minimum": settings.COMPARISON_MIN_DISCORDANT_ROWS,
             "p_value": self.p_value_text,
         }
-        if not self.labelled:
+        if not self.labelled and on_page:
             return gettext("No row both versions scored is labelled yet: label the disagreements below.")
+        if not self.labelled:
+            return gettext(
+                "No row both versions scored is labelled yet: label the disagreements on the comparison page, %(page)s."
+            ) % {"page": reverse("predictor:candidate_comparison", args=[self.candidate.version])}
         if not self.enough_labelled:
             return (
                 gettext(

@@ -1,6 +1,5 @@
 """The models pages' note on a version this server's scikit-learn cannot load (artifacts.same_sklearn_series)."""
 
-import sklearn
 from django import template
 from django.utils.translation import gettext
 
@@ -14,7 +13,7 @@ def sklearn_note(saved_with: str, *, detailed: bool = False) -> str:
     """Why a version saved with scikit-learn ``saved_with`` cannot answer here, translated; "" when it can."""
     if artifacts.same_sklearn_series(saved_with):
         return ""
-    values = {"saved": saved_with, "running": sklearn.__version__, "series": artifacts.sklearn_series(saved_with)}
+    values = {"saved": saved_with, "running": artifacts.SKLEARN_VERSION, "series": artifacts.sklearn_series(saved_with)}
     if not detailed:
         return gettext("Cannot be loaded: saved with scikit-learn %(saved)s.") % values
     return (

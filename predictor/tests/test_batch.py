@@ -64,6 +64,14 @@ def test_upload_page_shows_the_form(admin_client, trained_version):
     assert b"1,000,000" in response.content
 
 
+def test_upload_page_names_each_column_with_its_unit_once(admin_client, trained_version):
+    english = admin_client.get(UPLOAD_URL).content.decode()
+    assert "<code>Height</code> (cm)" in english and "<code>Weight</code> (kg)" in english
+    assert "Height (Height" not in english
+    chinese = admin_client.get(UPLOAD_URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "<code>Height</code> (身高, cm)" in chinese
+
+
 def test_upload_predicts_stores_and_offers_the_results(admin_client, trained_version):
     response = upload(admin_client, "name,Height,Weight,notes\nTom,77,36,grey\nRex,90,48,\nKit,78,37,small\n")
     assert response.status_code == 302

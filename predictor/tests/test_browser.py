@@ -161,6 +161,17 @@ def test_submitting_the_form_shows_the_result_card(page, live_server, trained_ve
     expect(card.locator(".range-warning")).to_have_count(0)
 
 
+def test_the_browser_reports_no_problem_with_the_sites_headers_or_pages(page, live_server, trained_version):
+    # Chromium logs a console error for each header it cannot read (an unknown Permissions-Policy
+    # feature, say) and for each blocked resource: a visitor's developer tools would show them.
+    messages = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    page.goto(live_server.url + "/")
+    predict(page, live_server, height="77", weight="36")
+    page.goto(live_server.url + "/accounts/login/")
+    assert [message for message in messages if message.startswith(("error", "warning"))] == []
+
+
 def test_a_house_cat_is_warned_that_it_lies_outside_the_training_data(page, live_server, trained_version):
     predict(page, live_server, height="30", weight="4.5")
     warning = page.locator(".result .range-warning")
@@ -301,6 +312,28 @@ def test_error_pages_are_designed_and_accessible(page, live_server, django_user_
     expect(page.get_by_role("link", name="History")).to_have_count(0)  # not offered to non-staff
     assert_accessible(page)
     screenshot(page, "not-allowed")
+
+
+def test_one_outlier_leaves_the_scatter_readable_and_is_counted(
+    page, live_server, staff, history_rows, trained_version
+):
+    Prediction.objects.create(
+        height_cm=300,
+        weight_kg=500,
+        species="Dog",
+        probability=0.99,
+        probabilities={"Cat": 0.01, "Dog": 0.99},
+        model_version=trained_version,
+    )
+    log_in(page, live_server, staff)
+    figure = page.locator("figure", has=page.locator("#scatter-heading"))
+    expect(figure).to_contain_text("1 prediction lies far outside the others and is left off the chart")
+    axis_top = page.evaluate("() => Chart.getChart(document.querySelector('[data-chart=scatter] canvas')).scales.y.max")
+    assert 110 <= axis_top < 150  # the ordinary animals fill the chart, the 300 cm one is off it
+    for width in (PHONE, DESKTOP):
+        page.set_viewport_size({"width": width, "height": 900})
+        figure.scroll_into_view_if_needed()
+        figure.screenshot(path=str(SCREENSHOTS / f"history-scatter-outlier-{width}.png"))
 
 
 def test_history_filters_and_table_work_without_javascript(browser, live_server, staff, history_rows):

@@ -75,7 +75,10 @@ def test_staff_label_a_disagreement_then_promote_the_shadow(browser, live_server
     assert page.url.startswith(f"{live_server.url}/models/{compared.version}/comparison/")
     assert Prediction.objects.filter(labelled_by=staff).count() == 1
 
-    page.get_by_role("button", name=f"Make {compared} active").click()
+    page.get_by_text(f"Make {compared} active…").click()  # promoting asks once more
+    assert ModelVersion.objects.active().get() != compared
+    screenshot(page, "comparison-confirm-promote")
+    page.get_by_role("button", name=f"Yes, make {compared} active").click()
     assert f"Model {compared} is now active" in page.locator(".messages").inner_text()
     assert ModelVersion.objects.active().get() == compared and not Candidate.objects.exists()
     screenshot(page, "comparison-promoted")

@@ -209,6 +209,24 @@ def test_the_command_starts_reports_and_promotes(trained_version, contrary_versi
         call_command("candidate", "stop", stdout=out)
 
 
+def test_the_status_command_points_a_terminal_at_the_comparison_page_not_below(trained_version, contrary_version):
+    candidates.start_shadow(contrary_version.version)
+    out = StringIO()
+    call_command("candidate", "status", stdout=out)
+    text = out.getvalue()
+    assert f"against {trained_version}" in text
+    assert "below" not in text and f"/models/{contrary_version.version}/comparison/" in text
+
+
+def test_the_status_command_says_when_the_candidate_became_the_active_version(trained_version, contrary_version):
+    candidates.start_shadow(contrary_version.version)
+    ModelVersion.objects.filter(pk=trained_version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=contrary_version.pk).update(is_active=True)  # as a rollback elsewhere would
+    out = StringIO()
+    call_command("candidate", "status", stdout=out)
+    assert "is the active version now" in out.getvalue() and "no active version" not in out.getvalue()
+
+
 def test_the_api_lists_the_candidate_with_its_comparison(client, make_staff, trained_version, contrary_version):
     candidates.start_shadow(contrary_version.version)
     client.post("/api/v1/predict", DOG_JSON, content_type="application/json")

@@ -139,6 +139,22 @@ def test_scatter_sample_is_the_newest_rows(mixed_rows):
     assert sample[0] == [newest.height_cm, newest.weight_kg, newest.species]
 
 
+def test_one_outlier_is_left_off_the_scatter_and_counted_instead_of_squashing_the_rest():
+    ordinary = [[40 + n % 45, 5 + n % 35, "Cat"] for n in range(60)]  # 40-84 cm, 5-39 kg
+    window = selectors.scatter_window([*ordinary, [300, 500, "Dog"]])
+    assert window.off_chart == 1
+    assert 20 <= window.y[0] <= 40 and 84 <= window.y[1] <= 100  # the bulk fills most of the chart
+    assert 0 <= window.x[0] <= 5 and 39 <= window.x[1] <= 50
+    assert selectors.scatter_window(ordinary).off_chart == 0
+
+
+def test_a_scatter_of_a_few_alike_points_still_has_a_window_around_them():
+    window = selectors.scatter_window([[80, 40, "Cat"], [80, 40, "Cat"]])
+    assert window.off_chart == 0
+    assert window.y[0] < 80 < window.y[1] and window.x[0] < 40 < window.x[1]
+    assert selectors.scatter_window([]) is None
+
+
 def test_export_rows_follow_the_filter_and_order(mixed_rows, versions):
     query = HistoryQuery(species="Dog", sort="height")
     predictions = Prediction.objects.matching(query).in_order(query.sort)

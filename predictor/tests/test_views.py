@@ -160,11 +160,11 @@ BAD_INPUTS = {
     "text": ("tall", "Height must be a number in cm"),
     "nan": ("nan", "Height must be a number in cm"),
     "inf": ("inf", "Height must be a number in cm"),
-    "overflow": ("1e309", "Height must be a number in cm"),
+    "overflow": ("1e309", "Height must be a finite number."),
     "negative": ("-3", "Height must be at least 1 cm."),
     "zero": ("0", "Height must be at least 1 cm."),
     "above the bounds": ("300.5", "Height must be at most 300 cm."),
-    "10 kB of digits": ("9" * 10_240, "Height must be a number in cm"),
+    "10 kB of digits": ("9" * 10_240, "Height must be a finite number."),
     "10 kB of text": ("x" * 10_240, "Height must be a number in cm"),
 }
 
@@ -177,6 +177,14 @@ def test_bad_height_rerenders_the_form_with_the_field_error_and_stores_nothing(c
     assert list(response.context["form"].errors) == ["height"]
     assert message in response.context["form"].errors["height"][0]
     assert message in response.content.decode()
+    assert Prediction.objects.count() == 0
+
+
+def test_the_form_and_the_api_say_the_same_of_a_number_too_large_to_be_finite(client, trained_version):
+    form_error = submit(client, height="1e400").context["form"].errors["height"][0]
+    api = client.post("/api/v1/predict", {"height_cm": 1e400, "weight_kg": 36}, content_type="application/json")
+    assert form_error == "Height must be a finite number."
+    assert form_error in api.content.decode()
     assert Prediction.objects.count() == 0
 
 

@@ -32,6 +32,11 @@ class MeasurementField(forms.FloatField):
             code = "foreign_digits" if error.code == "foreign_digits" else "invalid"
             raise ValidationError(self.error_messages[code], code=code) from None
 
+    def validate(self, value):
+        # FloatField refuses an infinite value (1e400 overflows to one) as "not a number"; the
+        # bounds (features.Feature.bounds_error) say what the API says of it: not a finite number.
+        forms.Field.validate(self, value)
+
 
 def _measurement_field(feature: Feature) -> MeasurementField:
     def validate_bounds(value: float) -> None:

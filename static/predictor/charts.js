@@ -53,6 +53,7 @@
     },
   });
 
+  var bounds = data.scatter_window || { x: [], y: [] };  // none without points: the chart's own
   var bySpecies = {};
   data.scatter.forEach(function (row) {
     (bySpecies[row[2]] = bySpecies[row[2]] || []).push({ x: row[1], y: row[0] });
@@ -74,9 +75,10 @@
           return item.dataset.label + ": " + item.parsed.y + " " + data.axes.y.unit + ", " + item.parsed.x + " " + data.axes.x.unit;
         } } },
       },
+      // The window the server chose (selectors.ScatterWindow): an outlier does not squash the rest.
       scales: {
-        x: { title: { display: true, text: data.axes.x.title } },
-        y: { title: { display: true, text: data.axes.y.title } },
+        x: { title: { display: true, text: data.axes.x.title }, min: bounds.x[0], max: bounds.x[1] },
+        y: { title: { display: true, text: data.axes.y.title }, min: bounds.y[0], max: bounds.y[1] },
       },
     },
   });

@@ -48,11 +48,18 @@ class Command(BaseCommand):
             self.stdout.write("No shadow or canary is running.")
             return
         figures = comparison.compare(candidate.version)
-        active = figures.active or "no active version"
-        self.stdout.write(f"Candidate {candidate}, since {candidate.started_at:%Y-%m-%d %H:%M}, against {active}.")
+        if figures.active is None:
+            self.stdout.write(
+                f"Candidate {candidate}, since {candidate.started_at:%Y-%m-%d %H:%M}, is the active version now: "
+                "nothing to compare it with. `candidate stop` ends the trial."
+            )
+            return
+        self.stdout.write(
+            f"Candidate {candidate}, since {candidate.started_at:%Y-%m-%d %H:%M}, against {figures.active}."
+        )
         self.stdout.write(f"Rows both scored {figures.rows:,}, agreement {figures.agreement_percent}.")
         self.stdout.write(
             f"Labelled {figures.labelled:,}: live accuracy {figures.candidate_accuracy_percent} against "
             f"{figures.active_accuracy_percent}, McNemar's p = {figures.p_value_text}."
         )
-        self.stdout.write(figures.note)
+        self.stdout.write(figures.note_text(on_page=False))

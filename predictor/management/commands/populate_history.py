@@ -35,7 +35,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         elapsed = time.monotonic() - started
         self.stdout.write(
-            self.style.SUCCESS(f"Added {count:,} predictions in {elapsed:.1f} s ({count / elapsed:,.0f} rows/s).")
+            self.style.SUCCESS(f"Added {count:,} predictions in {_duration(elapsed)} ({count / elapsed:,.0f} rows/s).")
         )
 
 
@@ -72,3 +72,8 @@ def populate(*, count: int, days: int, seed: int) -> None:
             batch_id=batch_id,
             created_at=now - (ages[start : start + size] * 1e6).astype("timedelta64[us]"),
         )
+
+
+def _duration(seconds: float) -> str:
+    """A duration as a person reads it: "0.04 s" for a short one, never "0.0 s"; "12.3 s" otherwise."""
+    return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"

@@ -90,6 +90,7 @@ def prediction_history(request):
         "chart_first_day": first_day,
         "chart_last_day": last_day,
         "scatter": scatter,
+        "scatter_window": (window := selectors.scatter_window(scatter)),
         "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
         "scatter_features": selectors.SCATTER_FEATURES,
         # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
@@ -101,6 +102,7 @@ def prediction_history(request):
             "count_title": gettext("predictions"),
             "daily": daily["species"],
             "scatter": scatter,
+            "scatter_window": window and {"x": window.x, "y": window.y},
             "axes": {
                 axis: {"title": feature.label_with_unit.lower(), "unit": feature.unit}
                 for axis, feature in zip("yx", selectors.SCATTER_FEATURES, strict=True)
