@@ -98,7 +98,11 @@ class ActualSpeciesFilter(admin.SimpleListFilter):
 def _label_action(species: str):
     @admin.action(permissions=["change"], description=format_lazy(_("actual species: {species}"), species=species))
     def label(modeladmin, request, queryset):
-        count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
+        try:
+            count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
+        except feedback.FeedbackError as error:  # a selected row's version does not know the species
+            modeladmin.message_user(request, str(error), level=messages.ERROR)
+            return
         message = ngettext(
             "Recorded %(species)s as the actual species of %(count)d prediction.",
             "Recorded %(species)s as the actual species of %(count)d predictions.",
@@ -211,6 +215,14 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
             matches |= Q(pk=int(term))
         return (queryset.filter(matches) if matches else queryset.none()), False
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "actual_species" in form.base_fields:
+            # Its own version's classes: a class only a rolled-back version knew is no label for it.
+            field = form.base_fields["actual_species"]
+            field.choices = [("", _("not labelled")), *((name, name) for name in obj.model_version.classes)]
+        return form
+
     def save_model(self, request, obj, form, change):
         # Through the feedback service, so who labelled it and when are recorded with the label.
         if "actual_species" in form.changed_data:
@@ -280,6 +292,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
                 "fields": [
                     "accuracy_percent",
                     "cv_folds",
+                    "chance_accuracy_percent",
                     "baseline_version",
                     "baseline_accuracy_percent",
                     "live_metrics",
@@ -294,6 +307,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         "class_counts_display",
         "training_ranges",
         "accuracy_percent",
+        "chance_accuracy_percent",
         "baseline_accuracy_percent",
         "model_page",
         "live_metrics",
@@ -352,7 +366,11 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
 
     @admin.display(description=_("cross-validated accuracy"), ordering="cv_accuracy")
     def accuracy_percent(self, version: ModelVersion) -> str:
-        return version.cv_accuracy_percent
+        return version.cv_accuracy_summary
+
+    @admin.display(description=_("majority-class guess on the same rows"))
+    def chance_accuracy_percent(self, version: ModelVersion) -> str:
+        return version.chance_cv_accuracy_percent
 
     @admin.display(description=_("its accuracy on the same rows"))
     def baseline_accuracy_percent(self, version: ModelVersion) -> str:

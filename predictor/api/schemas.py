@@ -166,8 +166,8 @@ class ModelVersionOut(Schema):
 
 
 class JobProgress(Schema):
-    done: int = Field(description=_("Rows stored so far (a batch); 0 while a retraining runs."))
-    total: int = Field(description=_("Rows in all (a batch); 0 when unknown."))
+    done: int = Field(description=_("Rows stored so far (a batch), or steps done (a retraining: folds, fitting)."))
+    total: int = Field(description=_("Rows (a batch) or steps (a retraining) in all; 0 when unknown."))
     percent: int
 
 
@@ -183,8 +183,9 @@ class JobOut(Schema):
     finished_at: datetime | None
     outcome: dict[str, Any] | None = Field(
         description=_(
-            "Once succeeded: a batch's batch_id and rows; a retraining's version, whether it was "
-            "activated, and the gate's figures (cv_accuracy, baseline_version, baseline_cv_accuracy)."
+            "Once succeeded: a batch's batch_id and rows; a retraining's version, whether it was activated, the "
+            "gate's figures (cv_accuracy, training_rows, chance_cv_accuracy, baseline_version, "
+            "baseline_cv_accuracy) and new_classes."
         )
     )
     error: str | None = Field(description=_("Once failed: why, in words for the person who started it."))

@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 from predictor.models import ModelVersion, Prediction
 from predictor.ops import audit
+from predictor.schema.wording import one_of
 
 # The audit row names at most this many of the labelled predictions (an admin "select all" can be millions).
 AUDITED_IDS = 1000
@@ -38,6 +39,8 @@ def label_predictions(*, prediction_ids: Iterable[int] | QuerySet, species: str 
     # A queryset (admin's "select all") stays a subquery instead of a list of a million ids.
     ids = prediction_ids if isinstance(prediction_ids, QuerySet) else list(prediction_ids)
     rows = Prediction.objects.filter(pk__in=ids)
+    if labelled:
+        _refuse_classes_unknown_to_their_version(rows, species)
     with transaction.atomic():
         # Read before the update: a queryset filtered on the label would match other rows after it.
         audited_ids = list(rows.order_by("pk").values_list("pk", flat=True)[:AUDITED_IDS])
@@ -57,3 +60,21 @@ def label_predictions(*, prediction_ids: Iterable[int] | QuerySet, species: str 
                 prediction_ids=audited_ids,
             )
     return count
+
+
+def _refuse_classes_unknown_to_their_version(rows: QuerySet, species: str) -> None:
+    # A prediction is labelled with a class of the version that answered it: a class only a
+    # rolled-back version knew would be a label no answer of this version could ever match.
+    # The versions table is small: find the versions that lack the class, then ask the
+    # predictions' version index whether any selected row is theirs.
+    versions = ModelVersion.objects.only("pk", "version", "class_counts")
+    lacking = [version for version in versions if species not in version.class_counts]
+    if not lacking:
+        return
+    found = list(rows.filter(model_version__in=lacking).order_by().values_list("model_version", flat=True)[:1])
+    if found:
+        version = next(version for version in lacking if version.pk == found[0])
+        raise FeedbackError(
+            gettext("%(species)s is not a species v%(version)s knows; choose %(known)s.")
+            % {"species": species, "version": version.version, "known": one_of(version.classes)}
+        )

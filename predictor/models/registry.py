@@ -16,13 +16,26 @@ class ModelVersionQuerySet(models.QuerySet):
     def known_species(self) -> list[str]:
         """The one list of species: every class a trained version knows, from the small versions table.
 
-        Labels, filters, search, feedback and charts offer these; a model trained on a CSV with a
-        new species (a Horse) brings it everywhere.
+        Filters, search and charts offer these (a model trained on a CSV with a new species, a
+        Horse, brings it there); a label is one of its own prediction's version's classes
+        (``ModelVersion.classes``), and pages mark the classes outside ``current_species()``.
         """
         names: set[str] = set()
         for class_counts in self.values_list("class_counts", flat=True):
             names.update(class_counts)
         return sorted(names)
+
+    def current_species(self) -> set[str]:
+        """The classes the active version and the candidate know (every known class when none is active).
+
+        A class outside these was known only to versions that were rolled back or never served:
+        pages that offer the union of every version's classes mark it as such.
+        """
+        current = self.filter(Q(is_active=True) | Q(candidacy__isnull=False)).values_list("class_counts", flat=True)
+        names: set[str] = set()
+        for class_counts in current:
+            names.update(class_counts)
+        return names or set(self.known_species())
 
 
 class ModelVersion(models.Model):
@@ -55,6 +68,8 @@ class ModelVersion(models.Model):
     # The gate: the active version's algorithm, cross-validated on this version's rows and folds.
     baseline_version = models.PositiveIntegerField(_("compared with version"), null=True, blank=True)
     baseline_cv_accuracy = models.FloatField(_("its accuracy on the same rows"), null=True, blank=True)
+    # The gate's floor: the majority-class guess (DummyClassifier), cross-validated on the same rows and folds.
+    chance_cv_accuracy = models.FloatField(_("majority-class guess on the same rows"), null=True, blank=True)
     created_at = models.DateTimeField(_("trained at"), default=timezone.now, db_index=True)
     is_active = models.BooleanField(_("active"), default=False)
     # When it last became active: the service falls back to the most recently active version
@@ -105,8 +120,30 @@ class ModelVersion(models.Model):
         return gettext("%(rows)s rows: %(counts)s") % {"rows": f"{self.training_rows:,}", "counts": counts}
 
     @property
+    def classes(self) -> list[str]:
+        """The species this version can answer, and so the ones its predictions can be labelled with."""
+        return sorted(self.class_counts)
+
+    @property
     def cv_accuracy_percent(self) -> str:
         return f"{self.cv_accuracy:.1%}"
+
+    @property
+    def cv_accuracy_summary(self) -> str:
+        """The version's one accuracy figure, with the rows it was measured on: "70.0% cross-validated on 14 rows"."""
+        return gettext("%(accuracy)s cross-validated on %(rows)s rows") % {
+            "accuracy": self.cv_accuracy_percent,
+            "rows": f"{self.training_rows:,}",
+        }
+
+    @property
+    def refused_by_gate(self) -> bool:
+        """Judged by the gate (its floor was measured) and never made active: the gate said no."""
+        return self.activated_at is None and self.chance_cv_accuracy is not None
+
+    @property
+    def chance_cv_accuracy_percent(self) -> str:
+        return "—" if self.chance_cv_accuracy is None else f"{self.chance_cv_accuracy:.1%}"
 
     @property
     def baseline_cv_accuracy_percent(self) -> str:

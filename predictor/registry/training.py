@@ -6,8 +6,10 @@ retraining started from the models page is a background job (predictor.jobs) who
 recording and activating the version is versions'.
 """
 
+import functools
 import hashlib
 import logging
+import math
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ from django.core.files.base import File
 from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from sklearn.base import clone
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
@@ -79,35 +82,136 @@ ALGORITHMS: dict[str, Algorithm] = {
 }
 
 
+def chance_margin_rows(*, rows: int, chance_accuracy: float) -> int:
+    """How many rows more than the majority-class guess a new version must classify correctly.
+
+    A model no better than guessing still gets some folds right by luck: its number of correct
+    rows varies like a binomial count, with a standard deviation of sqrt(n·p·(1-p)) rows for n
+    rows and a guess right on a share p of them. One standard deviation (rounded up, at least one
+    row) refuses a lead that ordinary noise gives a coin flip, yet keeps the shipped 10 rows
+    trainable: GaussianNB gets 7 of them right against the guess's 5, a lead of 2 rows where
+    the deviation is 1.6. Two deviations would ask 9 of 10, refusing any model on so few rows
+    that misses more than one animal. The margin shrinks as a share as rows grow: 2 of 14 rows
+    (14.3 points), 16 of 1,000 (1.6 points).
+    """
+    return max(1, math.ceil(math.sqrt(rows * chance_accuracy * (1 - chance_accuracy))))
+
+
+def beats_chance(*, accuracy: float, chance_accuracy: float, rows: int) -> bool:
+    """Whether ``accuracy`` on ``rows`` beats the majority-class guess by the margin above."""
+    margin = chance_margin_rows(rows=rows, chance_accuracy=chance_accuracy) / rows
+    # Accuracies are means of fold scores: allow for the float rounding of an exact tie.
+    return accuracy >= chance_accuracy + margin - 1e-9
+
+
 @dataclass(frozen=True)
 class Gate:
-    """Whether a new version may replace the active one, and why."""
+    """Whether a new version may go live, and why: it must beat guessing, and the active version.
+
+    Every figure is a cross-validation on the new version's rows and folds (``rows`` of them).
+    """
 
     cv_accuracy: float
+    rows: int
+    chance_cv_accuracy: float
     baseline: ModelVersion | None = None
     baseline_cv_accuracy: float | None = None
     forced: bool = False
 
     @property
-    def passed(self) -> bool:
+    def beats_chance(self) -> bool:
+        return beats_chance(accuracy=self.cv_accuracy, chance_accuracy=self.chance_cv_accuracy, rows=self.rows)
+
+    @property
+    def beats_baseline(self) -> bool:
         return self.baseline_cv_accuracy is None or self.cv_accuracy >= self.baseline_cv_accuracy
 
     @property
+    def passed(self) -> bool:
+        return self.beats_chance and self.beats_baseline
+
+    @property
     def reason(self) -> str:
+        figures = {
+            "accuracy": f"{self.cv_accuracy:.1%}",
+            "rows": f"{self.rows:,}",
+            "chance": f"{self.chance_cv_accuracy:.1%}",
+            "margin": chance_margin_rows(rows=self.rows, chance_accuracy=self.chance_cv_accuracy),
+            "baseline": self.baseline.version if self.baseline else "",
+            "algorithm": self.baseline.algorithm if self.baseline else "",
+            "baseline_accuracy": f"{self.baseline_cv_accuracy:.1%}" if self.baseline_cv_accuracy is not None else "",
+        }
+        if self.beats_chance:
+            chance = gettext(
+                "its cross-validated accuracy %(accuracy)s on these %(rows)s rows beats the majority-class "
+                "guess's %(chance)s on the same rows and folds by at least %(margin)s rows"
+            )
+        else:
+            chance = gettext(
+                "it is no better than guessing: its cross-validated accuracy %(accuracy)s on these %(rows)s rows "
+                "does not beat the majority-class guess's %(chance)s on the same rows and folds by the "
+                "%(margin)s rows chance alone gives"
+            )
         if self.baseline is None:
-            return "no version was active to compare with"
-        if self.baseline_cv_accuracy is None:
-            return f"active v{self.baseline.version}'s {self.baseline.algorithm} cannot be trained on these rows"
-        comparison = (
-            f"its cross-validated accuracy {self.cv_accuracy:.1%} is "
-            f"{'at least' if self.passed else 'below'} active v{self.baseline.version}'s "
-            f"({self.baseline.algorithm}) {self.baseline_cv_accuracy:.1%} on the same rows and folds"
-        )
+            active = gettext("no version was active to compare with")
+        elif self.baseline_cv_accuracy is None:
+            active = gettext("active v%(baseline)s's %(algorithm)s cannot be trained on these rows")
+        elif self.beats_baseline:
+            active = gettext(
+                "active v%(baseline)s's algorithm (%(algorithm)s), trained and cross-validated on the same rows "
+                "and folds, scores %(baseline_accuracy)s: the new version is at least as good"
+            )
+        else:
+            active = gettext(
+                "active v%(baseline)s's algorithm (%(algorithm)s), trained and cross-validated on the same rows "
+                "and folds, scores %(baseline_accuracy)s: the new version is below it"
+            )
         if self.passed:
-            return comparison
+            return f"{chance % figures}; {active % figures}"
+        refusals = [] if self.beats_chance else [chance % figures]
+        if not self.beats_baseline:
+            refusals.append(active % figures)
+        refused = gettext("; ").join(refusals)
         if self.forced:
-            return f"activated with --force although {comparison}"
-        return f"not activated: {comparison}; use --force to activate it anyway"
+            return gettext("activated with --force, overriding the gate: %(refused)s") % {"refused": refused}
+        return gettext("not activated: %(refused)s; use --force to activate it anyway") % {"refused": refused}
+
+
+class NewClassesRefused(TrainingDataError):
+    """The rows bring species the active version does not know, and no one confirmed them."""
+
+    def __init__(self, name: str, *, species: list[str], active: ModelVersion) -> None:
+        self.species, self.active = species, active
+        super().__init__(
+            gettext(
+                "%(name)s: the data brings species active v%(version)s does not know: %(species)s; "
+                "pass --new-class to train on them"
+            )
+            % {"name": name, "version": active.version, "species": ", ".join(species)}
+        )
+
+
+@dataclass
+class _Steps:
+    """A training's progress in steps (reading, each fold of each cross-validation, fitting, recording)."""
+
+    report: Callable[[int, int], None] | None
+    total: int
+    done: int = 0
+
+    def advance(self, steps: int = 1) -> None:
+        self.done = min(self.done + steps, self.total)
+        if self.report is not None:
+            self.report(self.done, self.total)
+
+    def expect(self, total: int) -> None:
+        self.total = max(total, self.done)
+        self.advance(0)
+
+    def finish(self) -> None:
+        # The estimate may count folds that were skipped: an active algorithm that cannot train on these rows.
+        self.total = self.done = max(self.done + 1, 1)
+        self.advance(0)
 
 
 @dataclass(frozen=True)
@@ -116,6 +220,7 @@ class TrainingResult:
     data: TrainingData
     feedback: TrainingData
     gate: Gate | None  # None when activation was not asked for
+    new_classes: tuple[str, ...] = ()  # species the active version did not know (confirmed with allow_new_classes)
     picture_error: str = ""  # why the training picture could not be drawn; the model is kept either way
 
 
@@ -169,40 +274,60 @@ def train(
     activate: bool = True,
     include_feedback: bool = False,
     force: bool = False,
+    allow_new_classes: bool = False,
     show_progress: bool = False,
+    report_progress: Callable[[int, int], None] | None = None,
     user: AbstractBaseUser | None = None,
     job_id: uuid.UUID | None = None,
 ) -> TrainingResult:
     """Train on a CSV (plus labelled predictions if asked) and record a new model version.
 
-    With ``activate``, the new version replaces the active one only if it is at least as accurate
-    as the active version's algorithm on the same rows and folds, or with ``force``. ``user`` is
-    who asked, for the audit trail; None is the command line. ``job_id``: the retraining job
-    running it, recorded with the version (one version per job at most).
+    With ``activate``, the new version replaces the active one only if it beats the majority-class
+    guess by a margin (``chance_margin_rows``) and is at least as accurate as the active version's
+    algorithm, both on the same rows and folds; or with ``force``. Rows with a species the active
+    version does not know are refused (NewClassesRefused) unless ``allow_new_classes``.
+    ``report_progress(done, total)`` is told of every step (a retraining job's Progress.report).
+    ``user`` is who asked, for the audit trail; None is the command line. ``job_id``: the
+    retraining job running it, recorded with the version (one version per job at most).
     """
     if algorithm not in ALGORITHMS:
         message = gettext("unknown algorithm %(algorithm)r; choose one of %(known)s")
         raise TrainingDataError(message % {"algorithm": algorithm, "known": ", ".join(ALGORITHMS)})
+    # Reading, up to three cross-validations (the new version, the guess, the active algorithm), fitting,
+    # recording and drawing: an estimate until the rows say how many folds there are.
+    steps = _Steps(report_progress, total=1 + 3 * MAX_FOLDS + 3)
+    steps.advance(0)
     data = training_data.load_training_data(data_path, show_progress=show_progress)
     feedback = load_feedback() if include_feedback else training_data.empty("labelled predictions")
     combined = data.plus(feedback)
     features, labels = combined.features, combined.labels
+    new_classes = _new_classes(combined, name=data.name, allowed=allow_new_classes)
 
     folds = max(2, min(MAX_FOLDS, min(combined.class_counts.values())))
+    cross_validations = 3 if activate and ModelVersion.objects.active().exists() else 2 if activate else 1
+    steps.expect(1 + cross_validations * folds + 3)
+    steps.advance()
     from sklearn.model_selection import StratifiedKFold  # as the classifiers above: when training
 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     splits = list(splitter.split(features, labels))
     pipeline = build_pipeline(algorithm)
-    cv_accuracy = _cross_validate(pipeline, combined, splits, algorithm=algorithm, show_progress=show_progress)
+    cv_accuracy = _cross_validate(
+        pipeline, combined, splits, algorithm=algorithm, show_progress=show_progress, steps=steps
+    )
     with _refusing_unfit_rows(data.name, algorithm):
         pipeline.fit(features, labels)
+    steps.advance()
 
     content = artifacts.serialize(pipeline, feature_columns=tuple(feature.column for feature in FEATURES))
     artifact_name, artifact_sha256 = artifacts.save(content)
     try:
         for attempt in range(GATE_ATTEMPTS):
-            gate = _gate(cv_accuracy, combined, splits, force=force, show_progress=show_progress) if activate else None
+            gate = (
+                _gate(cv_accuracy, combined, splits, force=force, show_progress=show_progress, steps=steps)
+                if activate
+                else None
+            )
             try:
                 version = versions.record_version(
                     activate=gate is not None and (gate.passed or gate.forced),
@@ -224,6 +349,7 @@ def train(
                     artifact_sha256=artifact_sha256,
                     baseline_version=gate.baseline.version if gate and gate.baseline else None,
                     baseline_cv_accuracy=gate.baseline_cv_accuracy if gate else None,
+                    chance_cv_accuracy=gate.chance_cv_accuracy if gate else None,
                     training_job_id=job_id,
                 )
                 break
@@ -244,9 +370,30 @@ def train(
         algorithm=algorithm,
         training_rows=combined.rows,
         gate=gate.reason if gate else None,
+        new_classes=list(new_classes),
     )
+    steps.advance()
     picture_error = _save_picture(version, pipeline, combined)
-    return TrainingResult(version=version, data=data, feedback=feedback, gate=gate, picture_error=picture_error)
+    steps.finish()
+    return TrainingResult(
+        version=version,
+        data=data,
+        feedback=feedback,
+        gate=gate,
+        new_classes=new_classes,
+        picture_error=picture_error,
+    )
+
+
+def _new_classes(data: TrainingData, *, name: str, allowed: bool) -> tuple[str, ...]:
+    """The species of ``data`` the active version does not know; NewClassesRefused unless ``allowed``."""
+    active = ModelVersion.objects.active().first()
+    if active is None:
+        return ()  # the first version: every species is new, and none needs confirming
+    new = tuple(sorted(set(data.class_counts) - set(active.class_counts)))
+    if new and not allowed:
+        raise NewClassesRefused(name, species=list(new), active=active)
+    return new
 
 
 # Where a retraining job's uploaded CSV is kept until the job is finished (the batch uploads' storage).
@@ -259,10 +406,16 @@ def start_job(
     algorithm: str,
     include_feedback: bool,
     force: bool,
+    allow_new_classes: bool = False,
     upload: File | None = None,
 ) -> Job:
     """Queue a retraining on the shipped CSV, or on ``upload`` (kept until the job is finished)."""
-    arguments = {"algorithm": algorithm, "include_feedback": include_feedback, "force": force}
+    arguments = {
+        "algorithm": algorithm,
+        "include_feedback": include_feedback,
+        "force": force,
+        "allow_new_classes": allow_new_classes,
+    }
     if upload is not None:
         name = storages[TRAINING_UPLOADS_STORAGE].save(f"training-{uuid.uuid4()}.csv", upload)
         arguments |= {"upload_name": name, "data_name": Path(upload.name or "upload.csv").name}
@@ -293,9 +446,18 @@ def run_job(progress: jobs.Progress, arguments: dict[str, Any]) -> dict[str, Any
                 algorithm=arguments["algorithm"],
                 include_feedback=arguments["include_feedback"],
                 force=arguments["force"],
+                allow_new_classes=arguments.get("allow_new_classes", False),
+                report_progress=progress.report,
                 user=job.created_by,
                 job_id=job.pk,
             )
+        except NewClassesRefused as error:
+            message = gettext(
+                "The training data brings species active v%(version)s does not know: %(species)s. "
+                "Tick “%(confirm)s” and start again to train on them."
+            )
+            figures = {"version": error.active.version, "species": gettext(", ").join(error.species)}
+            raise jobs.JobError(message % (figures | {"confirm": NEW_CLASS_CONFIRMATION})) from None
         except TrainingDataError as error:
             reason = str(error).replace(f"{folder}/", "")
             raise jobs.JobError(gettext("The training data was refused: %(reason)s") % {"reason": reason}) from None
@@ -305,7 +467,10 @@ def run_job(progress: jobs.Progress, arguments: dict[str, Any]) -> dict[str, Any
             if earlier is None:
                 raise
             return version_outcome(earlier)
-    return version_outcome(result.version) | {"picture_error": result.picture_error}
+    return version_outcome(result.version) | {
+        "picture_error": result.picture_error,
+        "new_classes": list(result.new_classes),
+    }
 
 
 def version_outcome(version: ModelVersion) -> dict[str, Any]:
@@ -318,43 +483,83 @@ def version_outcome(version: ModelVersion) -> dict[str, Any]:
         "training_rows": version.training_rows,
         "baseline_version": version.baseline_version,
         "baseline_cv_accuracy": version.baseline_cv_accuracy,
+        "chance_cv_accuracy": version.chance_cv_accuracy,
     }
 
 
+# The retrain form's confirmation for species the active version does not know (--new-class).
+NEW_CLASS_CONFIRMATION = _("Train on species the active version does not know")
+
+
 def gate_decision(outcome: dict[str, Any]) -> str:
-    """The gate's decision on a retraining job's version, in words for its page."""
+    """The gate's decision on a retraining job's version, in words for its page: a verdict, then its figures."""
+    rows, chance = outcome["training_rows"], outcome.get("chance_cv_accuracy")  # None: a job from before the floor
     figures = {
         "version": outcome["version"],
         "accuracy": f"{outcome['cv_accuracy']:.1%}",
+        "rows": f"{rows:,}",
+        "chance": f"{chance:.1%}" if chance is not None else "",
+        "margin": chance_margin_rows(rows=rows, chance_accuracy=chance) if chance is not None else "",
         "baseline": outcome["baseline_version"],
         "baseline_accuracy": f"{outcome['baseline_cv_accuracy']:.1%}"
         if outcome["baseline_cv_accuracy"] is not None
         else "",
     }
-    if outcome["baseline_version"] is None:
-        return gettext("v%(version)s is now active: no version was active to compare it with.") % figures
-    if outcome["baseline_cv_accuracy"] is None:
-        message = gettext(
-            "v%(version)s is now active: active v%(baseline)s's algorithm cannot be trained on these rows."
-        )
-        return message % figures
-    if not outcome["activated"]:
-        message = gettext(
-            "Active v%(baseline)s was kept: the new v%(version)s's cross-validated accuracy %(accuracy)s is below "
-            "v%(baseline)s's %(baseline_accuracy)s on the same rows and folds."
-        )
-        return message % figures
-    if outcome["cv_accuracy"] < outcome["baseline_cv_accuracy"]:
-        message = gettext(
-            "v%(version)s is now active, as asked, although its cross-validated accuracy %(accuracy)s is below "
-            "v%(baseline)s's %(baseline_accuracy)s on the same rows and folds."
-        )
-        return message % figures
-    message = gettext(
-        "v%(version)s is now active: its cross-validated accuracy %(accuracy)s is at least v%(baseline)s's "
-        "%(baseline_accuracy)s on the same rows and folds."
+    above_chance = chance is None or beats_chance(accuracy=outcome["cv_accuracy"], chance_accuracy=chance, rows=rows)
+    above_baseline = (
+        outcome["baseline_cv_accuracy"] is None or outcome["cv_accuracy"] >= outcome["baseline_cv_accuracy"]
     )
-    return message % figures
+    if not outcome["activated"]:
+        if outcome["baseline_version"] is None:
+            verdict = gettext("v%(version)s was recorded but not made active.")
+        else:
+            verdict = gettext("Active v%(baseline)s was kept; the new v%(version)s was recorded but not made active.")
+    elif above_chance and above_baseline:
+        verdict = gettext("v%(version)s is now active.")
+    else:
+        verdict = gettext("v%(version)s is now active, as asked, although the gate would have refused it.")
+    sentences = [verdict]  # each filled in with the figures below
+    if chance is not None and above_chance:
+        sentences.append(
+            gettext(
+                "Its cross-validated accuracy %(accuracy)s on %(rows)s rows beats the majority-class guess's "
+                "%(chance)s on the same rows and folds by at least %(margin)s rows."
+            )
+        )
+    elif chance is not None:
+        sentences.append(
+            gettext(
+                "It is no better than guessing: its cross-validated accuracy %(accuracy)s on %(rows)s rows does not "
+                "beat the majority-class guess's %(chance)s on the same rows and folds by the %(margin)s rows "
+                "chance alone gives."
+            )
+        )
+    if outcome["baseline_version"] is None:
+        sentences.append(gettext("No version was active to compare it with."))
+    elif outcome["baseline_cv_accuracy"] is None:
+        sentences.append(gettext("Active v%(baseline)s's algorithm cannot be trained on these rows."))
+    elif above_baseline:
+        sentences.append(
+            gettext(
+                "Active v%(baseline)s's algorithm, trained and cross-validated on the same %(rows)s rows and folds, "
+                "scores %(baseline_accuracy)s; the new version's %(accuracy)s is at least that."
+            )
+        )
+    else:
+        sentences.append(
+            gettext(
+                "Active v%(baseline)s's algorithm, trained and cross-validated on the same %(rows)s rows and folds, "
+                "scores %(baseline_accuracy)s; the new version's %(accuracy)s is below it."
+            )
+        )
+    if new_classes := outcome.get("new_classes"):
+        figures["species"] = gettext(", ").join(new_classes)
+        sentences.append(gettext("It brings species active v%(baseline)s did not know: %(species)s."))
+    # Sentences follow each other with a space in English, with none after a Chinese full stop.
+    return functools.reduce(
+        lambda text, sentence: gettext("%(text)s %(sentence)s") % {"text": text, "sentence": sentence},
+        (sentence % figures for sentence in sentences),
+    )
 
 
 def clean_up_job(job: Job, *, succeeded: bool) -> None:
@@ -364,7 +569,7 @@ def clean_up_job(job: Job, *, succeeded: bool) -> None:
 
 
 def _cross_validate(
-    pipeline: Pipeline, data: TrainingData, splits: list, *, algorithm: str, show_progress: bool
+    pipeline: Pipeline, data: TrainingData, splits: list, *, algorithm: str, show_progress: bool, steps: _Steps
 ) -> float:
     """Mean accuracy over the given folds (the same folds for every candidate, so scores compare)."""
     scores = []
@@ -373,6 +578,7 @@ def _cross_validate(
         with _refusing_unfit_rows(data.name, algorithm):
             fold.fit(data.features[train_rows], data.labels[train_rows])
             scores.append(fold.score(data.features[test_rows], data.labels[test_rows]))
+        steps.advance()
     return float(np.mean(scores))
 
 
@@ -387,12 +593,26 @@ def _refusing_unfit_rows(name: str, algorithm: str) -> Iterator[None]:
         raise TrainingDataError(message % {"name": name, "algorithm": algorithm, "reason": reason}) from None
 
 
-def _gate(cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, show_progress: bool) -> Gate:
+def _gate(
+    cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, show_progress: bool, steps: _Steps
+) -> Gate:
+    # The floor: always guessing the most frequent species of each training fold, on the same folds.
+    from sklearn.dummy import DummyClassifier  # as the classifiers above: when training
+
+    chance_accuracy = _cross_validate(
+        Pipeline([("classifier", DummyClassifier(strategy="most_frequent"))]),
+        data,
+        splits,
+        algorithm="the majority-class guess",
+        show_progress=show_progress,
+        steps=steps,
+    )
+    judged = {"cv_accuracy": cv_accuracy, "rows": data.rows, "chance_cv_accuracy": chance_accuracy, "forced": force}
     # The honest comparison: the active version's algorithm and parameters, cross-validated on
     # exactly the new version's rows and folds (its own recorded score came from other rows).
     baseline = ModelVersion.objects.active().first()
     if baseline is None or baseline.algorithm not in ALGORITHMS:
-        return Gate(cv_accuracy=cv_accuracy, forced=force)
+        return Gate(**judged)
     try:
         baseline_accuracy = _cross_validate(
             build_pipeline(baseline.algorithm, baseline.parameters),
@@ -400,10 +620,11 @@ def _gate(cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, 
             splits,
             algorithm=f"{baseline.algorithm} (active v{baseline.version})",
             show_progress=show_progress,
+            steps=steps,
         )
     except TrainingDataError:
-        return Gate(cv_accuracy=cv_accuracy, baseline=baseline, forced=force)
-    return Gate(cv_accuracy=cv_accuracy, baseline=baseline, baseline_cv_accuracy=baseline_accuracy, forced=force)
+        return Gate(**judged, baseline=baseline)
+    return Gate(**judged, baseline=baseline, baseline_cv_accuracy=baseline_accuracy)
 
 
 def _training_stats(features: np.ndarray) -> dict[str, dict[str, float]]:

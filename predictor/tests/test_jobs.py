@@ -173,8 +173,8 @@ def test_retraining_from_the_models_page_shows_the_gate_decision(operator_client
     assert job.status == "succeeded", job.error
     assert ModelVersion.objects.get(training_job=job).version == job.outcome["version"] == 2
     html = operator_client.get(response["Location"]).content.decode()
-    assert "v2 is now active: its cross-validated accuracy" in html
-    assert "is at least v1&#x27;s" in html
+    assert "v2 is now active. Its cross-validated accuracy 70.0% on 10 rows beats the majority-class guess" in html
+    assert "the new version&#x27;s 70.0% is at least that." in html
 
 
 def test_a_retraining_that_loses_the_gate_keeps_the_active_version_and_says_why(operator_client, trained_version):
@@ -272,3 +272,29 @@ def test_the_admin_lists_jobs_read_only_for_operators(operator_client, operator,
     outsider = Client()
     outsider.force_login(make_staff("nobody"))
     assert outsider.get("/admin/predictor/job/").status_code == 403
+
+
+def test_a_retraining_job_reports_its_steps_before_it_ends(operator_client, trained_version, monkeypatch):
+    seen = []
+    report = jobs.Progress.report
+
+    def watched(self, done, total=None):
+        report(self, done, total)
+        job = Job.objects.get(pk=self.job_id)
+        seen.append((job.status, job.progress_done, job.progress_total))
+
+    monkeypatch.setattr(jobs.Progress, "report", watched)
+    operator_client.post(reverse("predictor:retrain"), {"data": "shipped", "algorithm": "GaussianNB"})
+    job = Job.objects.get(kind=Job.Kind.RETRAIN)
+    assert job.status == "succeeded", job.error
+    assert seen, "no progress was reported"
+    assert all(status == "running" and total > 0 for status, _done, total in seen)
+    # Reading, 5 folds each for the new version, the majority-class guess and v1's algorithm, fitting,
+    # recording, drawing.
+    assert seen[0] == ("running", 0, 19)
+    assert any(0 < done < total for _status, done, total in seen)
+    assert [done for _status, done, _total in seen] == sorted(done for _status, done, _total in seen)
+    assert (job.progress_done, job.progress_total) == (19, 19)
+    Job.objects.filter(pk=job.pk).update(status="running", progress_done=3, finished_at=None)
+    page = operator_client.get(reverse("predictor:job", args=[job.pk])).content.decode()
+    assert "3 of 19 steps done (reading, folds, fitting, recording)" in page

@@ -160,7 +160,7 @@ def test_command_prints_a_summary():
     summary = out.getvalue()
     assert "Trained model v1 (GaussianNB, active)" in summary
     assert "rows: 10" in summary and "Cat 5, Dog 5" in summary
-    assert f"cross-validated accuracy: {version.cv_accuracy:.1%}" in summary
+    assert f"accuracy: {version.cv_accuracy:.1%} cross-validated on 10 rows (5-fold stratified)" in summary
     assert version.artifact_name in summary
 
 
@@ -258,7 +258,7 @@ def test_every_algorithm_trains_and_a_retrain_is_reproducible(algorithm):
 def test_command_offers_the_algorithms():
     out = StringIO()
     call_command("train_model", "--algorithm", "RandomForestClassifier", stdout=out)
-    assert "Trained model v1 (RandomForestClassifier, active)" in out.getvalue()
+    assert "Trained model v1 (RandomForestClassifier, " in out.getvalue()
     assert ModelVersion.objects.get().parameters["random_state"] == training.RANDOM_STATE
     with pytest.raises(CommandError, match="invalid choice: 'SVC'"):
         call_command("train_model", "--algorithm", "SVC", stdout=StringIO())
@@ -285,8 +285,8 @@ def test_gate_records_but_does_not_activate_a_less_accurate_version():
     summary = out.getvalue()
     assert "Trained model v2 (KNeighborsClassifier, recorded, not active)." in summary
     assert (
-        f"gate: not activated: its cross-validated accuracy {candidate.cv_accuracy:.1%} is below active v1's "
-        f"(LogisticRegression) {active.cv_accuracy:.1%} on the same rows and folds; use --force" in summary
+        "gate: not activated: active v1's algorithm (LogisticRegression), trained and cross-validated on the same "
+        f"rows and folds, scores {active.cv_accuracy:.1%}: the new version is below it; use --force" in summary
     )
 
 
@@ -295,7 +295,7 @@ def test_force_activates_a_less_accurate_version_and_says_so():
     out = StringIO()
     call_command("train_model", "--algorithm", "KNeighborsClassifier", "--force", stdout=out)
     assert ModelVersion.objects.active().get().version == 2
-    assert "gate: activated with --force although its cross-validated accuracy" in out.getvalue()
+    assert "gate: activated with --force, overriding the gate: active v1's algorithm" in out.getvalue()
 
 
 def test_gate_compares_on_the_new_rows_not_the_active_versions_own_score(tmp_path):
@@ -400,4 +400,72 @@ def test_gate_lets_a_version_through_when_the_active_algorithm_cannot_train_on_t
     out = StringIO()
     call_command("train_model", "--data", str(path), stdout=out)
     assert ModelVersion.objects.active().get().version == 2
-    assert "gate: active v1's KNeighborsClassifier cannot be trained on these rows" in out.getvalue()
+    assert "; active v1's KNeighborsClassifier cannot be trained on these rows" in out.getvalue()
+
+
+# Cats and dogs of the same sizes: nothing in the measurements tells them apart.
+CHANCE_LEVEL_CSV = "Height,Weight,Species\n" + "".join(
+    f"{50 + i % 5},{20 + i % 5},{'Cat' if i % 2 else 'Dog'}\n" for i in range(20)
+)
+
+
+def test_the_gate_refuses_a_chance_level_model_and_says_it_is_no_better_than_guessing(tmp_path, admin_client):
+    path = write_csv(tmp_path, CHANCE_LEVEL_CSV)
+    out = StringIO()
+    call_command("train_model", "--data", str(path), stdout=out)
+    version = ModelVersion.objects.get()
+    assert not version.is_active
+    assert version.chance_cv_accuracy == pytest.approx(0.5)
+    summary = out.getvalue()
+    assert "Trained model v1 (GaussianNB, recorded, not active)." in summary
+    assert (
+        f"gate: not activated: it is no better than guessing: its cross-validated accuracy "
+        f"{version.cv_accuracy:.1%} on these 20 rows does not beat the majority-class guess's 50.0% on the same "
+        "rows and folds by the 3 rows chance alone gives; use --force to activate it anyway" in summary
+    )
+    listing = admin_client.get(reverse("predictor:model_list")).content.decode()
+    assert '<small class="meta"><a href="/models/1/#gate">refused by the gate</a></small>' in listing
+    page = admin_client.get(reverse("predictor:model_detail", args=[1])).content.decode()
+    assert "The gate refused this version when it was trained" in page
+    assert "scored 50.0% cross-validated on this version's 20 rows and folds" in page
+
+
+def test_the_gate_refuses_a_chance_level_model_that_beats_a_worse_active_version(tmp_path):
+    # Being at least as good as the active version is not enough: the floor is guessing.
+    training.train(algorithm="KNeighborsClassifier", force=True, data_path=write_csv(tmp_path, CHANCE_LEVEL_CSV))
+    result = training.train(data_path=write_csv(tmp_path, CHANCE_LEVEL_CSV))
+    assert result.gate.beats_baseline and not result.gate.beats_chance
+    assert not result.version.is_active
+    assert "no better than guessing" in result.gate.reason
+
+
+def test_force_activates_a_chance_level_model_and_says_what_it_overrode(tmp_path):
+    path = write_csv(tmp_path, CHANCE_LEVEL_CSV)
+    out = StringIO()
+    call_command("train_model", "--data", str(path), "--force", stdout=out)
+    assert ModelVersion.objects.active().get().version == 1
+    assert (
+        "gate: activated with --force, overriding the gate: it is no better than guessing: its cross-validated "
+        "accuracy" in out.getvalue()
+    )
+
+
+def test_the_margin_over_guessing_is_one_binomial_standard_deviation_of_rows():
+    assert training.chance_margin_rows(rows=10, chance_accuracy=0.5) == 2  # sd 1.58 rows
+    assert training.chance_margin_rows(rows=14, chance_accuracy=0.5) == 2
+    assert training.chance_margin_rows(rows=1000, chance_accuracy=0.5) == 16
+    assert training.chance_margin_rows(rows=3, chance_accuracy=1 / 3) == 1  # at least one row
+    # The shipped rows: GaussianNB gets 7 of 10 right, the guess 5, so it goes live on a first run.
+    assert training.beats_chance(accuracy=0.7, chance_accuracy=0.5, rows=10)
+    assert not training.beats_chance(accuracy=0.6, chance_accuracy=0.5, rows=10)
+
+
+def test_every_figure_names_the_rows_it_was_measured_on(operator_client, trained_version):
+    version = training.train().version
+    assert version.cv_accuracy_summary == "70.0% cross-validated on 10 rows"
+    listing = operator_client.get(reverse("predictor:model_list")).content.decode()
+    assert '70.0%<br><small class="meta">cross-validated on 10 rows</small>' in listing
+    page = operator_client.get(reverse("predictor:model_detail", args=[version.version])).content.decode()
+    assert '<dd>70.0%</dd><dd class="figure-note">on 10 rows</dd>' in page
+    assert "scored 50.0% cross-validated on this version's 10 rows and folds" in page
+    assert "trained and cross-validated on this version's 10 rows and folds, scored 70.0%" in page

@@ -162,10 +162,22 @@ class HistoryFilterForm(forms.Form):
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, species: list[str], **kwargs) -> None:
-        """``species``: the names to offer, as from ModelVersion.objects.known_species()."""
+    def __init__(self, *args, species: list[str], current: set[str] | None = None, **kwargs) -> None:
+        """``species``: the names to offer, as from ModelVersion.objects.known_species().
+
+        ``current``: those the active version and the candidate know (ModelVersion.objects.current_species());
+        the others, known only to rolled-back versions, are marked as such.
+        """
         super().__init__(*args, **kwargs)
-        self.fields["species"].choices = [("", _("All species"))] + [(name, name) for name in species]
+        self.fields["species"].choices = [("", _("All species"))] + [
+            (
+                name,
+                name
+                if current is None or name in current
+                else gettext("%(species)s (rolled back)") % {"species": name},
+            )
+            for name in species
+        ]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -176,6 +188,12 @@ class HistoryFilterForm(forms.Form):
                 self.add_error(
                     name, gettext("Choose a day from %(first)s to %(last)s.") % {"first": earliest, "last": latest}
                 )
+        species, version = cleaned.get("species"), cleaned.get("version")
+        if species and version and species not in version.classes:
+            message = gettext("%(version)s does not predict %(species)s; it predicts %(known)s.")
+            self.add_error(
+                "species", message % {"version": version, "species": species, "known": one_of(version.classes)}
+            )
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         if date_from and date_to and date_from > date_to:
             self.add_error("date_to", _("The last day must not be before the first day."))
@@ -260,7 +278,12 @@ class RetrainForm(forms.Form):
     )
     include_feedback = forms.BooleanField(label=_("Also train on the predictions staff labelled"), required=False)
     force = forms.BooleanField(
-        label=_("Activate it even if it is less accurate than the active version"), required=False
+        label=_("Activate it even if the gate refuses it: no better than guessing, or worse than the active version"),
+        required=False,
+    )
+    new_class = forms.BooleanField(
+        label=training.NEW_CLASS_CONFIRMATION,
+        required=False,
     )
 
     def clean(self):
@@ -282,7 +305,7 @@ class LabelForm(forms.Form):
     next = forms.CharField(required=False)
 
     def __init__(self, *args, species: list[str], **kwargs) -> None:
-        """``species``: the names staff can record, as from ModelVersion.objects.known_species()."""
+        """``species``: the names staff can record: the classes of the prediction's own version."""
         super().__init__(*args, **kwargs)
         field = self.fields["species"]
         field.choices = [(name, name) for name in species]

@@ -41,7 +41,15 @@ class Command(TranslatedCommand):
         parser.add_argument(
             "--force",
             action="store_true",
-            help="Activate the new version even if it is less accurate than the active one on the same rows.",
+            help=(
+                "Activate the new version even if the gate refuses it: no better than the majority-class guess, "
+                "or less accurate than the active one on the same rows."
+            ),
+        )
+        parser.add_argument(
+            "--new-class",
+            action="store_true",
+            help="Train on species the active version does not know (refused without it).",
         )
         parser.add_argument(
             "--if-none-active",
@@ -57,6 +65,7 @@ class Command(TranslatedCommand):
         include_feedback: bool,
         no_activate: bool,
         force: bool,
+        new_class: bool,
         if_none_active: bool,
         **options,
     ):
@@ -70,6 +79,7 @@ class Command(TranslatedCommand):
                 activate=not no_activate,
                 include_feedback=include_feedback,
                 force=force,
+                allow_new_classes=new_class,
                 show_progress=self.stderr.isatty(),
             )
         except (training.TrainingDataError, artifacts.ArtifactError) as error:
@@ -93,7 +103,7 @@ class Command(TranslatedCommand):
             "rows": version.training_rows,
             "sources": sources,
             "counts": counts,
-            "accuracy": f"{version.cv_accuracy:.1%}",
+            "accuracy": version.cv_accuracy_summary,
             "folds": version.cv_folds,
             "artifact": version.artifact_name,
             "sha256": version.artifact_sha256[:12],
@@ -101,9 +111,15 @@ class Command(TranslatedCommand):
         lines = [
             style(gettext("Trained model v%(version)s (%(algorithm)s, %(state)s).") % figures),
             gettext("  rows: %(rows)s %(sources)s (%(counts)s)") % figures,
-            gettext("  cross-validated accuracy: %(accuracy)s (%(folds)s-fold stratified)") % figures,
+            gettext("  accuracy: %(accuracy)s (%(folds)s-fold stratified)") % figures,
             gettext("  artifact: %(artifact)s (sha256 %(sha256)s…)") % figures,
         ]
+        if result.new_classes:
+            active = f"v{gate.baseline.version}" if gate and gate.baseline else gettext("the active version")
+            lines.append(
+                gettext("  new species: %(species)s (not known to %(active)s; --new-class)")
+                % {"species": ", ".join(result.new_classes), "active": active}
+            )
         if gate is not None:
             lines.append(gettext("  gate: %(reason)s") % {"reason": gate.reason})
         if version.picture_name:

@@ -71,7 +71,9 @@ def job_detail(request, job_id):
     context = {
         "job": job,
         # job.js fills these in as the job moves; the page shows them as they were when it was drawn.
-        "count_text": gettext("%(done)s of %(total)s rows stored"),
+        "count_text": gettext("%(done)s of %(total)s rows stored")
+        if job.kind == Job.Kind.BATCH
+        else gettext("%(done)s of %(total)s steps done (reading, folds, fitting, recording)"),
         "status_texts": dict(Job.Status.choices),
     }
     if job.kind == Job.Kind.RETRAIN and job.status == Job.Status.SUCCEEDED:

@@ -60,10 +60,12 @@ def _sort_headings(current: str) -> list[dict]:
 @required(permissions.VIEW_PREDICTIONS)
 def prediction_history(request):
     species = ModelVersion.objects.known_species()
-    form = HistoryFilterForm(request.GET, species=species)
+    form = HistoryFilterForm(request.GET, species=species, current=ModelVersion.objects.current_species())
     if not form.is_valid():
         return render(request, "predictor/history.html", {"form": form}, status=400)
     query = form.query()
+    if query.model_version is not None:
+        species = query.model_version.classes  # one version's predictions: its own classes
     predictions = Prediction.objects.matching(query)
     first_day, last_day = selectors.chart_window(*form.days())
     # The chart's days lie inside the date filter; its per-day ranges must be the only time bounds.
@@ -79,7 +81,6 @@ def prediction_history(request):
     context = {
         "form": form,
         "page": page,
-        "label_species": species,
         # Offered only to those the label and upload views would let through.
         "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
         "can_upload": permissions.allows(request.user, permissions.UPLOAD_BATCHES),
@@ -126,8 +127,9 @@ def prediction_history_csv(request):
 @require_POST
 @required(permissions.LABEL_PREDICTIONS)
 def label_prediction(request, prediction_id: int):
-    prediction = get_object_or_404(Prediction, pk=prediction_id)
-    form = LabelForm(request.POST, species=ModelVersion.objects.known_species())
+    prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=prediction_id)
+    # The classes of the version that answered: a class only another (rolled-back) version knew is no answer here.
+    form = LabelForm(request.POST, species=prediction.model_version.classes)
     if not form.is_valid():
         return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
     species = form.cleaned_data["species"]

@@ -48,6 +48,7 @@ def retrain(request):
         algorithm=form.cleaned_data["algorithm"],
         include_feedback=form.cleaned_data["include_feedback"],
         force=form.cleaned_data["force"],
+        allow_new_classes=form.cleaned_data["new_class"],
         upload=form.cleaned_data["file"] if form.cleaned_data["data"] == RetrainForm.UPLOADED else None,
     )
     return redirect("predictor:job", job_id=job.pk)
@@ -89,7 +90,6 @@ def candidate_comparison(request, version: int):
         # Offered only to those the views behind them would let through.
         "can_change": permissions.allows(request.user, permissions.ACTIVATE_VERSIONS),
         "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
-        "label_species": ModelVersion.objects.known_species(),
     }
     return render(request, "predictor/candidate_comparison.html", context)
 
