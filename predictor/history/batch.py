@@ -61,6 +61,10 @@ PROBABILITY_PREFIX = "probability_"
 RESULTS_CHUNK_ROWS = 20_000
 PREVIEW_ROWS = 10  # rows shown on the batch's page
 QUOTED_NAMES = 10  # column names a message lists before "and N more"
+# Before a batch is queued its cells are checked for this long (a 100,000-row file is checked
+# whole), so most bad files are refused on the upload page, not by a job a minute later.
+PRE_QUEUE_CHECK_SECONDS = 1.0
+PRE_QUEUE_CHECK_CHUNK_ROWS = 20_000
 _ONE_UPLOAD_AT_A_TIME = threading.Lock()
 STALE_UPLOAD_TEMP_FILE_AGE = dt.timedelta(days=1)  # no upload takes a day to arrive
 DELETE_CHUNK_ROWS = 10_000  # a failed batch's rows are removed this many per transaction
@@ -123,9 +127,15 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchF
     try:
         features = training_data.feature_matrix(table)
     except training_data.CellError as error:
-        message = gettext("Line %(line)s, column %(column)s: %(reason)s.")
-        raise BatchFileError(message % {"line": error.line, "column": error.column, "reason": error.reason}) from None
+        raise _bad_cell(error) from None
     return BatchFile(table=table.reset_index(drop=True), features=features)
+
+
+def _bad_cell(error: training_data.CellError) -> BatchFileError:
+    # One full stop: a reason such as a bound ("… at least 1 cm.") brings its own.
+    reason = error.reason.rstrip(".。")
+    message = gettext("Line %(line)s, column %(column)s: %(reason)s.")
+    return BatchFileError(message % {"line": error.line, "column": error.column, "reason": reason})
 
 
 def _check_columns(columns: list[str]) -> None:
@@ -171,9 +181,11 @@ def _shortened(name: str) -> str:
 
 
 def check_upload(upload: IO[bytes]) -> int:
-    """What the request checks before queueing: the header's columns and the row cap; returns the rows.
+    """What the request checks before queueing: the header's columns, the row cap, and as many cells
+    as PRE_QUEUE_CHECK_SECONDS allow; returns the rows.
 
-    Cheap and streaming (the file is not parsed); the job reads every cell and reports a bad one.
+    Streaming throughout. A file whose cells take longer to check is queued once that time is up:
+    the job checks the rest and names the first bad line, as this does.
     """
     rows = _check_row_count(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     upload.seek(0)
@@ -182,7 +194,27 @@ def check_upload(upload: IO[bytes]) -> int:
     _check_columns(header)
     if rows < 1:
         raise BatchFileError(gettext("There are no data rows below the header."))
+    _check_cells_for_a_while(upload)
+    upload.seek(0)
     return rows
+
+
+def _check_cells_for_a_while(upload: IO[bytes]) -> None:
+    """Check the cells chunk by chunk, in the file's order, until PRE_QUEUE_CHECK_SECONDS have passed."""
+    deadline = time.monotonic() + PRE_QUEUE_CHECK_SECONDS
+    try:
+        with pd.read_csv(upload, chunksize=PRE_QUEUE_CHECK_CHUNK_ROWS, **training_data.READ_OPTIONS) as chunks:
+            for chunk in chunks:
+                chunk.columns = [str(column).strip() for column in chunk.columns]
+                chunk = chunk[(chunk != "").any(axis=1)]  # wholly blank lines carry no row
+                if not chunk.empty:
+                    training_data.feature_matrix(chunk)
+                if time.monotonic() > deadline:
+                    return
+    except training_data.CellError as error:
+        raise _bad_cell(error) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError):
+        return  # the job's full read names it, as it does for every file
 
 
 def _header(upload: IO[bytes]) -> list[str]:

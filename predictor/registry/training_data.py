@@ -98,10 +98,20 @@ def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
 
 
 def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """Every feature column of ``frame`` checked and stacked, columns in FEATURES order; CellError on a bad cell."""
-    return np.column_stack([measurements(frame[feature.column], feature) for feature in FEATURES]).reshape(
-        -1, len(FEATURES)
-    )
+    """Every feature column of ``frame`` checked and stacked, columns in FEATURES order.
+
+    CellError for the first bad cell in the file's order: the lowest line, and on that line the
+    leftmost feature (each column is checked whole, so the columns' first problems are compared).
+    """
+    columns, problems = [], []
+    for feature in FEATURES:
+        try:
+            columns.append(measurements(frame[feature.column], feature))
+        except CellError as problem:
+            problems.append(problem)
+    if problems:
+        raise min(problems, key=lambda problem: problem.line)
+    return np.column_stack(columns).reshape(-1, len(FEATURES))
 
 
 def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: int = CHUNK_ROWS) -> TrainingData:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from predictor.history import batch
-from predictor.models import Prediction
+from predictor.models import Job, Prediction
 from predictor.schema.features import FEATURES
 
 pytestmark = pytest.mark.django_db
@@ -172,6 +172,32 @@ def test_bad_file_is_refused_with_the_line_and_reason(admin_client, trained_vers
     response = upload(admin_client, content)
     assert message in refusal(response)
     assert message.encode() in response.content.replace(b"&#x27;", b"'")
+    assert not Prediction.objects.exists()
+
+
+BAD_LINES_3_AND_4 = "Height,Weight\n77,36\n78,heavy\n-3,37\n"  # line 3's weight, then line 4's height
+
+
+def test_a_file_with_bad_lines_3_and_4_is_refused_naming_line_3_before_any_job_exists(admin_client, trained_version):
+    response = upload(admin_client, BAD_LINES_3_AND_4)
+    assert response.status_code == 400
+    assert refusal(response) == "Line 3, column Weight: 'heavy' is not a number."
+    assert not Job.objects.exists() and not Prediction.objects.exists()
+    bound = upload(admin_client, "Height,Weight\n77,36\n78,-1\n")
+    assert (
+        refusal(bound) == "Line 3, column Weight: '-1' is not allowed: Weight must be at least 0.01 kg."
+    )  # one full stop
+
+
+def test_a_file_too_long_to_check_before_queueing_fails_as_a_job_naming_its_first_bad_line(
+    admin_client, trained_version, monkeypatch
+):
+    monkeypatch.setattr(batch, "PRE_QUEUE_CHECK_SECONDS", 0)
+    monkeypatch.setattr(batch, "PRE_QUEUE_CHECK_CHUNK_ROWS", 1)  # line 2 checked, then the time is up
+    upload(admin_client, BAD_LINES_3_AND_4)
+    job = Job.objects.get()
+    assert job.status == Job.Status.FAILED
+    assert job.error == "Line 3, column Weight: 'heavy' is not a number."
     assert not Prediction.objects.exists()
 
 
