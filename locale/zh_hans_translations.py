@@ -207,7 +207,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Staff log in": "工作人员登录",
     "Scroll the table sideways →": "左右滑动查看表格 →",
     "Skip to content": "跳到正文",
-    "Predictions come from a machine-learning model (%(algorithm)s, %(version)s) trained on %(summary)s of measured animals.": "预测来自一个机器学习模型（%(algorithm)s，%(version)s），它用实测动物数据训练：%(summary)s。",
+    "Predictions come from a machine-learning model (%(algorithm)s, %(version)s) trained on %(summary)s.": "预测来自一个机器学习模型（%(algorithm)s，%(version)s），训练数据：%(summary)s。",
     "Predictions come from a machine-learning model.": "预测来自一个机器学习模型。",
     "Every prediction is stored.": "每次预测都会被保存。",
     "Language:": "语言：",
