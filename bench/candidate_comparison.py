@@ -56,8 +56,7 @@ def run(rows: int) -> int:
 
     from predictor.history import _sql
     from predictor.models import Prediction
-    from predictor.registry import training
-    from predictor.registry import comparison
+    from predictor.registry import comparison, training
 
     call_command("migrate", verbosity=0)
     active = training.train().version
