@@ -15,6 +15,8 @@ the file's size: through codecs' reader a 62 MB file of one line took 18 minutes
 Messages quote at most QUOTED_NAMES column names, each shortened, so a refusal stays small.
 """
 
+from __future__ import annotations
+
 import codecs
 import contextlib
 import csv
@@ -31,10 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import File
@@ -53,6 +54,9 @@ from predictor.schema import numbers
 from predictor.schema.features import FEATURES
 from predictor.serving import model_service
 from predictor.serving.results import BatchResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 UPLOADS_STORAGE = "batch_uploads"
 SPECIES_COLUMN = "predicted_species"
@@ -104,6 +108,8 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchF
     streaming, so a file with more than ``max_rows`` rows is refused without being parsed;
     ``max_rows=None`` for a kept upload, counted when it arrived (a second count cost a tenth of a job).
     """
+    import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
+
     upload = io.BytesIO(source) if isinstance(source, bytes) else source
     if max_rows is not None:
         _check_row_count(upload, max_rows=max_rows)
@@ -201,6 +207,8 @@ def check_upload(upload: IO[bytes]) -> int:
 
 def _check_cells_for_a_while(upload: IO[bytes]) -> None:
     """Check the cells chunk by chunk, in the file's order, until PRE_QUEUE_CHECK_SECONDS have passed."""
+    import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
+
     deadline = time.monotonic() + PRE_QUEUE_CHECK_SECONDS
     try:
         with pd.read_csv(upload, chunksize=PRE_QUEUE_CHECK_CHUNK_ROWS, **training_data.READ_OPTIONS) as chunks:
@@ -498,6 +506,8 @@ class JsonObjectNumber(Func):
 
 
 def _results_chunks(table: pd.DataFrame, classes: list[str], stored: Iterator[tuple]) -> Iterator[bytes]:
+    import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
+
     columns = [SPECIES_COLUMN, *(f"{PROBABILITY_PREFIX}{label}" for label in classes), VERSION_COLUMN]
     for start in range(0, len(table), RESULTS_CHUNK_ROWS):
         chunk = table.iloc[start : start + RESULTS_CHUNK_ROWS]

@@ -16,20 +16,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sklearn
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import File
 from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from sklearn.base import clone
-from sklearn.naive_bayes import GaussianNB
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from predictor import jobs
 from predictor.models import LABELLED, Job, ModelVersion, Prediction
@@ -37,6 +32,9 @@ from predictor.ops import audit, permissions
 from predictor.registry import artifacts, training_data, versions
 from predictor.registry.training_data import DEFAULT_TRAINING_DATA, TrainingData, TrainingDataError
 from predictor.schema.features import FEATURE_FIELDS, FEATURES
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +51,15 @@ class Algorithm:
     scaled: bool
 
 
-# The other classifiers are imported when a training asks for them: every process imports this
-# module at start-up (its job kind registers itself), and their modules more than doubled the
-# scikit-learn a command loads before it can do anything.
+# scikit-learn is imported when a training asks for it, here and below: every process imports
+# this module at start-up (its job kind registers itself), and scikit-learn with the scipy it
+# brings was a second of every command's start (docs/performance.md, command start).
+def _gaussian_nb() -> Any:
+    from sklearn.naive_bayes import GaussianNB
+
+    return GaussianNB()
+
+
 def _logistic_regression() -> Any:
     from sklearn.linear_model import LogisticRegression
 
@@ -75,7 +79,7 @@ def _random_forest() -> Any:
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "GaussianNB": Algorithm(GaussianNB, scaled=False),
+    "GaussianNB": Algorithm(_gaussian_nb, scaled=False),
     "LogisticRegression": Algorithm(_logistic_regression, scaled=True),
     "KNeighborsClassifier": Algorithm(_k_neighbors, scaled=True),
     "RandomForestClassifier": Algorithm(_random_forest, scaled=False),
@@ -224,7 +228,7 @@ class TrainingResult:
     picture_error: str = ""  # why the training picture could not be drawn; the model is kept either way
 
 
-def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> Pipeline:
+def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> "Pipeline":
     """A fresh, unfitted pipeline for ``algorithm``, with the classifier's recorded ``parameters`` if given."""
     choice = ALGORITHMS[algorithm]
     classifier = choice.make_classifier()
@@ -237,6 +241,9 @@ def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> 
             if key in defaults and (defaults[key] is None or isinstance(defaults[key], bool | int | float | str))
         }
         classifier.set_params(**plain)
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     steps = [("scaler", StandardScaler())] if choice.scaled else []
     return Pipeline([*steps, ("classifier", classifier)])
 
@@ -344,7 +351,7 @@ def train(
                     class_counts=combined.class_counts,
                     cv_accuracy=cv_accuracy,
                     cv_folds=folds,
-                    sklearn_version=sklearn.__version__,
+                    sklearn_version=artifacts.SKLEARN_VERSION,
                     artifact_name=artifact_name,
                     artifact_sha256=artifact_sha256,
                     baseline_version=gate.baseline.version if gate and gate.baseline else None,
@@ -569,9 +576,11 @@ def clean_up_job(job: Job, *, succeeded: bool) -> None:
 
 
 def _cross_validate(
-    pipeline: Pipeline, data: TrainingData, splits: list, *, algorithm: str, show_progress: bool, steps: _Steps
+    pipeline: "Pipeline", data: TrainingData, splits: list, *, algorithm: str, show_progress: bool, steps: _Steps
 ) -> float:
     """Mean accuracy over the given folds (the same folds for every candidate, so scores compare)."""
+    from sklearn.base import clone
+
     scores = []
     for train_rows, test_rows in _progress(splits, desc=f"Cross-validating {algorithm}", show_progress=show_progress):
         fold = clone(pipeline)
@@ -598,6 +607,7 @@ def _gate(
 ) -> Gate:
     # The floor: always guessing the most frequent species of each training fold, on the same folds.
     from sklearn.dummy import DummyClassifier  # as the classifiers above: when training
+    from sklearn.pipeline import Pipeline
 
     chance_accuracy = _cross_validate(
         Pipeline([("classifier", DummyClassifier(strategy="most_frequent"))]),
@@ -638,7 +648,7 @@ def _training_stats(features: np.ndarray) -> dict[str, dict[str, float]]:
     }
 
 
-def _save_picture(version: ModelVersion, pipeline: Pipeline, data: TrainingData) -> str:
+def _save_picture(version: ModelVersion, pipeline: "Pipeline", data: TrainingData) -> str:
     """Draw and store the version's picture; return why it failed, or "".
 
     The picture is a report: a failure to draw it is logged and reported, and never loses the model.

@@ -6,19 +6,24 @@ are read in chunks of CHUNK_ROWS lines and kept as compact arrays, so a million-
 tens of megabytes, not a text copy of the whole file.
 """
 
+from __future__ import annotations
+
 import hashlib
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
 from django.utils.translation import gettext
 from tqdm import tqdm
 
 from predictor.schema import numbers
 from predictor.schema.features import FEATURES, TARGET_COLUMN, Feature
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_TRAINING_DATA = Path(__file__).resolve().parents[1] / "data" / "animals.csv"
 READ_OPTIONS = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False, "encoding": "utf-8-sig"}
@@ -55,7 +60,7 @@ class TrainingData:
         labels, counts = np.unique(self.labels, return_counts=True)
         return {str(label): int(count) for label, count in zip(labels, counts, strict=True)}
 
-    def plus(self, other: "TrainingData") -> "TrainingData":
+    def plus(self, other: TrainingData) -> TrainingData:
         """These rows followed by ``other``'s, under this file's name and sha256."""
         if not other.rows:
             return self
@@ -77,6 +82,8 @@ def line_number(index: int) -> int:
 
 def check_index(frame: pd.DataFrame) -> None:
     """pandas turns extra leading values into an index when line 2 is longer than the header."""
+    import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
+
     if not isinstance(frame.index, pd.RangeIndex):
         raise CellError(line=2, column="(all)", reason=gettext("more values than the header has column names"))
 
@@ -116,6 +123,8 @@ def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
 
 def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: int = CHUNK_ROWS) -> TrainingData:
     """Read and check a CSV of feature columns and Species; raise TrainingDataError on the first problem."""
+    import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
+
     name = str(path)
     path = Path(path)
     try:

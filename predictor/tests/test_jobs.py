@@ -82,7 +82,10 @@ def test_the_job_page_of_a_running_job_shows_its_progress_and_the_script(operato
     assert (status["status"], status["finished"]) == ("running", False)
 
 
-def test_a_bad_cell_fails_the_job_with_the_line_and_stores_nothing(operator_client, trained_version):
+def test_a_bad_cell_fails_the_job_with_the_line_and_stores_nothing(operator_client, trained_version, monkeypatch):
+    # A file too long to check before it is queued (here: once line 2 is checked, the time is up).
+    monkeypatch.setattr(batch, "PRE_QUEUE_CHECK_SECONDS", 0)
+    monkeypatch.setattr(batch, "PRE_QUEUE_CHECK_CHUNK_ROWS", 1)
     response = operator_client.post(
         reverse("predictor:batch_upload"), {"file": csv_file(b"Height,Weight\n77,36\n8,x\n")}
     )

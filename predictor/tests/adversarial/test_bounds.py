@@ -193,12 +193,19 @@ def test_the_upload_page_alone_takes_bodies_up_to_the_upload_cap(admin_client, t
     assert over.status_code == 413
 
 
-def test_a_refused_upload_leaves_no_temporary_file(admin_client, trained_version, settings, upload_temp_dir):
+def test_a_refused_upload_leaves_no_temporary_file(
+    admin_client, trained_version, settings, upload_temp_dir, monkeypatch
+):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000  # spooled to a temporary file
     settings.BATCH_UPLOAD_MAX_ROWS = 500
     response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 1000)  # refused by the request: too many rows
     assert response.status_code == 400
     assert list(upload_temp_dir.iterdir()) == []
+    response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 400 + "77,heavy\n")  # refused before queueing
+    assert response.status_code == 400
+    assert list(upload_temp_dir.iterdir()) == []
+    monkeypatch.setattr(batch, "PRE_QUEUE_CHECK_SECONDS", 0)  # a file too long to check before queueing
+    monkeypatch.setattr(batch, "PRE_QUEUE_CHECK_CHUNK_ROWS", 1)
     response = upload(admin_client, "Height,Weight\n" + "77,36\n" * 400 + "77,heavy\n")  # refused by its job
     assert response.context["job"].status == "failed"
     assert list(upload_temp_dir.iterdir()) == []

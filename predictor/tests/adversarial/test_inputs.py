@@ -111,7 +111,7 @@ def test_foreign_digits_are_explained_in_the_form_not_just_refused(client, train
 def test_a_subnormal_or_unrealistic_height_is_refused_everywhere(client, admin_client, trained_version, tiny):
     message = "Height must be at least 1 cm."
     assert form_answer(client, tiny) == (None, message)
-    assert batch_answer(admin_client, tiny)[1].endswith(f"is not allowed: {message}.")
+    assert batch_answer(admin_client, tiny)[1].endswith(f"is not allowed: {message}")  # one full stop
     response = client.post(
         "/api/v1/predict", {"height_cm": float(tiny), "weight_kg": 12}, content_type="application/json"
     )
