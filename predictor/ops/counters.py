@@ -75,7 +75,8 @@ class DatabaseCounters:
                 # Read after the upsert has committed, the count may include a concurrent request's
                 # (never less than this one's own): at worst a request at the limit is refused early.
                 execute_write(cursor, upsert, [key, amount, expiry])
-                cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608 (quoted model names)
+                # Quoted model names, as above.
+                cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608
             else:
                 cursor.execute(upsert + f" RETURNING {count_column}", [key, amount, expiry])
             (count,) = cursor.fetchone()
