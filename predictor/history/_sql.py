@@ -150,9 +150,11 @@ def _insert_predictions_as_arrays(
     arrays = ", ".join(f"%b::{array_types[name]}[]" for name in per_row)
     aliases = ", ".join(quote(name) for name in per_row)
     # Names and types come from the model's metadata, quoted by the backend; every value is a parameter.
-    sql = _insert_sql(names, []).replace(" VALUES ()", "") + (
-        f" SELECT {', '.join(selected)} FROM unnest({arrays}) AS t({aliases})"  # nosec B608
-    )
+    selection = ", ".join(selected)
+    # One literal and .format(), not an f-string: bandit takes each part of an f-string for a line of
+    # its own and warns that its nosec is unused, so `make lint` would not be silent.
+    select = " SELECT {} FROM unnest({}) AS t({})".format(selection, arrays, aliases)  # nosec B608  # noqa: UP032
+    sql = _insert_sql(names, []).replace(" VALUES ()", "") + select
     constant_values = [_db_value(name, value) for name, value in constants.items()]
     rows = len(next(iter(per_row.values())))
     # A cursor binding parameters on the server: Django's binds them into the SQL text, which for

@@ -547,7 +547,10 @@ def _row_writer(db_table: str, columns: list[str]) -> Callable[[Any, list[list[A
                     stream.write_row(row)
 
         return copy
-    insert_sql = f"INSERT INTO {names} VALUES ({', '.join(['%s'] * len(columns))})"  # nosec B608
+    placeholders = ", ".join(["%s"] * len(columns))
+    # One literal and .format(), not an f-string: bandit takes each part of an f-string for a line of
+    # its own and warns that its nosec is unused, so `make lint` would not be silent.
+    insert_sql = "INSERT INTO {} VALUES ({})".format(names, placeholders)  # nosec B608  # noqa: UP032
     return lambda cursor, rows: cursor.executemany(insert_sql, rows)
 
 

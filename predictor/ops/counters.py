@@ -64,10 +64,12 @@ class DatabaseCounters:
         table = quote(LimitCounter._meta.db_table)
         key_column, count_column, expiry_column = (quote(name) for name in ("key", "count", "expires_at"))
         # Identifiers are the model's own, quoted; the values travel as parameters.
-        upsert = (
-            f"INSERT INTO {table} ({key_column}, {count_column}, {expiry_column}) VALUES (%s, %s, %s) "  # nosec B608
-            f"ON CONFLICT ({key_column}) "
-            f"DO UPDATE SET {count_column} = {table}.{count_column} + excluded.{count_column}"
+        columns = f"{key_column}, {count_column}, {expiry_column}"
+        increment = f"{count_column} = {table}.{count_column} + excluded.{count_column}"
+        # One literal and .format(), not an f-string: bandit takes each part of an f-string for a line of
+        # its own and warns that its nosec is unused, so `make lint` would not be silent.
+        upsert = "INSERT INTO {} ({}) VALUES (%s, %s, %s) ON CONFLICT ({}) DO UPDATE SET {}".format(  # nosec B608  # noqa: UP032
+            table, columns, key_column, increment
         )
         expiry = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(expires_at, UTC))
         with connection.cursor() as cursor:
@@ -76,7 +78,8 @@ class DatabaseCounters:
                 # (never less than this one's own): at worst a request at the limit is refused early.
                 execute_write(cursor, upsert, [key, amount, expiry])
                 # Quoted model names, as above.
-                cursor.execute(f"SELECT {count_column} FROM {table} WHERE {key_column} = %s", [key])  # nosec B608
+                read = "SELECT {} FROM {} WHERE {} = %s".format(count_column, table, key_column)  # nosec B608  # noqa: UP032
+                cursor.execute(read, [key])
             else:
                 cursor.execute(upsert + f" RETURNING {count_column}", [key, amount, expiry])
             (count,) = cursor.fetchone()
