@@ -51,6 +51,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
+from django.utils.translation import gettext
 
 from predictor.models import ApiKey, AuditEvent, ModelVersion, Prediction
 
@@ -114,7 +115,7 @@ def backup_site(*, folder: Path, progress: Callable[[str], None] = lambda line: 
     """Write every table and every stored file of this site into ``folder`` (new or empty)."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
-        raise BackupError(f"{folder} is not empty: back up into a new folder.")
+        raise BackupError(gettext("%(folder)s is not empty: back up into a new folder.") % {"folder": folder})
     with _private_files():
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.chmod(0o700)  # an empty folder made beforehand, with the usual umask
@@ -138,7 +139,7 @@ def _back_up(folder: Path, progress: Callable[[str], None]) -> Report:
             table = _write_table(model, folder / TABLES_FOLDER, names_by_id)
             manifest["tables"].append(table)
             report.rows[table["model"]] = table["rows"]
-            progress(f"{table['model']}: {table['rows']:,} rows")
+            progress(gettext("%(table)s: %(rows)s rows") % {"table": table["model"], "rows": f"{table['rows']:,}"})
         named_artifacts = dict(ModelVersion.objects.values_list("artifact_name", "artifact_sha256"))
         named_pictures = set(ModelVersion.objects.exclude(picture_name="").values_list("picture_name", flat=True))
     # After the snapshot: every artifact and picture it names was stored before its row committed.
@@ -148,7 +149,7 @@ def _back_up(folder: Path, progress: Callable[[str], None]) -> Report:
         copied = manifest["files"][alias]
         report.files += len(copied)
         report.file_bytes += sum(item["bytes"] for item in copied)
-        progress(f"{alias}: {len(copied):,} files")
+        progress(gettext("%(store)s: %(files)s files") % {"store": alias, "files": f"{len(copied):,}"})
     copied_artifacts = {item["name"] for item in manifest["files"]["ml_artifacts"]}
     report.missing_files = sorted((set(named_artifacts) | named_pictures) - copied_artifacts)
     manifest["missing_files"] = report.missing_files
@@ -226,7 +227,9 @@ def _snapshot() -> Iterator[None]:
             finally:
                 cursor.execute("ROLLBACK")
     else:
-        raise BackupError(f"Backups support SQLite and PostgreSQL, not {connection.vendor}.")
+        raise BackupError(
+            gettext("Backups support SQLite and PostgreSQL, not %(vendor)s.") % {"vendor": connection.vendor}
+        )
 
 
 def _applied_migrations() -> list[list[str]]:
@@ -293,10 +296,11 @@ def _copy_out(storage: Storage, folder: Path, expected_sha256: dict[str, str]) -
             continue
         sha256 = digest.hexdigest()
         if name in expected_sha256 and sha256 != expected_sha256[name]:
-            raise BackupError(
-                f"Artifact {name} in storage has sha256 {sha256[:12]}…, not the recorded "
-                f"{expected_sha256[name][:12]}…: it was altered; the backup stopped."
+            message = gettext(
+                "Artifact %(name)s in storage has sha256 %(found)s…, not the recorded %(recorded)s…: it was "
+                "altered; the backup stopped."
             )
+            raise BackupError(message % {"name": name, "found": sha256[:12], "recorded": expected_sha256[name][:12]})
         copied.append({"name": name, "sha256": sha256, "bytes": size})
     return copied
 
@@ -320,7 +324,7 @@ def restore_site(*, folder: Path, progress: Callable[[str], None] = lambda line:
     started = time.monotonic()
     folder = Path(folder)
     manifest = _verified_manifest(folder)
-    progress("backup verified: every sha256 matches")
+    progress(gettext("backup verified: every sha256 matches"))
     _check_restorable(manifest)
     report = Report(missing_files=manifest["missing_files"])
     written: list[tuple[Storage, str]] = []
@@ -332,7 +336,7 @@ def restore_site(*, folder: Path, progress: Callable[[str], None] = lambda line:
                     written.append((storage, item["name"]))
                 report.files += 1
                 report.file_bytes += item["bytes"]
-            progress(f"{alias}: {len(items):,} files")
+            progress(gettext("%(store)s: %(files)s files") % {"store": alias, "files": f"{len(items):,}"})
         with transaction.atomic():
             ids = _LocalIds(manifest)
             restored = [_restore_table(table, folder, ids, progress) for table in manifest["tables"]]
@@ -358,11 +362,12 @@ def _verified_manifest(folder: Path) -> dict[str, Any]:
     for relative, sha256 in expected:
         path = _local_path(folder, relative)
         if not path.is_file():
-            raise BackupError(f"{path} is missing from the backup: nothing was restored.")
+            raise BackupError(gettext("%(path)s is missing from the backup: nothing was restored.") % {"path": path})
         if _file_sha256(path) != sha256:
-            raise BackupError(
-                f"{path} does not match its sha256 in {MANIFEST} (damaged or altered): nothing was restored."
+            message = gettext(
+                "%(path)s does not match its sha256 in %(manifest)s (damaged or altered): nothing was restored."
             )
+            raise BackupError(message % {"path": path, "manifest": MANIFEST})
     return manifest
 
 
@@ -371,24 +376,28 @@ def _signed_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BackupError(f"{folder} holds no {MANIFEST}: it is not a backup, or the backup did not finish.") from None
+        message = gettext("%(folder)s holds no %(manifest)s: it is not a backup, or the backup did not finish.")
+        raise BackupError(message % {"folder": folder, "manifest": MANIFEST}) from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise BackupError(f"{path} is not a readable manifest ({error}): nothing was restored.") from None
+        message = gettext("%(path)s is not a readable manifest (%(reason)s): nothing was restored.")
+        raise BackupError(message % {"path": path, "reason": error}) from None
     if not isinstance(manifest, dict):
-        raise BackupError(f"{path} is not a backup manifest: nothing was restored.")
+        raise BackupError(gettext("%(path)s is not a backup manifest: nothing was restored.") % {"path": path})
     if manifest.get("format") != FORMAT:
-        raise BackupError(
-            f"{folder} is a backup in format {manifest.get('format')!r}; this code reads format {FORMAT} "
-            "(signed manifests): restore it with the release that made it."
+        message = gettext(
+            "%(folder)s is a backup in format %(format)r; this code reads format %(expected)s (signed "
+            "manifests): restore it with the release that made it."
         )
+        raise BackupError(message % {"folder": folder, "format": manifest.get("format"), "expected": FORMAT})
     claimed = manifest.get(SIGNATURE)
     unsigned = {key: value for key, value in manifest.items() if key != SIGNATURE}
     if not isinstance(claimed, str) or not hmac.compare_digest(claimed, _signature(unsigned)):
-        raise BackupError(
-            f"{path} is not signed with this site's backup key (altered, or made with another "
+        message = gettext(
+            "%(path)s is not signed with this site's backup key (altered, or made with another "
             "DJANGO_BACKUP_SIGNING_KEY or DJANGO_SECRET_KEY): nothing was restored. Restore with the key of the "
             "site that made it."
         )
+        raise BackupError(message % {"path": path})
     return manifest
 
 
@@ -399,7 +408,10 @@ def _check_shape(manifest: dict[str, Any]) -> None:
     """BackupError unless every part a restore reads is there, of its type, and names files inside the folder."""
 
     def refuse(what: str) -> BackupError:
-        return BackupError(f"{MANIFEST} is malformed ({what}): nothing was restored.")
+        return BackupError(
+            gettext("%(manifest)s is malformed (%(what)s): nothing was restored.")
+            % {"manifest": MANIFEST, "what": what}
+        )
 
     def names(value: Any, length: int) -> bool:
         return isinstance(value, list) and all(
@@ -454,38 +466,40 @@ def _check_restorable(manifest: dict[str, Any]) -> None:
     """Refuse a site at other migrations, or one that already holds data, before anything is written."""
     applied = _applied_migrations()
     if not applied:
-        raise BackupError("This database is not migrated: run `manage.py migrate` first, then restore.")
+        raise BackupError(gettext("This database is not migrated: run `manage.py migrate` first, then restore."))
     if applied != manifest["migrations"]:
         ours, theirs = {tuple(m) for m in applied}, {tuple(m) for m in manifest["migrations"]}
         differences = sorted(f"+{app}.{name}" for app, name in theirs - ours)
         differences += sorted(f"-{app}.{name}" for app, name in ours - theirs)
-        raise BackupError(
-            "The backup was made at other migrations than this database's ("
-            + ", ".join(differences[:6])
-            + "): restore it with the release of the code that made it (after `manage.py migrate`), "
-            "then upgrade as usual."
+        message = gettext(
+            "The backup was made at other migrations than this database's (%(differences)s): restore it with the "
+            "release of the code that made it (after `manage.py migrate`), then upgrade as usual."
         )
+        raise BackupError(message % {"differences": ", ".join(differences[:6])})
     for table in manifest["tables"]:
         model = _model(table["model"])
         if table["columns"] != [f.attname for f in model._meta.concrete_fields]:
-            raise BackupError(f"The backup's {table['model']} columns differ from this code's: use the same release.")
+            message = gettext("The backup's %(table)s columns differ from this code's: use the same release.")
+            raise BackupError(message % {"table": table["model"]})
     held = {
         model._meta.verbose_name_plural: model._base_manager.count()
         for model in (get_user_model(), ModelVersion, Prediction, ApiKey, AuditEvent)
     }
     if any(held.values()):
         found = ", ".join(f"{rows:,} {name}" for name, rows in held.items() if rows)
-        raise BackupError(
-            f"This site already holds data ({found}). Restore only into an empty site: "
-            "a new database, migrated with `manage.py migrate`, and empty artifact and upload storage."
+        message = gettext(
+            "This site already holds data (%(found)s). Restore only into an empty site: a new database, migrated "
+            "with `manage.py migrate`, and empty artifact and upload storage."
         )
+        raise BackupError(message % {"found": found})
     for alias, items in manifest["files"].items():
         storage = storages[alias]
         for item in items:
             if storage.exists(item["name"]) and _stored_sha256(storage, item["name"]) != item["sha256"]:
-                raise BackupError(
-                    f"The {alias} storage already holds a different {item['name']}: restore into empty storage."
+                message = gettext(
+                    "The %(store)s storage already holds a different %(name)s: restore into empty storage."
                 )
+                raise BackupError(message % {"store": alias, "name": item["name"]})
 
 
 def _store(storage: Storage, item: dict[str, Any], folder: Path) -> bool:
@@ -496,7 +510,8 @@ def _store(storage: Storage, item: dict[str, Any], folder: Path) -> bool:
         stored_name = storage.save(item["name"], File(source, name=item["name"]))
     if stored_name != item["name"]:
         storage.delete(stored_name)
-        raise BackupError(f"The storage renamed {item['name']} to {stored_name}; rows name the original.")
+        message = gettext("The storage renamed %(name)s to %(stored)s; rows name the original.")
+        raise BackupError(message % {"name": item["name"], "stored": stored_name})
     return True
 
 
@@ -523,8 +538,9 @@ def _restore_table(
                 write_rows(cursor, values)
                 rows += len(values)
     if rows != table["rows"]:
-        raise BackupError(f"{table['file']} holds {rows} rows, not the {table['rows']} its manifest says.")
-    progress(f"{table['model']}: {rows:,} rows")
+        message = gettext("%(file)s holds %(rows)s rows, not the %(expected)s its manifest says.")
+        raise BackupError(message % {"file": table["file"], "rows": rows, "expected": table["rows"]})
+    progress(gettext("%(table)s: %(rows)s rows") % {"table": table["model"], "rows": f"{rows:,}"})
     return model, rows
 
 
@@ -598,9 +614,8 @@ def _model(label: str) -> type[models.Model]:
     try:
         return apps.get_model(label)
     except LookupError:
-        raise BackupError(
-            f"The backup holds table {label}, which this code does not have: use the same release."
-        ) from None
+        message = gettext("The backup holds table %(table)s, which this code does not have: use the same release.")
+        raise BackupError(message % {"table": label}) from None
 
 
 # --- files ---
@@ -610,7 +625,7 @@ def _local_path(folder: Path, relative: str) -> Path:
     """``relative`` inside ``folder``; a name that climbs out of it (a doctored manifest) is refused."""
     path = (folder / relative).resolve()
     if not path.is_relative_to(folder.resolve()) or os.path.isabs(relative):
-        raise BackupError(f"{relative!r} is not a name inside the backup folder.")
+        raise BackupError(gettext("%(name)r is not a name inside the backup folder.") % {"name": relative})
     return path
 
 

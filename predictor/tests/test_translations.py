@@ -333,6 +333,21 @@ def running_text(html: str) -> str:
     return re.sub(r"<[^>]+>", "¦", html)
 
 
+def test_backup_and_restore_report_each_table_and_store_in_the_language_asked(trained_version, tmp_path):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("backup_site", str(tmp_path / "backup"), language="zh-hans", stdout=out)
+    with pytest.raises(CommandError) as refusal:  # this site is not empty
+        call_command("restore_site", str(tmp_path / "backup"), language="zh-hans", stdout=out)
+    report = out.getvalue()
+    assert "predictor.modelversion：1 行" in report and "个文件" in report
+    assert " rows" not in report and " files" not in report
+    assert str(refusal.value).startswith("本站已有数据") and not english_sentences(str(refusal.value))
+
+
 def test_commands_answer_in_the_language_asked_or_in_language_code(settings, trained_version):
     from io import StringIO
 
