@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -301,6 +302,9 @@ def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(da
                 assert folder_digests(new.workdir / "artifacts")[name] == sha256
             assert folder_digests(new_uploads) == folder_digests(old_uploads)
 
+            # Each worker asks which version is active once per ML_MODEL_CHECK_SECONDS (1 s): one that
+            # answered "no model" just before the restore may say so for up to that long.
+            time.sleep(1.5)
             answers = {}
             for server in (old, new):  # the same answers, from the same version
                 for height, weight in INPUTS:
