@@ -748,4 +748,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "  accuracy: %(accuracy)s (%(folds)s-fold stratified)": "  准确率：%(accuracy)s（%(folds)s 折分层）",
     "  new species: %(species)s (not known to %(active)s; --new-class)": "  新物种：%(species)s（%(active)s 不认识；--new-class）",
     "the active version": "当前启用的版本",
+    # issue 26, point 1: the job queue's Redis and the S3 bucket unreachable
+    "The file store cannot be reached, so the file was not kept and no job was started; try again later.": "无法连接文件存储，文件未保存，也未启动任务；请稍后再试。",
+    "The file store cannot be reached, so the picture cannot be shown; try again later.": "无法连接文件存储，暂时无法显示图片；请稍后再试。",
 }
