@@ -773,4 +773,7 @@ ZH_HANS: dict[str, str | list[str]] = {
     "%(file)s holds %(rows)s rows, not the %(expected)s its manifest says.": "%(file)s 有 %(rows)s 行，而不是清单所说的 %(expected)s 行。",
     "The backup holds table %(table)s, which this code does not have: use the same release.": "备份中有表 %(table)s，而这份代码没有：请使用同一版本。",
     "%(name)r is not a name inside the backup folder.": "%(name)r 不是备份文件夹内的名字。",
+    # issue 26, point 1: the job queue's Redis and the S3 bucket unreachable
+    "The file store cannot be reached, so the file was not kept and no job was started; try again later.": "无法连接文件存储，文件未保存，也未启动任务；请稍后再试。",
+    "The file store cannot be reached, so the picture cannot be shown; try again later.": "无法连接文件存储，暂时无法显示图片；请稍后再试。",
 }

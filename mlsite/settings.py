@@ -432,6 +432,11 @@ elif _stray := [name for name in S3_STORE_VARIABLES if os.environ.get(name, "").
         "or unset them to keep files in ML_ARTIFACTS_DIR and BATCH_UPLOADS_DIR."
     )
 
+# /healthz asks the bucket (one HEAD, this timeout, no retry) at most once per period per process,
+# answering with the last result in between (predictor/ops/storage_probe.py).
+STORAGE_PROBE_SECONDS = float(os.environ.get("DJANGO_S3_PROBE_SECONDS", "") or 10)
+STORAGE_PROBE_TIMEOUT_SECONDS = float(os.environ.get("DJANGO_S3_PROBE_TIMEOUT_SECONDS", "") or 1)
+
 
 # --- Metrics and request-traceable logs (issue 14: metrics) ---
 # (predictor/ops/metrics.py, predictor/ops/request_id.py, docs/deployment.md)
@@ -454,11 +459,45 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # PROMETHEUS_MULTIPROC_DIR, read by prometheus_client itself and set up by gunicorn.conf.py, is
 # where gunicorn's workers keep their counts; unset (runserver, tests), one process keeps them.
 
+
 # --- Jobs: batch uploads and retraining in the background (issue 14: jobs) ---
 # (predictor/jobs/, docs/deployment.md). Django's Tasks API (the django-tasks backport) runs them:
 # "database" (default) queues them in the database, run by `manage.py run_worker` (make run starts
 # one); "rq" queues them on the Redis at REDIS_URL, run by the same command; "immediate" runs them
 # inside the request that starts them (the tests; never a site: a million rows would time out).
+def rq_queues(url: str, *, timeout_seconds: float) -> dict:
+    """RQ_QUEUES for the Redis at ``url``, whose every command answers or fails within seconds.
+
+    django-rq passes a URL's connection nothing but its database, so a Redis that accepts the
+    connection and then never answers (paused, blackholed) would hold a request starting a job
+    forever; redis-py's own ten retries would hold it for seconds on each command. Given as
+    HOST/PORT/..., the client takes the timeouts and one retry (REDIS_CLIENT_KWARGS); the worker
+    raises its socket timeout past its blocking wait itself (rq's Worker._set_connection).
+    """
+    from redis.backoff import NoBackoff
+    from redis.connection import SSLConnection, parse_url
+    from redis.retry import Retry
+
+    options = parse_url(url)
+    connection_class = options.pop("connection_class", None)
+    if "path" in options:  # unix://: host and port are not used
+        options["unix_socket_path"] = options.pop("path")
+    options.setdefault("socket_connect_timeout", timeout_seconds)
+    options.setdefault("socket_timeout", timeout_seconds)
+    queue = {
+        "HOST": options.pop("host", "localhost"),
+        "PORT": options.pop("port", 6379),
+        "DB": options.pop("db", 0),
+        "USERNAME": options.pop("username", None),
+        "PASSWORD": options.pop("password", None),
+        "SSL": connection_class is SSLConnection,
+        "SSL_CERT_REQS": options.pop("ssl_cert_reqs", "required"),
+        "REDIS_CLIENT_KWARGS": {**options, "retry": Retry(NoBackoff(), 1)},
+        "DEFAULT_TIMEOUT": -1,  # a job's lease, not RQ, says when it died
+    }
+    return {"default": queue}
+
+
 JOBS_BACKEND = os.environ.get("DJANGO_TASKS_BACKEND", "").strip() or "database"
 _TASK_BACKENDS = {
     "database": "django_tasks_db.DatabaseBackend",
@@ -473,7 +512,7 @@ if JOBS_BACKEND == "rq":
     if not REDIS_URL:
         raise ImproperlyConfigured("DJANGO_TASKS_BACKEND=rq needs REDIS_URL, for example redis://127.0.0.1:6379/0.")
     INSTALLED_APPS += ["django_rq"]
-    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}  # a job's lease, not RQ, says when it died
+    RQ_QUEUES = rq_queues(REDIS_URL, timeout_seconds=REDIS_TIMEOUT_SECONDS)
 # A running job renews its lease every third of this many seconds; a job whose lease ran out (its
 # worker was killed, or its machine lost) is queued again by the reaper, or failed after
 # JOB_MAX_ATTEMPTS attempts.

@@ -12,12 +12,14 @@ predictions still answer: a load balancer should keep such a node in rotation.
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import DatabaseError, connection
 
+from predictor.ops import storage_probe
 from predictor.ops.counters import counters
 from predictor.serving import model_service
 
@@ -25,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 WRITES_LOCKED_OUT = "writes are locked out"
 OK = "ok"
-# Object storage is not asked on every probe: a request per probe would cost more than it tells.
+# A storage backend other than local folders and S3 is not asked: nothing cheap is known to ask it.
 NOT_PROBED = "not probed"
 
 
@@ -124,18 +126,30 @@ def _queue_problem() -> str:
 
 
 def _storage_problem() -> str:
-    """Whether the local folders for artifacts and uploads take files; object storage is not probed."""
+    """Whether the local folders for artifacts and uploads take files, and their S3 bucket answers (seldom asked)."""
     problems = []
+    not_probed = False
     for alias in ("ml_artifacts", "batch_uploads"):
         storage = storages[alias]
+        if _is_s3(storage):
+            if problem := storage_probe.s3_problem(storage):
+                problems.append(f"{alias}: {problem}")
+            continue
         if not isinstance(storage, FileSystemStorage):
-            return NOT_PROBED
+            not_probed = True
+            continue
         folder = storage.location
         while not os.path.exists(folder) and os.path.dirname(folder) != folder:
             folder = os.path.dirname(folder)  # the storage makes a missing folder on its first save
         if not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"{alias} folder is not writable")
-    return "; ".join(problems) or OK
+    return "; ".join(problems) or (NOT_PROBED if not_probed else OK)
+
+
+def _is_s3(storage: object) -> bool:
+    # An S3 storage has imported its module; a site on local folders is spared that second's import.
+    module = sys.modules.get("storages.backends.s3")
+    return module is not None and isinstance(storage, module.S3Storage)
 
 
 def _write_problem() -> str:

@@ -8,14 +8,16 @@ thrown away, and it ignores SIGTERM for many seconds.
 """
 
 import json
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,14 @@ class S3Server:
     access_key: str
     secret_key: str
     region: str = REGION
+    pid: int = 0  # the `weed` process, for a test that pauses it
+
+    def pause(self) -> None:
+        """kill -STOP: connections are still accepted (by the kernel), but nothing answers, as when blackholed."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
 
     def site_env(self, *, prefix: str) -> dict[str, str]:
         """The site's environment variables to keep its files in this bucket, under ``prefix``/."""
@@ -129,11 +139,12 @@ def running_s3_server(folder: Path, *, bucket: str = "mlsite-tests") -> Iterator
     log_path = folder / "weed.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    server = replace(server, pid=process.pid)
     try:
         _make_bucket_when_up(server, process, log_path)
         yield server
     finally:
-        process.kill()
+        process.kill()  # SIGKILL ends a paused process too
         process.wait()
 
 

@@ -7,18 +7,13 @@ Each test starts its own redis-server on a free port and stops it itself: no moc
 import json
 import logging
 import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from prometheus_client import REGISTRY
 
 from predictor.models import LimitCounter, Prediction
 from predictor.ops import counters
-from predictor.tests.live_server import free_port
+from predictor.tests.redis_server import running_redis
 
 pytestmark = [
     pytest.mark.django_db,
@@ -37,47 +32,6 @@ class FrozenClock:
     @staticmethod
     def time() -> float:
         return 1_900_000_020.0
-
-
-class RedisServer:
-    """A real redis-server on loopback, stopped and started again on the same port by the test."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@contextmanager
-def running_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

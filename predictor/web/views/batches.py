@@ -1,5 +1,6 @@
 """Batch uploads and the jobs that run them (and retrainings): upload, progress, results."""
 
+import logging
 import uuid
 
 from django.conf import settings
@@ -22,11 +23,17 @@ from predictor.history import batch, exports
 from predictor.models import Job
 from predictor.ops import permissions
 from predictor.ops.permissions import required
-from predictor.registry import training
+from predictor.registry import artifacts, training
 from predictor.schema.features import FEATURES
 from predictor.serving import model_service
 from predictor.web.forms import BatchUploadForm
 from predictor.web.views.form import model_status
+
+logger = logging.getLogger(__name__)
+
+STORAGE_UNREACHABLE = _(
+    "The file store cannot be reached, so the file was not kept and no job was started; try again later."
+)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -48,6 +55,11 @@ def batch_upload(request):
         return render(request, template, {"form": form, **limits}, status=400)
     except model_service.ModelNotReady as error:
         return render(request, template, {"form": form, **limits, "not_ready_reason": str(error)}, status=503)
+    except artifacts.STORAGE_ERRORS:
+        # The kept upload could not be written (the bucket is down): nothing was recorded, no job.
+        logger.exception("Could not keep a batch upload.")
+        form.add_error("file", STORAGE_UNREACHABLE)
+        return render(request, template, {"form": form, **limits}, status=503)
     return redirect("predictor:job", job_id=job.pk)
 
 

@@ -1,9 +1,12 @@
 """The model versions: list, retraining, each version's page and picture, and its candidate trial."""
 
+import logging
+
 from django.contrib import messages
 from django.http import (
     FileResponse,
     Http404,
+    HttpResponse,
     HttpResponseBadRequest,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +22,11 @@ from predictor.registry import artifacts, comparison, model_metrics, training
 from predictor.schema.features import FEATURES
 from predictor.serving import candidates
 from predictor.web.forms import CandidateForm, RetrainForm
+from predictor.web.views.batches import STORAGE_UNREACHABLE
+
+logger = logging.getLogger(__name__)
+
+PICTURE_UNREACHABLE = _("The file store cannot be reached, so the picture cannot be shown; try again later.")
 
 
 @require_safe
@@ -43,14 +51,20 @@ def retrain(request):
     form = RetrainForm(request.POST, request.FILES)
     if not form.is_valid():
         return _model_list_page(request, form, status=400)
-    job = training.start_job(
-        user=request.user,
-        algorithm=form.cleaned_data["algorithm"],
-        include_feedback=form.cleaned_data["include_feedback"],
-        force=form.cleaned_data["force"],
-        allow_new_classes=form.cleaned_data["new_class"],
-        upload=form.cleaned_data["file"] if form.cleaned_data["data"] == RetrainForm.UPLOADED else None,
-    )
+    try:
+        job = training.start_job(
+            user=request.user,
+            algorithm=form.cleaned_data["algorithm"],
+            include_feedback=form.cleaned_data["include_feedback"],
+            force=form.cleaned_data["force"],
+            allow_new_classes=form.cleaned_data["new_class"],
+            upload=form.cleaned_data["file"] if form.cleaned_data["data"] == RetrainForm.UPLOADED else None,
+        )
+    except artifacts.STORAGE_ERRORS:
+        # The uploaded training file could not be kept (the bucket is down): no job was recorded.
+        logger.exception("Could not keep a training upload.")
+        form.add_error("file", STORAGE_UNREACHABLE)
+        return _model_list_page(request, form, status=503)
     return redirect("predictor:job", job_id=job.pk)
 
 
@@ -71,6 +85,9 @@ def model_picture(request, version: int, scheme: str = "light"):
         picture = artifacts.open_picture(model_version.picture_name, scheme=scheme)
     except FileNotFoundError:
         raise Http404(_("The training picture is missing from the artifact storage.")) from None
+    except artifacts.STORAGE_ERRORS:
+        logger.warning("Could not open the training picture of v%s.", version, exc_info=True)
+        return HttpResponse(gettext(PICTURE_UNREACHABLE), status=503, content_type="text/plain; charset=utf-8")
     response = FileResponse(picture, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
