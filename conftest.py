@@ -79,7 +79,16 @@ class TrainedModel:
 
 
 # Given afresh to each version a test makes, never copied from the one training made.
-PER_VERSION_FIELDS = {"id", "version", "artifact_name", "picture_name", "created_at", "is_active", "activated_at"}
+PER_VERSION_FIELDS = {
+    "id",
+    "model_id",
+    "version",
+    "artifact_name",
+    "picture_name",
+    "created_at",
+    "is_active",
+    "activated_at",
+}
 
 
 @pytest.fixture(scope="session")

@@ -71,20 +71,27 @@ def run(rows: int) -> int:
         other = np.where(rng.random(count) < 0.9, species, np.where(species == "Cat", "Dog", "Cat"))
         labels = np.where(rng.random(count) < 0.8, species, other)
         columns = {
-            "height_cm": heights.tolist(),
-            "weight_kg": weights.tolist(),
             "species": species.tolist(),
             "probability": rng.uniform(0.5, 1, count).tolist(),
             "outside_training_range": [False] * count,
             "actual_species": np.where(rng.random(count) < 0.1, labels, None).tolist(),
         }
-        constants = {"model_version": answered_by.pk, "source": "form", "created_at": django.utils.timezone.now()}
+        constants = {
+            "model": answered_by.model_id,
+            "model_version": answered_by.pk,
+            "source": "form",
+            "created_at": django.utils.timezone.now(),
+        }
         if second_opinion is not None:
             columns |= {"shadow_species": other.tolist(), "shadow_probability": rng.uniform(0.5, 1, count).tolist()}
             constants["shadow_version"] = second_opinion.pk
         probabilities = np.full((count, 2), 0.5)
         _sql.insert_predictions(
-            columns=columns, constants=constants, classes=("Cat", "Dog"), probabilities=probabilities
+            columns=columns,
+            inputs={"height": heights.tolist(), "weight": weights.tolist()},
+            constants=constants,
+            classes=("Cat", "Dog"),
+            probabilities=probabilities,
         )
 
     canary_rows = rows // 10

@@ -42,7 +42,7 @@ from django.utils import timezone  # noqa: E402
 from predictor.history import writer  # noqa: E402
 from predictor.models import Prediction  # noqa: E402
 from predictor.registry import training  # noqa: E402
-from predictor.schema.features import FEATURE_FIELDS  # noqa: E402
+from predictor.schema.features import FEATURES  # noqa: E402
 from predictor.serving import model_service, results  # noqa: E402
 
 
@@ -51,7 +51,8 @@ def with_bulk_create(result: results.BatchResult, features: np.ndarray) -> None:
     now, batch_id, classes = timezone.now(), uuid.uuid4(), result.model.classes
     rows = [
         Prediction(
-            **dict(zip(FEATURE_FIELDS, values, strict=True)),
+            model_id=result.model.record.model_id,
+            inputs={feature.name: float(value) for feature, value in zip(FEATURES, values, strict=True)},
             species=species,
             probability=probability,
             probabilities=dict(zip(classes, probabilities, strict=True)),
@@ -88,7 +89,7 @@ def per_row_microseconds(stores: dict, blocks: int = 10, rows: int = 500) -> dic
 
 
 def single_rows() -> None:
-    measurements = dict.fromkeys(FEATURE_FIELDS, 40.0)
+    measurements = {feature.name: 40.0 for feature in FEATURES}
     result = model_service.predict(measurements)
 
     def with_orm() -> None:

@@ -73,11 +73,11 @@ def run(args: argparse.Namespace, folder: Path) -> None:
                 """
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
                 INSERT INTO predictor_prediction
-                    (created_at, height_cm, weight_kg, species, probability, probabilities, model_version_id, source)
+                    (created_at, model_id, inputs, species, probability, probabilities, model_version_id, source)
                 SELECT
                     datetime(%s - (i * 31536000 / %s), 'unixepoch'),
-                    40 + (i * 7919 % 600) / 10.0,
-                    10 + (i * 104729 % 400) / 10.0,
+                    %s,
+                    json_object('height', 40 + (i * 7919 % 600) / 10.0, 'weight', 10 + (i * 104729 % 400) / 10.0),
                     CASE WHEN i % 3 = 0 THEN 'Dog' ELSE 'Cat' END,
                     0.5 + (i % 50) / 100.0,
                     '{"Cat": 0.5, "Dog": 0.5}',
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
                     'form'
                 FROM n
                 """,
-                [args.rows, now, args.rows, version.pk],
+                [args.rows, now, args.rows, version.model_id, version.pk],
             )
             cursor.execute("ANALYZE")
         print(f"{Prediction.objects.count():,} predictions stored in {time.perf_counter() - started:.1f} s")

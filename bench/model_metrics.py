@@ -7,6 +7,7 @@ tenth of them labelled, then times `version_metrics()` (the model page) and `wit
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -49,10 +50,20 @@ def main() -> None:
     actual = np.where(rng.random(rows) < 0.1, np.where(rng.random(rows) < 0.8, predicted, "Cat"), None)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO predictor_prediction (created_at, height_cm, weight_kg, species, probability, "
+            "INSERT INTO predictor_prediction (created_at, model_id, inputs, species, probability, "
             "probabilities, model_version_id, source, actual_species) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                ("2026-01-01 00:00:00", float(h), float(w), str(p), 0.9, "{}", version.pk, "form", a)
+                (
+                    "2026-01-01 00:00:00",
+                    version.model_id,
+                    json.dumps({"height": float(h), "weight": float(w)}),
+                    str(p),
+                    0.9,
+                    "{}",
+                    version.pk,
+                    "form",
+                    a,
+                )
                 for h, w, p, a in zip(heights, weights, predicted, actual, strict=True)
             ),
         )

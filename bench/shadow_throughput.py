@@ -89,7 +89,7 @@ def in_process_costs(server) -> dict[str, tuple[float, float]]:
     from predictor.history import writer
     from predictor.serving import candidates, model_service
 
-    measurements = {"height_cm": 80.0, "weight_kg": 40.0}
+    measurements = {"height": 80.0, "weight": 40.0}
 
     def best_us(work, calls: int) -> float:
         timings = []

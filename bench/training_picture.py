@@ -43,6 +43,7 @@ def main() -> int:
 
         django.setup()
     from predictor.registry import training_picture
+    from predictor.schema.features import FEATURES
 
     rng = np.random.default_rng(0)
     features = np.column_stack([rng.uniform(20, 80, 200), rng.uniform(3, 40, 200)])
@@ -60,7 +61,7 @@ def main() -> int:
             for way in order:
                 training_picture._set_margins = ways[way]
                 started = time.perf_counter()
-                training_picture.render_png(model, features, labels, title=TITLE)
+                training_picture.render_png(model, features, labels, inputs=FEATURES, title=TITLE)
                 if round_number:  # the first round warms matplotlib's font cache
                     times[way].append(time.perf_counter() - started)
         training_picture._set_margins = fixed_margins

@@ -18,7 +18,7 @@ from predictor import jobs
 from predictor.history import feedback, selectors
 from predictor.history.exports import csv_response
 from predictor.history.pagination import CappedCountPaginator
-from predictor.models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction
+from predictor.models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction, number_input
 from predictor.ops import api_keys, permissions
 from predictor.registry import model_metrics, versions
 from predictor.schema.features import FEATURES
@@ -116,9 +116,10 @@ def _label_action(species: str):
 def _measurement_column(feature):
     """An admin column showing a measurement as the pages do (Feature.display: 42.5, not 42.50)."""
 
-    @admin.display(description=feature.label_with_unit, ordering=feature.field)
+    @admin.display(description=feature.label_with_unit, ordering=number_input(feature.name))
     def column(modeladmin, prediction: Prediction) -> str:
-        return feature.display(getattr(prediction, feature.field))
+        value = prediction.inputs.get(feature.name)
+        return "—" if value is None else feature.display(value)
 
     return column
 
@@ -325,7 +326,8 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         if queryset.count() != 1:
             self.message_user(request, gettext("Select exactly one version to make active."), messages.ERROR)
             return
-        version = versions.activate_version(queryset.get().version, user=request.user)
+        chosen = queryset.get()
+        version = versions.activate_version(chosen.version, model=chosen.model, user=request.user)
         message = gettext("Model %(version)s is now active; running servers serve it within a second.")
         self.message_user(request, message % {"version": version})
 
@@ -387,7 +389,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     @admin.display(description=_("training range"))
     def training_ranges(self, version: ModelVersion) -> str:
         ranges = []
-        for feature in FEATURES:
+        for feature in version.input_schema.inputs:
             if known := version.training_range(feature):
                 low, high = (feature.display(value) for value in known)
                 ranges.append(f"{feature.label} {low}–{high} {feature.unit}")

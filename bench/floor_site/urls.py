@@ -19,7 +19,7 @@ from predictor.web.forms import PredictionForm
 
 def _score(request: HttpRequest) -> tuple[float, float, results.PredictionResult]:
     height, weight = float(request.POST["height"]), float(request.POST["weight"])
-    return height, weight, model_service.predict({"height_cm": height, "weight_kg": weight})
+    return height, weight, model_service.predict({"height": height, "weight": weight})
 
 
 def _answer(result: results.PredictionResult) -> HttpResponse:

@@ -51,7 +51,7 @@ from predictor.ops import api_keys, idempotency, limits, permissions, request_id
 from predictor.ops.middleware import database_unavailable_response
 from predictor.registry import comparison
 from predictor.schema import wording
-from predictor.schema.features import FEATURE_FIELDS, FEATURES, as_row
+from predictor.schema.features import FEATURES, as_row, v1_inputs
 from predictor.serving import candidates, model_service
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def _guarded_write(operation_id: str):
 )
 @decorate_view(_guarded_write("predict"))
 def predict(request, measurements: MeasurementsIn):
-    result = model_service.predict(measurements.model_dump())
+    result = model_service.predict(v1_inputs(measurements.model_dump()))
     prediction = writer.record_prediction(result=result, source=Prediction.Source.API)
     return _prediction_out(prediction, model_version=result.model.version)
 
@@ -382,7 +382,7 @@ def get_job(request, job_id: uuid.UUID):
 def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:
     return {
         "id": prediction.pk,
-        **{field: getattr(prediction, field) for field in FEATURE_FIELDS},
+        **{feature.field: prediction.inputs[feature.name] for feature in FEATURES},
         "species": prediction.species,
         "probability": prediction.probability,
         "probabilities": prediction.probabilities,

@@ -11,9 +11,9 @@ one run (figures in docs/performance.md):
   from ``RETURNING id`` on PostgreSQL and from the cursor's ``lastrowid`` on SQLite, where a
   RETURNING statement holds the database's only write lock until Python fetches its row;
 - a batch (up to a million rows) is one parameterised ``INSERT`` run through ``executemany`` in
-  chunks, with the columns every row shares sent as repeated parameters and each row's
-  probabilities JSON built by the database (``json_object`` on SQLite, ``jsonb_build_object`` on
-  PostgreSQL): a model instance per row cost more than the database itself.
+  chunks, with the columns every row shares sent as repeated parameters and each row's inputs
+  and probabilities JSON built by the database (``json_object`` on SQLite, ``jsonb_build_object``
+  on PostgreSQL): a model instance per row cost more than the database itself.
 
 On SQLite, the form's and the API's writes (this one and the rate-limit count) wait for the write
 lock through ``predictor.ops.sqlite_turns.execute_write``, which polls every millisecond instead of
@@ -42,7 +42,12 @@ CHUNK_ROWS = 10_000  # rows sent per round trip; bounds memory for million-row u
 # SQL that builds a JSON object from (key, value) parameter pairs, by database vendor; others get
 # the JSON text from Python.
 JSON_OBJECT_SQL = {"sqlite": "json_object({pairs})", "postgresql": "jsonb_build_object({pairs})"}
-JSON_PAIR_SQL = {"sqlite": "%s, %s", "postgresql": "%s::text, %s::float8"}
+
+
+def _json_object_sql(pairs: int) -> str | None:
+    """SQL that builds one JSON object from ``pairs`` (key, value) parameters; None where Python must."""
+    json_object = JSON_OBJECT_SQL.get(connection.vendor)
+    return json_object.format(pairs=", ".join(["%s, %s"] * pairs)) if json_object else None
 
 
 def insert_prediction(values: dict[str, Any]) -> Prediction | None:
@@ -76,6 +81,7 @@ def insert_prediction(values: dict[str, Any]) -> Prediction | None:
 def insert_predictions(
     *,
     columns: dict[str, Iterable[Any]],
+    inputs: dict[str, list[Any]],
     constants: dict[str, Any],
     classes: Sequence[str],
     probabilities: np.ndarray,
@@ -83,32 +89,41 @@ def insert_predictions(
 ) -> None:
     """Insert one prediction row per item of ``columns``' values, in one transaction.
 
-    ``columns``: model field name -> one value per row; ``constants``: model field name -> the
-    value every row gets; ``probabilities``: (rows, classes), stored as each row's JSON;
-    ``created_at``: UTC datetime64 per row (synthetic histories), else ``constants`` holds it.
+    ``columns``: model field name -> one value per row; ``inputs``: input name -> one value per
+    row (numbers as floats, categories as text), stored as each row's ``inputs`` JSON;
+    ``constants``: model field name -> the value every row gets; ``probabilities``: (rows,
+    classes), stored as each row's JSON; ``created_at``: UTC datetime64 per row (synthetic
+    histories), else ``constants`` holds it.
     """
-    if connection.vendor == "postgresql" and JSON_OBJECT_SQL.get("postgresql"):
+    if connection.vendor == "postgresql":
         _insert_predictions_as_arrays(
-            columns=columns, constants=constants, classes=classes, probabilities=probabilities, created_at=created_at
+            columns=columns,
+            inputs=inputs,
+            constants=constants,
+            classes=classes,
+            probabilities=probabilities,
+            created_at=created_at,
         )
         return
-    names = [*columns, "probabilities", *constants]
+    names = [*columns, "inputs", "probabilities", *constants]
     values: list[Iterable[Any]] = list(columns.values())
-    json_object = JSON_OBJECT_SQL.get(connection.vendor)
-    if json_object:
-        probabilities_sql = json_object.format(pairs=", ".join([JSON_PAIR_SQL[connection.vendor]] * len(classes)))
-        pair_values: list[Iterable[Any]] = []
+    inputs_sql = _json_object_sql(len(inputs))
+    probabilities_sql = _json_object_sql(len(classes))
+    if inputs_sql and probabilities_sql:
+        for name, column in inputs.items():
+            values += [repeat(name), column]
         for index, label in enumerate(classes):
-            pair_values += [repeat(label), probabilities[:, index].tolist()]
-        values.extend(pair_values)
+            values += [repeat(label), probabilities[:, index].tolist()]
     else:
-        probabilities_sql = "%s"
+        inputs_sql = probabilities_sql = "%s"
+        keys = list(inputs)
+        values.append(json.dumps(dict(zip(keys, row, strict=True))) for row in zip(*inputs.values(), strict=True))
         values.append(json.dumps(dict(zip(classes, row, strict=True))) for row in probabilities.tolist())
     values += [repeat(_db_value(name, value)) for name, value in constants.items()]
     if created_at is not None:
         names.append("created_at")
         values.append(_database_times(created_at))
-    placeholders = ["%s"] * len(columns) + [probabilities_sql] + ["%s"] * (len(names) - len(columns) - 1)
+    placeholders = ["%s"] * len(columns) + [inputs_sql, probabilities_sql] + ["%s"] * (len(names) - len(columns) - 2)
     sql = _insert_sql(names, placeholders)
     # strict=False: the repeated constants never run out; every other column has one value per row.
     rows: Iterator[tuple] = zip(*values, strict=False)
@@ -120,6 +135,7 @@ def insert_predictions(
 def _insert_predictions_as_arrays(
     *,
     columns: dict[str, Iterable[Any]],
+    inputs: dict[str, list[Any]],
     constants: dict[str, Any],
     classes: Sequence[str],
     probabilities: np.ndarray,
@@ -133,20 +149,28 @@ def _insert_predictions_as_arrays(
     import psycopg  # only on PostgreSQL, whose driver it is
 
     per_row = {name: list(values) for name, values in columns.items()}
+    input_names = list(inputs)
+    per_row |= {f"input_{index}": list(inputs[name]) for index, name in enumerate(input_names)}
     per_row |= {f"probability_{index}": probabilities[:, index].tolist() for index in range(len(classes))}
     if created_at is not None:
         per_row["created_at"] = _database_times(created_at)
     array_types = {name: _db_type(name) for name in columns}
+    array_types |= {
+        f"input_{index}": "text" if inputs[name] and isinstance(inputs[name][0], str) else "double precision"
+        for index, name in enumerate(input_names)
+    }
     array_types |= {f"probability_{index}": "double precision" for index in range(len(classes))}
     if created_at is not None:
         array_types["created_at"] = _db_type("created_at")
     quote = connection.ops.quote_name
+    input_pairs = ", ".join(f"%s::text, t.{quote(f'input_{index}')}" for index in range(len(input_names)))
     pairs = ", ".join(f"%s::text, t.{quote(f'probability_{index}')}" for index in range(len(classes)))
-    selected = [f"t.{quote(name)}" for name in columns] + [f"jsonb_build_object({pairs})"]
+    selected = [f"t.{quote(name)}" for name in columns]
+    selected += [f"jsonb_build_object({input_pairs})", f"jsonb_build_object({pairs})"]
     selected += [f"%s::{_db_type(name)}" for name in constants]
     if created_at is not None:
         selected.append(f"t.{quote('created_at')}")
-    names = [*columns, "probabilities", *constants] + (["created_at"] if created_at is not None else [])
+    names = [*columns, "inputs", "probabilities", *constants] + (["created_at"] if created_at is not None else [])
     arrays = ", ".join(f"%b::{array_types[name]}[]" for name in per_row)
     aliases = ", ".join(quote(name) for name in per_row)
     # Names and types come from the model's metadata, quoted by the backend; every value is a parameter.
@@ -162,7 +186,7 @@ def _insert_predictions_as_arrays(
     with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
         for start in range(0, rows, CHUNK_ROWS):
             chunk = [values[start : start + CHUNK_ROWS] for values in per_row.values()]
-            cursor.execute(sql, [*classes, *constant_values, *chunk])
+            cursor.execute(sql, [*input_names, *classes, *constant_values, *chunk])
 
 
 def _db_type(name: str) -> str:

@@ -9,16 +9,17 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from predictor.models import Prediction
-from predictor.schema.features import FEATURE_FIELDS
+from predictor.schema.features import ANIMALS_SCHEMA
+from predictor.schema.inputs import ModelSchema
 
 CHUNK_ROWS = 2000  # rows read from the database at a time
 # Every CSV download holds staff data: kept by no shared cache and by no browser cache either.
 PRIVATE_DOWNLOAD = "private, no-store"
-# CSV header -> what each row reads (a field or a lookup), in column order.
+# CSV header -> what each row reads (a field or a lookup), in column order; the model's inputs
+# come after created_at, one column each (``columns``).
 COLUMNS: dict[str, str] = {
     "id": "id",
     "created_at": "created_at",
-    **{field: field for field in FEATURE_FIELDS},
     "predicted_species": "species",
     "probability": "probability",
     "model_version": "model_version__version",
@@ -39,15 +40,25 @@ def spreadsheet_safe(text: str) -> str:
     return text
 
 
-def export_rows(predictions: QuerySet[Prediction]) -> Iterator[dict[str, Any]]:
-    """Every row of ``predictions`` in its order as {header: value}, read in chunks."""
+def columns(schema: ModelSchema = ANIMALS_SCHEMA) -> list[str]:
+    """The export's header for one model: id, created_at, one column per input, then the answer."""
+    return ["id", "created_at", *(item.field for item in schema.inputs), *list(COLUMNS)[2:]]
+
+
+def export_rows(predictions: QuerySet[Prediction], schema: ModelSchema = ANIMALS_SCHEMA) -> Iterator[dict[str, Any]]:
+    """Every row of ``predictions`` (of the model ``schema`` describes) in its order as {header: value}, in chunks."""
     zone = timezone.get_current_timezone()
     # "web form", as the pages name it, not the stored "form"; translated once, not once per row.
     source_names = {value: str(label) for value, label in Prediction.Source.choices}
     headers = list(COLUMNS)
-    for values in predictions.values_list(*COLUMNS.values()).iterator(chunk_size=CHUNK_ROWS):
-        row = dict(zip(headers, values, strict=True))
-        row["created_at"] = row["created_at"].astimezone(zone).isoformat()
+    inputs = [(item.field, item.name, item.is_number) for item in schema.inputs]
+    for values in predictions.values_list("inputs", *COLUMNS.values()).iterator(chunk_size=CHUNK_ROWS):
+        answer = dict(zip(headers, values[1:], strict=True))
+        row = {"id": answer.pop("id"), "created_at": answer.pop("created_at").astimezone(zone).isoformat()}
+        for header, name, is_number in inputs:
+            value = values[0].get(name)
+            row[header] = value if is_number or value is None else spreadsheet_safe(value)
+        row |= answer
         row["source"] = source_names[row["source"]]
         for column in SPECIES_COLUMNS:
             if row[column] is not None:
@@ -62,11 +73,13 @@ class _Echo:
         return value
 
 
-def csv_lines(predictions: QuerySet[Prediction], *, rows_per_chunk: int = 500) -> Iterator[str]:
+def csv_lines(
+    predictions: QuerySet[Prediction], *, schema: ModelSchema = ANIMALS_SCHEMA, rows_per_chunk: int = 500
+) -> Iterator[str]:
     # A few hundred rows per chunk: one chunk per row would spend more time in the response than in the CSV.
-    writer = csv.DictWriter(_Echo(), fieldnames=list(COLUMNS))
+    writer = csv.DictWriter(_Echo(), fieldnames=columns(schema))
     chunk = [writer.writeheader()]
-    for row in export_rows(predictions):
+    for row in export_rows(predictions, schema):
         chunk.append(writer.writerow(row))
         if len(chunk) >= rows_per_chunk:
             yield "".join(chunk)
@@ -74,8 +87,8 @@ def csv_lines(predictions: QuerySet[Prediction], *, rows_per_chunk: int = 500) -
     yield "".join(chunk)
 
 
-def csv_response(predictions: QuerySet[Prediction]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(csv_lines(predictions), content_type="text/csv; charset=utf-8")
+def csv_response(predictions: QuerySet[Prediction], *, schema: ModelSchema = ANIMALS_SCHEMA) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_lines(predictions, schema=schema), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="predictions-{stamp}.csv"'
     response["Cache-Control"] = PRIVATE_DOWNLOAD

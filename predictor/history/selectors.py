@@ -29,7 +29,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from predictor.models import LABELLED, SORT_FIELDS, ModelVersion, Prediction
+from predictor.models import INPUT_SORTS, LABELLED, SORT_FIELDS, ModelVersion, Prediction, number_input
 from predictor.schema.features import FEATURES
 
 CHART_DEFAULT_DAYS = 30
@@ -80,8 +80,9 @@ def start_of_day(day: dt.date) -> dt.datetime:
 
 
 def _sort_field(sort: str) -> tuple[str, bool]:
-    """The model field and whether the order is descending."""
-    return SORT_FIELDS[sort.removeprefix("-")], sort.startswith("-")
+    """The model field (or, for an input, the annotation keyset_page adds) and whether it is descending."""
+    key = sort.removeprefix("-")
+    return ("sort_value" if key in INPUT_SORTS else SORT_FIELDS[key]), sort.startswith("-")
 
 
 # Cursors: "<id>~<sort value>", the position of a row in one sort order.
@@ -139,6 +140,8 @@ def keyset_page(
     In time order they are read from an index; other orders sort the matching rows (models.SORT_FIELDS).
     """
     field, descending = _sort_field(sort)
+    if field == "sort_value":  # an input, read from the ``inputs`` JSON as a number
+        predictions = predictions.annotate(sort_value=number_input(SORT_FIELDS[sort.removeprefix("-")]))
     backwards = before is not None
     cursor = before if backwards else after
     # Walking backwards is walking forwards in the opposite order, then reversing the rows.
@@ -217,8 +220,9 @@ def daily_counts(
 
 def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAMPLE_SIZE) -> list[list[Any]]:
     """[first feature, second feature, species] of the newest ``size`` matching predictions."""
-    newest = predictions.in_order().values_list(*(f.field for f in SCATTER_FEATURES), "species")[:size]
-    return [list(row) for row in newest]
+    names = [feature.name for feature in SCATTER_FEATURES]
+    newest = predictions.in_order().values_list("inputs", "species")[:size]
+    return [[inputs[names[0]], inputs[names[1]], species] for inputs, species in newest]
 
 
 @dataclass(frozen=True)

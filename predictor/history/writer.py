@@ -17,7 +17,7 @@ from django.utils import timezone
 from predictor.history import _sql
 from predictor.models import ModelVersion, PendingBatch, Prediction
 from predictor.ops import metrics
-from predictor.schema.features import FEATURE_FIELDS
+from predictor.schema.inputs import InputsRefused
 from predictor.serving.results import BatchResult, PredictionResult
 
 
@@ -39,12 +39,17 @@ def record_prediction(
     """Store one answer, with the inputs it answered, and return it as stored.
 
     A ``submission_key`` that is already stored stores nothing and returns the row stored with it
-    (predictor.web.answers decides what a repeated key means).
+    (predictor.web.answers decides what a repeated key means). Inputs the model's schema refuses
+    (out of bounds, not finite, not one of a category's values) raise InputsRefused: code that
+    skips the form and the API is held to their rules here.
     """
+    if problems := result.model.schema.problems(result.inputs):
+        raise InputsRefused(" ".join(problems))
     stored = _sql.insert_prediction(
         {
             "created_at": timezone.now(),
-            **result.inputs,
+            "model": result.model.record.model,
+            "inputs": result.inputs,
             "species": result.species,
             "probability": result.probability,
             "probabilities": result.probabilities,
@@ -72,15 +77,22 @@ def record_predictions(
 ) -> uuid.UUID:
     """Store every row of a batch in one transaction, all or nothing; return the batch id they share.
 
-    Each row's inputs are the result's (``result.inputs``, columns in FEATURES order). ``created_at``
+    Each row's inputs are the result's (``result.inputs``, columns in its schema's order). ``created_at``
     (UTC datetime64, one per row) is for synthetic histories; by default every row gets the current time.
+    A row its schema refuses raises InputsRefused, naming it, before anything is stored.
     """
+    result.model.schema.refuse_bad_rows(result.inputs)
     batch_id = batch_id or uuid.uuid4()
-    constants = {"model_version": result.model.version_id, "source": source, "batch_id": batch_id}
+    constants = {
+        "model": result.model.record.model_id,
+        "model_version": result.model.version_id,
+        "source": source,
+        "batch_id": batch_id,
+    }
     if created_at is None:
         constants["created_at"] = timezone.now()
-    columns = {field: result.inputs[:, index].tolist() for index, field in enumerate(FEATURE_FIELDS)}
-    columns |= {
+    inputs = {item.name: result.inputs[:, index].tolist() for index, item in enumerate(result.model.schema.inputs)}
+    columns = {
         "species": result.species.tolist(),
         "probability": result.probability.tolist(),
         "outside_training_range": result.outside_training_range.tolist(),
@@ -91,6 +103,7 @@ def record_predictions(
         columns["shadow_probability"] = result.second_opinion.probability.tolist()
     _sql.insert_predictions(
         columns=columns,
+        inputs=inputs,
         constants=constants,
         classes=result.model.classes,
         probabilities=result.probabilities,

@@ -12,22 +12,26 @@ from .access import ApiKey, AuditEvent, IdempotentRequest, LimitCounter
 from .history import (
     DEFAULT_SORT,
     DISAGREEING,
+    INPUT_SORTS,
     LABELLED,
     SORT_CHOICES,
     SORT_FIELDS,
     HistoryQuery,
     PendingBatch,
     Prediction,
+    number_input,
 )
 from .jobs import Job
-from .registry import Candidate, ModelVersion
+from .registry import Candidate, MLModel, ModelVersion
 
 __all__ = [
     "DEFAULT_SORT",
     "DISAGREEING",
     "LABELLED",
     "SORT_CHOICES",
+    "INPUT_SORTS",
     "SORT_FIELDS",
+    "number_input",
     "ApiKey",
     "AuditEvent",
     "Candidate",
@@ -35,6 +39,7 @@ __all__ = [
     "IdempotentRequest",
     "Job",
     "LimitCounter",
+    "MLModel",
     "ModelVersion",
     "PendingBatch",
     "Prediction",

@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from predictor.schema.features import FEATURES, Feature
+from predictor.schema.inputs import ModelSchema
 from predictor.schema.wording import probability_text
 
 from .jobs import Job
-from .registry import ModelVersion
+from .registry import MLModel, ModelVersion, default_model_id
 
 # Predictions whose actual species staff have recorded. The condition of the partial indexes on
 # labelled rows: a query uses them only when its WHERE clause includes this.
@@ -23,6 +25,11 @@ LABELLED = Q(actual_species__isnull=False)
 # Rows on which the second opinion (Prediction.shadow_species) differs from the answer: the condition of
 # the partial index that lists them for labelling (predictor.registry.comparison).
 DISAGREEING = Q(shadow_species__isnull=False) & ~Q(species=F("shadow_species"))
+
+
+def number_input(name: str) -> Cast:
+    """A number input of each row as SQL (its ``inputs`` JSON key as a float), to sort, filter and aggregate."""
+    return Cast(KeyTextTransform(name, "inputs"), models.FloatField())
 
 
 # History sort orders: URL value -> model field. Only time has an index of its own, (created_at,
@@ -33,9 +40,10 @@ DISAGREEING = Q(shadow_species__isnull=False) & ~Q(species=F("shadow_species"))
 # 2.6 to 4.9 times as long. Species and model version are filters, not sort orders.
 SORT_FIELDS: dict[str, str] = {
     "time": "created_at",
-    **{feature.form_name: feature.field for feature in FEATURES},
+    **{feature.form_name: feature.name for feature in FEATURES},
     "probability": "probability",
 }
+INPUT_SORTS = {feature.form_name for feature in FEATURES}  # sorted by their ``inputs`` JSON key
 DEFAULT_SORT = "-time"
 SORT_CHOICES: list[str] = [f"{sign}{key}" for key in SORT_FIELDS for sign in ("", "-")]
 
@@ -47,6 +55,7 @@ class HistoryQuery:
     Times are aware datetimes: ``since`` inclusive, ``until`` exclusive. None (or "") means any.
     """
 
+    model: "MLModel | None" = None
     species: str = ""
     model_version: "ModelVersion | None" = None
     since: dt.datetime | None = None
@@ -58,7 +67,10 @@ class HistoryQuery:
     @property
     def is_filtered(self) -> bool:
         chosen = [self.labelled, self.outside_training_range]
-        return bool(self.species or self.model_version or self.since or self.until) or chosen != [None, None]
+        return bool(self.model or self.species or self.model_version or self.since or self.until) or chosen != [
+            None,
+            None,
+        ]
 
 
 class PredictionQuerySet(models.QuerySet):
@@ -69,6 +81,8 @@ class PredictionQuerySet(models.QuerySet):
     def matching(self, query: HistoryQuery) -> "PredictionQuerySet":
         """The predictions that pass every filter of ``query``, in no particular order."""
         predictions = self
+        if query.model is not None:
+            predictions = predictions.filter(model=query.model)
         if query.species:
             predictions = predictions.filter(species=query.species)
         if query.model_version is not None:
@@ -86,26 +100,16 @@ class PredictionQuerySet(models.QuerySet):
     def in_order(self, sort: str = DEFAULT_SORT) -> "PredictionQuerySet":
         """Sorted by one of SORT_CHOICES ("-time": newest first); ``id`` breaks ties, so the order is total."""
         sign = "-" if sort.startswith("-") else ""
-        return self.order_by(f"{sign}{SORT_FIELDS[sort.removeprefix('-')]}", f"{sign}id")
+        key = sort.removeprefix("-")
+        if key in INPUT_SORTS:
+            value = number_input(SORT_FIELDS[key])
+            return self.order_by(value.desc() if sign else value.asc(), f"{sign}id")
+        return self.order_by(f"{sign}{SORT_FIELDS[key]}", f"{sign}id")
 
 
 class PublishedPredictionManager(models.Manager.from_queryset(PredictionQuerySet)):
     def get_queryset(self) -> PredictionQuerySet:
         return super().get_queryset().published()
-
-
-def _measurement_field(field: str) -> models.FloatField:
-    feature = next(feature for feature in FEATURES if feature.field == field)
-    return models.FloatField(format_lazy("{} ({})", feature.name, feature.unit))
-
-
-def _bounds_constraint(feature) -> models.CheckConstraint:
-    # NaN fails `<=` on PostgreSQL and is stored as NULL by SQLite, so this also keeps it out.
-    field = feature.field
-    return models.CheckConstraint(
-        condition=Q(**{f"{field}__gt": 0, f"{field}__lte": feature.max_value}),
-        name=f"prediction_{field}_in_bounds",
-    )
 
 
 class Prediction(models.Model):
@@ -117,9 +121,19 @@ class Prediction(models.Model):
         BATCH = "batch", _("batch upload")
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)  # indexed with id, see Meta.indexes
-    # One field per entry of features.FEATURES (its docstring says how to add a measurement).
-    height_cm = _measurement_field("height_cm")
-    weight_kg = _measurement_field("weight_kg")
+    # The model that answered (its version's): every history view is of one model, so it leads their index.
+    model = models.ForeignKey(
+        MLModel,
+        verbose_name=_("model"),
+        on_delete=models.PROTECT,
+        related_name="predictions",
+        db_index=False,  # leads the (model, created_at, id) index below
+        default=default_model_id,
+    )
+    # What was asked, keyed by input name ({"height": 42.5, "weight": 7.25}), as the answering
+    # version's schema (ModelVersion.input_schema) names and bounds them: the application checks
+    # them before anything is stored, since each model has inputs of its own.
+    inputs = models.JSONField(_("inputs"))
     species = models.CharField(_("predicted species"), max_length=50)
     probability = models.FloatField(_("probability of the predicted species"))
     probabilities = models.JSONField(_("probability of every species"))
@@ -183,7 +197,6 @@ class Prediction(models.Model):
         # In context: "predictions" alone is a count of them (a column's heading), 预测数.
         verbose_name_plural = pgettext_lazy("model name", "predictions")
         constraints = [
-            *(_bounds_constraint(feature) for feature in FEATURES),
             models.UniqueConstraint(
                 fields=["submission_key"],
                 condition=Q(submission_key__isnull=False),
@@ -197,14 +210,19 @@ class Prediction(models.Model):
         #   orders: see SORT_FIELDS);
         # - one per filter of the results page and admin (species, version, source) in time order;
         # - partial ones on the rows that have a label or a batch id, which a form row lacks, so it
-        #   pays for none of them: the "labelled" filters in time order, the live-accuracy counts
+        #   pays for none of them: the "labelled" filters in time order (and one model's labelled
+        #   rows, which training with feedback reads), the live-accuracy counts
         #   and confusion matrix of a version, the rows of one batch, and who labelled what.
         indexes = [
             models.Index(fields=["created_at", "id"], name="prediction_time_idx"),
+            models.Index(fields=["model", "created_at", "id"], name="prediction_model_time_idx"),
             models.Index(fields=["species", "created_at", "id"], name="prediction_species_time_idx"),
             models.Index(fields=["model_version", "created_at", "id"], name="prediction_version_time_idx"),
             models.Index(fields=["source", "created_at", "id"], name="prediction_source_time_idx"),
             models.Index(fields=["created_at", "id"], condition=LABELLED, name="prediction_labelled_time_idx"),
+            models.Index(
+                fields=["model", "created_at", "id"], condition=LABELLED, name="prediction_model_labelled_idx"
+            ),
             models.Index(
                 fields=["model_version", "actual_species", "species"],
                 condition=LABELLED,
@@ -238,23 +256,24 @@ class Prediction(models.Model):
         ]
 
     def __str__(self) -> str:
-        inputs = ", ".join(f"{value} {feature.unit}" for feature, value in self.measurements)
+        inputs = ", ".join(f"{value} {feature.unit}".strip() for feature, value in self.measurements)
         return f"{self.species} ({probability_text(self.probability)}) for {inputs}"
 
     @property
-    def inputs(self) -> dict[str, float]:
-        """The inputs it answered, keyed by feature field: as the model service's result carries them."""
-        return {feature.field: getattr(self, feature.field) for feature in FEATURES}
+    def schema(self) -> ModelSchema:
+        """The inputs of the version that answered (select_related("model_version") saves a query per row)."""
+        return self.model_version.input_schema
 
     @property
     def measurements(self) -> list[tuple[Feature, str]]:
-        """Each feature with this animal's value as pages show it, in FEATURES order."""
-        return [(feature, feature.display(getattr(self, feature.field))) for feature in FEATURES]
+        """Each input with this row's value as pages show it, in the schema's order."""
+        return [(feature, feature.display(self.inputs.get(feature.name, ""))) for feature in self.schema.inputs]
 
     @property
     def measurements_text(self) -> str:
-        """The measurements in a sentence: "height 42.5 cm, weight 7.25 kg"."""
-        return gettext(", ").join(f"{feature.name} {value} {feature.unit}" for feature, value in self.measurements)
+        """The inputs in a sentence: "height 42.5 cm, weight 7.25 kg"."""
+        parts = (f"{feature.in_sentence} {value} {feature.unit}".strip() for feature, value in self.measurements)
+        return gettext(", ").join(parts)
 
     @property
     def probability_percent(self) -> str:
@@ -268,7 +287,7 @@ class Prediction(models.Model):
         warnings = []
         for feature, text in self.measurements:
             known = self.model_version.training_range(feature)
-            if known and not known[0] <= getattr(self, feature.field) <= known[1]:
+            if known and not known[0] <= self.inputs[feature.name] <= known[1]:
                 warnings.append((feature, text, feature.display(known[0]), feature.display(known[1])))
         return warnings
 

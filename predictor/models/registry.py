@@ -1,4 +1,4 @@
-"""The trained models: every version, and the candidate tried beside the active one."""
+"""The trained models: each model, every version of it, and the candidate tried beside the active one."""
 
 from django.db import models
 from django.db.models import Q
@@ -6,7 +6,49 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from predictor.schema.features import Feature
+from predictor.schema.features import ANIMALS_SCHEMA, ANIMALS_SLUG, Feature
+from predictor.schema.inputs import ModelSchema
+
+_schemas: dict[tuple[int | None, str], ModelSchema] = {}
+
+
+class MLModelQuerySet(models.QuerySet):
+    def default(self) -> "MLModel":
+        """The model the home page, API v1 and every command without ``--model`` mean: the shipped animals one."""
+        model, _ = self.get_or_create(slug=ANIMALS_SLUG, defaults={"name": "Animals"})
+        return model
+
+
+def default_schema() -> dict:
+    """The default model's inputs (height and weight), for versions recorded without a schema of their own."""
+    return ANIMALS_SCHEMA.to_json()
+
+
+def default_model_id() -> int:
+    """The default model's id: rows written without a model belong to it, as every row did before models had names."""
+    return MLModel.objects.default().pk
+
+
+class MLModel(models.Model):
+    """A named classifier (``animals``, ``iris``) with versions; each version brings its inputs from training."""
+
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = MLModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_default(self) -> bool:
+        return self.slug == ANIMALS_SLUG
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -39,9 +81,14 @@ class ModelVersionQuerySet(models.QuerySet):
 
 
 class ModelVersion(models.Model):
-    """One trained model: its artifact, how it was trained and how well it did."""
+    """One trained version of a model: its inputs, its artifact, how it was trained and how well it did."""
 
-    version = models.PositiveIntegerField(_("version"), unique=True)
+    model = models.ForeignKey(
+        MLModel, verbose_name=_("model"), on_delete=models.PROTECT, related_name="versions", default=default_model_id
+    )
+    version = models.PositiveIntegerField(_("version"))  # numbered per model
+    # The inputs and target it was trained with (predictor.schema.inputs.ModelSchema.to_json).
+    schema = models.JSONField(_("inputs"), default=default_schema)
     algorithm = models.CharField(_("algorithm"), max_length=100)
     parameters = models.JSONField(_("parameters"), default=dict, blank=True)
     training_data_name = models.CharField(_("training data"), max_length=255)
@@ -94,18 +141,27 @@ class ModelVersion(models.Model):
         verbose_name = _("model version")
         verbose_name_plural = _("model versions")
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"),
+            models.UniqueConstraint(fields=["model", "version"], name="model_version_number"),
+            models.UniqueConstraint(fields=["model"], condition=Q(is_active=True), name="one_active_version_per_model"),
         ]
 
     def __str__(self) -> str:
         return f"v{self.version}"
 
-    def training_range(self, feature: Feature) -> tuple[float, float] | None:
-        """The smallest and largest value of ``feature`` this version was trained on (all species together).
+    @property
+    def input_schema(self) -> ModelSchema:
+        # A version's schema never changes once trained, and history pages read it once per row.
+        key = (self.pk, self.artifact_sha256)
+        if (schema := _schemas.get(key)) is None:
+            schema = _schemas[key] = ModelSchema.from_json(self.schema)
+        return schema
 
-        None for versions recorded before training statistics were kept.
+    def training_range(self, feature: Feature) -> tuple[float, float] | None:
+        """The smallest and largest value of ``feature`` this version was trained on (all classes together).
+
+        None for versions recorded before training statistics were kept, and for a category.
         """
-        stats = self.training_stats.get(feature.field)
+        stats = self.training_stats.get(feature.name)
         return (stats["min"], stats["max"]) if stats else None
 
     @property

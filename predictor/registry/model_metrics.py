@@ -7,9 +7,10 @@ confusion matrix): no prediction row is loaded into Python, so a page stays fast
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models.lookups import GreaterThan, LessThan
 
-from predictor.models import LABELLED, ModelVersion, Prediction
-from predictor.schema.features import FEATURES, Feature
+from predictor.models import LABELLED, ModelVersion, Prediction, number_input
+from predictor.schema.features import Feature
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,20 @@ def version_metrics(version: ModelVersion) -> VersionMetrics:
     # Drift reads every prediction of the version anyway, so it counts them too.
     drift_aggregates = {"predictions": Count("pk")}
     outside_any = Q()
-    for feature in FEATURES:
-        drift_aggregates[f"{feature.field}_mean"] = Avg(feature.field)
-        drift_aggregates[f"{feature.field}_min"] = Min(feature.field)
-        drift_aggregates[f"{feature.field}_max"] = Max(feature.field)
+    numbers = [feature for feature in version.input_schema.inputs if feature.is_number]
+    for feature in numbers:
+        value = number_input(feature.name)
+        drift_aggregates[f"{feature.name}_mean"] = Avg(value)
+        drift_aggregates[f"{feature.name}_min"] = Min(value)
+        drift_aggregates[f"{feature.name}_max"] = Max(value)
         if outside := _outside_training_range(version, feature):
-            drift_aggregates[f"{feature.field}_outside"] = Count("pk", filter=outside)
+            drift_aggregates[f"{feature.name}_outside"] = Count("pk", filter=outside)
             outside_any |= outside
-    if all(_outside_training_range(version, feature) for feature in FEATURES):
+    if numbers and all(_outside_training_range(version, feature) for feature in numbers):
         drift_aggregates["outside_any"] = Count("pk", filter=outside_any)
     totals = Prediction.objects.filter(model_version=version).aggregate(**drift_aggregates)
 
-    drift = tuple(_feature_drift(version, feature, totals) for feature in FEATURES)
+    drift = tuple(_feature_drift(version, feature, totals) for feature in numbers)
     return VersionMetrics(
         version=version,
         predictions=totals["predictions"],
@@ -141,20 +144,21 @@ def _outside_training_range(version: ModelVersion, feature: Feature) -> Q | None
     known = version.training_range(feature)
     if known is None:
         return None  # versions trained before training statistics were recorded
-    return Q(**{f"{feature.field}__lt": known[0]}) | Q(**{f"{feature.field}__gt": known[1]})
+    value = number_input(feature.name)
+    return Q(LessThan(value, known[0])) | Q(GreaterThan(value, known[1]))
 
 
 def _feature_drift(version: ModelVersion, feature: Feature, totals: dict) -> FeatureDrift:
-    stats = version.training_stats.get(feature.field, {})
-    outside = totals.get(f"{feature.field}_outside")
+    stats = version.training_stats.get(feature.name, {})
+    outside = totals.get(f"{feature.name}_outside")
     return FeatureDrift(
         feature=feature,
         training_mean=stats.get("mean"),
         training_min=stats.get("min"),
         training_max=stats.get("max"),
-        live_mean=totals[f"{feature.field}_mean"],
-        live_min=totals[f"{feature.field}_min"],
-        live_max=totals[f"{feature.field}_max"],
+        live_mean=totals[f"{feature.name}_mean"],
+        live_min=totals[f"{feature.name}_min"],
+        live_max=totals[f"{feature.name}_max"],
         outside=outside,
         outside_share=share(outside, totals["predictions"]),
     )

@@ -27,11 +27,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from predictor import jobs
-from predictor.models import LABELLED, Job, ModelVersion, Prediction
+from predictor.models import LABELLED, Job, MLModel, ModelVersion, Prediction
 from predictor.ops import audit, permissions
 from predictor.registry import artifacts, training_data, versions
 from predictor.registry.training_data import DEFAULT_TRAINING_DATA, TrainingData, TrainingDataError
-from predictor.schema.features import FEATURE_FIELDS, FEATURES
+from predictor.schema.features import ANIMALS_SCHEMA, ANIMALS_SLUG
+from predictor.schema.inputs import ModelSchema
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -248,21 +249,25 @@ def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> 
     return Pipeline([*steps, ("classifier", classifier)])
 
 
-def load_feedback() -> TrainingData:
-    """Every labelled prediction as a training row: its inputs and the species staff recorded."""
+def load_feedback(model: MLModel | None = None, schema: ModelSchema = ANIMALS_SCHEMA) -> TrainingData:
+    """Every labelled prediction of ``model`` as a training row: its inputs and the class staff recorded."""
+    model = model or MLModel.objects.default()
     # In time order, the order of the partial index on labelled rows: in id order SQLite reads the
     # whole history to find them.
     rows = (
-        Prediction.with_unpublished.filter(LABELLED)  # labelled, so published: see model_metrics.labelled_pairs
+        Prediction.with_unpublished.filter(LABELLED, model=model)  # labelled, so published: see model_metrics
         .order_by("created_at", "pk")
-        .values_list(*FEATURE_FIELDS, "actual_species")
+        .values_list("inputs", "actual_species")
         .iterator(chunk_size=10_000)
     )
+    names = schema.names
+    numbers_only = all(item.is_number for item in schema.inputs)
     feature_rows, labels = [], []
-    for *values, species in rows:
-        feature_rows.append(values)
-        labels.append(species)
-    features = np.array(feature_rows, dtype=float).reshape(-1, len(FEATURES))
+    for inputs, species in rows:
+        if all(name in inputs for name in names):  # a row asked with other inputs than these cannot teach them
+            feature_rows.append([inputs[name] for name in names])
+            labels.append(species)
+    features = np.array(feature_rows, dtype=float if numbers_only else object).reshape(-1, len(names))
     label_array = np.array(labels, dtype=str)
     digest = hashlib.sha256(features.tobytes())
     digest.update("\n".join(labels).encode())
@@ -276,6 +281,7 @@ def load_feedback() -> TrainingData:
 
 def train(
     *,
+    model: str = ANIMALS_SLUG,
     data_path: Path = DEFAULT_TRAINING_DATA,
     algorithm: str = DEFAULT_ALGORITHM,
     activate: bool = True,
@@ -287,7 +293,7 @@ def train(
     user: AbstractBaseUser | None = None,
     job_id: uuid.UUID | None = None,
 ) -> TrainingResult:
-    """Train on a CSV (plus labelled predictions if asked) and record a new model version.
+    """Train ``model`` on a CSV (plus labelled predictions if asked) and record a new version of it.
 
     With ``activate``, the new version replaces the active one only if it beats the majority-class
     guess by a margin (``chance_margin_rows``) and is at least as accurate as the active version's
@@ -304,14 +310,17 @@ def train(
     # recording and drawing: an estimate until the rows say how many folds there are.
     steps = _Steps(report_progress, total=1 + 3 * MAX_FOLDS + 3)
     steps.advance(0)
+    ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.get(slug=model)
+    schema = ANIMALS_SCHEMA
     data = training_data.load_training_data(data_path, show_progress=show_progress)
-    feedback = load_feedback() if include_feedback else training_data.empty("labelled predictions")
+    feedback = load_feedback(ml_model, schema) if include_feedback else training_data.empty("labelled predictions")
     combined = data.plus(feedback)
     features, labels = combined.features, combined.labels
-    new_classes = _new_classes(combined, name=data.name, allowed=allow_new_classes)
+    active = ModelVersion.objects.filter(model=ml_model).active().first()
+    new_classes = _new_classes(combined, name=data.name, allowed=allow_new_classes, active=active)
 
     folds = max(2, min(MAX_FOLDS, min(combined.class_counts.values())))
-    cross_validations = 3 if activate and ModelVersion.objects.active().exists() else 2 if activate else 1
+    cross_validations = 3 if activate and active is not None else 2 if activate else 1
     steps.expect(1 + cross_validations * folds + 3)
     steps.advance()
     from sklearn.model_selection import StratifiedKFold  # as the classifiers above: when training
@@ -326,17 +335,27 @@ def train(
         pipeline.fit(features, labels)
     steps.advance()
 
-    content = artifacts.serialize(pipeline, feature_columns=tuple(feature.column for feature in FEATURES))
+    content = artifacts.serialize(pipeline, feature_columns=schema.columns)
     artifact_name, artifact_sha256 = artifacts.save(content)
     try:
         for attempt in range(GATE_ATTEMPTS):
             gate = (
-                _gate(cv_accuracy, combined, splits, force=force, show_progress=show_progress, steps=steps)
+                _gate(
+                    cv_accuracy,
+                    combined,
+                    splits,
+                    model=ml_model,
+                    force=force,
+                    show_progress=show_progress,
+                    steps=steps,
+                )
                 if activate
                 else None
             )
             try:
                 version = versions.record_version(
+                    model=ml_model,
+                    schema=schema.to_json(),
                     activate=gate is not None and (gate.passed or gate.forced),
                     compared_with=gate.baseline.pk if gate and gate.baseline else None,
                     algorithm=algorithm,
@@ -347,7 +366,7 @@ def train(
                     rows_from_csv=data.rows,
                     rows_from_feedback=feedback.rows,
                     feedback_sha256=feedback.sha256,
-                    training_stats=_training_stats(features),
+                    training_stats=_training_stats(features, schema),
                     class_counts=combined.class_counts,
                     cv_accuracy=cv_accuracy,
                     cv_folds=folds,
@@ -380,7 +399,7 @@ def train(
         new_classes=list(new_classes),
     )
     steps.advance()
-    picture_error = _save_picture(version, pipeline, combined)
+    picture_error = _save_picture(version, pipeline, combined, schema)
     steps.finish()
     return TrainingResult(
         version=version,
@@ -392,9 +411,8 @@ def train(
     )
 
 
-def _new_classes(data: TrainingData, *, name: str, allowed: bool) -> tuple[str, ...]:
-    """The species of ``data`` the active version does not know; NewClassesRefused unless ``allowed``."""
-    active = ModelVersion.objects.active().first()
+def _new_classes(data: TrainingData, *, name: str, allowed: bool, active: ModelVersion | None) -> tuple[str, ...]:
+    """The classes of ``data`` the ``active`` version does not know; NewClassesRefused unless ``allowed``."""
     if active is None:
         return ()  # the first version: every species is new, and none needs confirming
     new = tuple(sorted(set(data.class_counts) - set(active.class_counts)))
@@ -603,7 +621,14 @@ def _refusing_unfit_rows(name: str, algorithm: str) -> Iterator[None]:
 
 
 def _gate(
-    cv_accuracy: float, data: TrainingData, splits: list, *, force: bool, show_progress: bool, steps: _Steps
+    cv_accuracy: float,
+    data: TrainingData,
+    splits: list,
+    *,
+    model: MLModel,
+    force: bool,
+    show_progress: bool,
+    steps: _Steps,
 ) -> Gate:
     # The floor: always guessing the most frequent species of each training fold, on the same folds.
     from sklearn.dummy import DummyClassifier  # as the classifiers above: when training
@@ -620,7 +645,7 @@ def _gate(
     judged = {"cv_accuracy": cv_accuracy, "rows": data.rows, "chance_cv_accuracy": chance_accuracy, "forced": force}
     # The honest comparison: the active version's algorithm and parameters, cross-validated on
     # exactly the new version's rows and folds (its own recorded score came from other rows).
-    baseline = ModelVersion.objects.active().first()
+    baseline = ModelVersion.objects.filter(model=model).active().first()
     if baseline is None or baseline.algorithm not in ALGORITHMS:
         return Gate(**judged)
     try:
@@ -637,22 +662,24 @@ def _gate(
     return Gate(**judged, baseline=baseline, baseline_cv_accuracy=baseline_accuracy)
 
 
-def _training_stats(features: np.ndarray) -> dict[str, dict[str, float]]:
-    return {
-        feature.field: {
-            "mean": float(features[:, column].mean()),
-            "min": float(features[:, column].min()),
-            "max": float(features[:, column].max()),
-        }
-        for column, feature in enumerate(FEATURES)
-    }
+def _training_stats(features: np.ndarray, schema: ModelSchema) -> dict[str, dict[str, float]]:
+    """Per number input, its mean and range over every training row (drift and the out-of-range warning)."""
+    stats = {}
+    for column, item in enumerate(schema.inputs):
+        if item.is_number:
+            values = features[:, column].astype(float)
+            stats[item.name] = {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
+    return stats
 
 
-def _save_picture(version: ModelVersion, pipeline: "Pipeline", data: TrainingData) -> str:
+def _save_picture(version: ModelVersion, pipeline: "Pipeline", data: TrainingData, schema: ModelSchema) -> str:
     """Draw and store the version's picture; return why it failed, or "".
 
     The picture is a report: a failure to draw it is logged and reported, and never loses the model.
+    A model with a category input, or with a single input, has no picture (its page says nothing of one).
     """
+    if len(schema.inputs) < 2 or not all(item.is_number for item in schema.inputs):
+        return ""
     from predictor.registry.training_picture import (
         render_png,  # matplotlib is imported by training only, never by web requests
     )
@@ -661,7 +688,7 @@ def _save_picture(version: ModelVersion, pipeline: "Pipeline", data: TrainingDat
         # No words to translate (training_picture's docstring): the page beside it gives the accuracy.
         title = f"v{version.version} · {version.algorithm}"
         for scheme in ("dark", "light"):  # the light one's name is the one recorded
-            content = render_png(pipeline, data.features, data.labels, title=title, scheme=scheme)
+            content = render_png(pipeline, data.features, data.labels, inputs=schema.inputs, title=title, scheme=scheme)
             version.picture_name = artifacts.save_picture(content, artifact_name=version.artifact_name, scheme=scheme)
     except Exception as error:
         logger.exception("Could not draw the training picture of model v%s.", version.version)

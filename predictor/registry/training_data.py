@@ -127,19 +127,7 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
 
     name = str(path)
     path = Path(path)
-    try:
-        # A regular file only: /dev/zero or a pipe never ends, and a folder is no CSV.
-        if not stat.S_ISREG(path.stat().st_mode):
-            message = gettext("%(name)s: not a regular file (a folder, device or pipe cannot be training data)")
-            raise TrainingDataError(message % {"name": name})
-        sha256, lines, has_content = _fingerprint(path, name=name, max_line_bytes=settings.TRAINING_MAX_LINE_BYTES)
-    except FileNotFoundError:
-        raise TrainingDataError(gettext("%(name)s: no such file") % {"name": name}) from None
-    except OSError as error:
-        message = gettext("%(name)s: cannot be read (%(reason)s)")
-        raise TrainingDataError(message % {"name": name, "reason": error.strerror}) from None
-    if not has_content:
-        raise TrainingDataError(gettext("%(name)s: the file is empty") % {"name": name})
+    sha256, lines = open_checked(path, name=name)
 
     feature_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
@@ -172,6 +160,24 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     )
     _check_classes(data)
     return data
+
+
+def open_checked(path: Path, *, name: str) -> tuple[str, int]:
+    """The sha256 and line count of a training CSV that can be read; TrainingDataError says why not."""
+    try:
+        # A regular file only: /dev/zero or a pipe never ends, and a folder is no CSV.
+        if not stat.S_ISREG(path.stat().st_mode):
+            message = gettext("%(name)s: not a regular file (a folder, device or pipe cannot be training data)")
+            raise TrainingDataError(message % {"name": name})
+        sha256, lines, has_content = _fingerprint(path, name=name, max_line_bytes=settings.TRAINING_MAX_LINE_BYTES)
+    except FileNotFoundError:
+        raise TrainingDataError(gettext("%(name)s: no such file") % {"name": name}) from None
+    except OSError as error:
+        message = gettext("%(name)s: cannot be read (%(reason)s)")
+        raise TrainingDataError(message % {"name": name, "reason": error.strerror}) from None
+    if not has_content:
+        raise TrainingDataError(gettext("%(name)s: the file is empty") % {"name": name})
+    return sha256, lines
 
 
 def _fingerprint(path: Path, *, name: str, max_line_bytes: int) -> tuple[str, int, bool]:

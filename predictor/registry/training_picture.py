@@ -12,14 +12,15 @@ labels and tick values these panels carry are short and known, so fixed margins 
 
 The picture carries no words to translate, since it is drawn once, at training time, for readers
 of either language (and Chinese would need a CJK font wherever training runs): its title is the
-version and the algorithm, its axes the units, its legend the species (data) with their row
-counts. The page around it says in the reader's language what the axes, points and shading are
-(templates/predictor/_training_picture.html).
+version and the algorithm, its axes the units (the CSV's column where an input has none), its
+legend the species (data) with their row counts. The page around it says in the reader's language
+what the axes, points and shading are (templates/predictor/_training_picture.html).
 """
 
 import io
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from matplotlib import rc_context
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from predictor.schema.features import FEATURES
+from predictor.schema.inputs import Input
 
 GRID_STEPS = 200
 MAX_POINTS = 3_000  # beyond this the scatter is a blot; a fixed sample keeps the picture readable
@@ -53,11 +54,23 @@ PANEL_INCHES = (6.0, 5.6)  # nearly square panels with large type: the page show
 MARGINS_INCHES = {"left": 0.95, "right": 0.25, "bottom": 0.75, "top": 0.6, "between_columns": 1.1, "between_rows": 0.9}
 
 
-def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, title: str, scheme: str = "light") -> bytes:
-    """A PNG of ``estimator``'s decision regions for each pair of features, with the training points."""
+def render_png(
+    estimator: Any,
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    inputs: Sequence[Input],
+    title: str,
+    scheme: str = "light",
+) -> bytes:
+    """A PNG of ``estimator``'s decision regions for each pair of number ``inputs``, with the training points.
+
+    ``features`` holds every input in ``inputs`` order, all numbers (a model with a category input
+    has no picture: see predictor.registry.training).
+    """
     colours = SCHEMES[scheme]
     classes = [str(label) for label in estimator.classes_]
-    pairs = list(itertools.combinations(range(len(FEATURES)), 2))
+    pairs = list(itertools.combinations(range(len(inputs)), 2))
     columns = min(len(pairs), 2)
     rows = math.ceil(len(pairs) / columns)
     figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows), dpi=100, facecolor=colours["bg"])
@@ -76,6 +89,8 @@ def render_png(estimator: Any, features: np.ndarray, labels: np.ndarray, *, titl
         for position, (up, across) in enumerate(pairs, start=1):
             axes = figure.add_subplot(rows, columns, position, facecolor=colours["bg"])
             _draw_panel(axes, estimator, features, labels, classes, shown, colours, across=across, up=up)
+            axes.set_xlabel(_axis_name(inputs[across]))
+            axes.set_ylabel(_axis_name(inputs[up]))
         figure.suptitle(title, color=colours["fg"], y=1 - 0.1 / figure.get_figheight(), va="top")
         sampled = f"{len(shown):,} / {len(labels):,}" if len(shown) < len(labels) else None
         legend = figure.axes[0].legend(loc="best", title=sampled, facecolor=colours["bg"])
@@ -130,8 +145,11 @@ def _draw_panel(axes, estimator, features, labels, classes, shown, colours, *, a
             linewidths=0.6,
             label=f"{label} ({int(np.sum(labels == label)):,})",
         )
-    axes.set_xlabel(FEATURES[across].unit)
-    axes.set_ylabel(FEATURES[up].unit)
+
+
+def _axis_name(item: Input) -> str:
+    """An axis is named by its unit, the same in every language (the picture has no words); else the CSV's column."""
+    return item.unit or item.column
 
 
 def _padded_range(values: np.ndarray) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from predictor.models import Candidate, ModelVersion
+from predictor.models import Candidate, MLModel, ModelVersion
 from predictor.ops import audit
 from predictor.registry import comparison
 
@@ -19,8 +19,8 @@ class ActiveVersionChanged(Exception):
     """Another version became active after the new one was compared with the active one: compare again."""
 
 
-def record_version(*, activate: bool, compared_with: int | None, **fields: Any) -> ModelVersion:
-    """Store a new version numbered after the latest, active (replacing the active one) if asked.
+def record_version(*, model: MLModel, activate: bool, compared_with: int | None, **fields: Any) -> ModelVersion:
+    """Store a new version of ``model`` numbered after its latest, active (replacing its active one) if asked.
 
     ``compared_with`` is the pk of the version that was active when the new one was judged good
     enough to replace it (None: none was). Activation happens only if that is still the active
@@ -35,15 +35,20 @@ def record_version(*, activate: bool, compared_with: int | None, **fields: Any) 
     for attempt in range(attempts):
         try:
             with transaction.atomic():
+                versions = ModelVersion.objects.filter(model=model)
                 if activate:
-                    active = ModelVersion.objects.select_for_update().active().values_list("pk", flat=True).first()
+                    active = versions.select_for_update().active().values_list("pk", flat=True).first()
                     if active != compared_with:
                         raise ActiveVersionChanged
-                latest = ModelVersion.objects.aggregate(latest=Max("version"))["latest"] or 0
+                latest = versions.aggregate(latest=Max("version"))["latest"] or 0
                 if activate:
-                    ModelVersion.objects.active().update(is_active=False)
+                    versions.active().update(is_active=False)
                 return ModelVersion.objects.create(
-                    version=latest + 1, is_active=activate, activated_at=timezone.now() if activate else None, **fields
+                    model=model,
+                    version=latest + 1,
+                    is_active=activate,
+                    activated_at=timezone.now() if activate else None,
+                    **fields,
                 )
         except IntegrityError:
             if attempt == attempts - 1:
@@ -52,18 +57,25 @@ def record_version(*, activate: bool, compared_with: int | None, **fields: Any) 
 
 
 def activate_version(
-    version_number: int, *, user: AbstractBaseUser | None = None, **audit_details: Any
+    version_number: int,
+    *,
+    model: MLModel | None = None,
+    user: AbstractBaseUser | None = None,
+    **audit_details: Any,
 ) -> ModelVersion:
-    """Make an existing version the active one (a rollback or a promotion); raises ModelVersion.DoesNotExist.
+    """Make an existing version of ``model`` (default: the default model) its active one (a rollback or a
+    promotion); raises ModelVersion.DoesNotExist.
 
     ``user`` is who asked, for the audit trail; None is the command line. ``audit_details`` are
     recorded beside it (a promotion's comparison figures).
     """
+    model = model or MLModel.objects.default()
     with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().get(version=version_number)
+        version = ModelVersion.objects.select_for_update().get(model=model, version=version_number)
         _stop_as_candidate(version, user=user)
-        previous = list(ModelVersion.objects.active().exclude(pk=version.pk).values_list("version", flat=True))
-        ModelVersion.objects.active().exclude(pk=version.pk).update(is_active=False)
+        others = ModelVersion.objects.filter(model=model).active().exclude(pk=version.pk)
+        previous = list(others.values_list("version", flat=True))
+        others.update(is_active=False)
         audit.record(
             action=audit.Action.ACTIVATE,
             user=user,

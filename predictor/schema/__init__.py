@@ -1,2 +1,3 @@
-"""The model's inputs and their rules: the features with their bounds and wording, the one number
-policy for text, and how values read in a sentence. Imports nothing of the app."""
+"""A model's inputs and their rules: each input's kind, bounds and words (inputs), the schema file
+that gives them (schema_file), the shipped animals model's inputs (features), the one number policy
+for text (numbers), and how values read in a sentence (wording). Imports nothing of the app."""

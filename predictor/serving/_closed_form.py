@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 
-def single_row_probabilities(estimator: Any) -> Callable[[list[float]], list[float]]:
+def single_row_probabilities(estimator: Any, *, dtype: type = float) -> Callable[[list[Any]], list[float]]:
     """How to score one row quickly.
 
     scikit-learn's input validation costs far more than the arithmetic for a single row, and a
@@ -26,7 +26,7 @@ def single_row_probabilities(estimator: Any) -> Callable[[list[float]], list[flo
 
     steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
     if len(steps) != 1 or type(steps[0]) is not GaussianNB:
-        return lambda row: estimator.predict_proba(np.array([row], dtype=float))[0].tolist()
+        return lambda row: estimator.predict_proba(np.array([row], dtype=dtype))[0].tolist()
     model = steps[0]
     means, variances = model.theta_.tolist(), model.var_.tolist()
     # log prior - 1/2 sum(log 2 pi var): the part of each class's log likelihood that is input-free

@@ -84,7 +84,11 @@ def promote(*, version_number: int | None = None, user: AbstractBaseUser | None 
         figures = comparison.compare(candidate.version).as_record()
         candidate.delete()
         return versions.activate_version(
-            candidate.version.version, user=user, promoted_from=candidate.mode, comparison=figures
+            candidate.version.version,
+            model=candidate.version.model,
+            user=user,
+            promoted_from=candidate.mode,
+            comparison=figures,
         )
 
 

@@ -1,6 +1,8 @@
 """The only module that loads trained models; views ask it for predictions.
 
-Each process keeps the active model in memory and asks the database which version is active at
+Every served model (``animals``, ``iris``: predictor.models.MLModel) is kept and checked on its
+own; ``model`` arguments are its slug, the default model's when left out. Each process keeps each
+model's active version in memory and asks the database which version is active at
 most once every ML_MODEL_CHECK_SECONDS (one indexed query). When another process activates a new
 version, the next check loads it, after verifying the artifact's sha256; if that artifact is
 missing or altered, the service logs why and keeps serving the model it already has (a process
@@ -26,7 +28,7 @@ from django.dispatch import receiver
 from predictor.models import Candidate, ModelVersion
 from predictor.ops import metrics
 from predictor.registry import artifacts
-from predictor.schema.features import FEATURE_FIELDS, FEATURES, as_row
+from predictor.schema.features import ANIMALS_SLUG
 
 from . import _closed_form
 from .results import BatchResult, BatchSecondOpinion, LoadedModel, PredictionResult, SecondOpinion
@@ -60,13 +62,19 @@ class Trial:
     canary_percent: int
 
 
-_cache = _ProcessCache()
+_caches: dict[str, _ProcessCache] = {}
 
 
 def clear_cache() -> None:
-    """Forget the loaded model, so the next call loads the active one afresh."""
-    global _cache
-    _cache = _ProcessCache()
+    """Forget every loaded model, so the next call loads each active one afresh."""
+    _caches.clear()
+
+
+def _cache_of(model: str) -> _ProcessCache:
+    cache = _caches.get(model)
+    if cache is None:
+        cache = _caches.setdefault(model, _ProcessCache())
+    return cache
 
 
 @receiver(setting_changed)
@@ -75,43 +83,43 @@ def _clear_cache_when_settings_change(*, setting: str, **kwargs: Any) -> None:
         clear_cache()
 
 
-def active_model() -> LoadedModel:
-    """The model to answer with; raises ModelNotReady when there is none."""
-    return _serving()[0]
+def active_model(model: str = ANIMALS_SLUG) -> LoadedModel:
+    """The version of ``model`` to answer with; raises ModelNotReady when there is none."""
+    return _serving(model)[0]
 
 
-def _serving() -> tuple[LoadedModel, "Trial | None"]:
-    """The active model and the candidate beside it (None when none runs), as of the last check."""
-    cache = _cache
+def _serving(model: str = ANIMALS_SLUG) -> tuple[LoadedModel, "Trial | None"]:
+    """The active version of ``model`` and the candidate beside it (None when none runs), as of the last check."""
+    cache = _cache_of(model)
     if _check_due(cache):
         with cache.lock:
             if _check_due(cache):
-                _refresh(cache)
+                _refresh(cache, model)
                 _refresh_trial(cache)
     if cache.model is None:
         raise ModelNotReady(cache.not_ready_reason)
     return cache.model, cache.trial
 
 
-def refused_activation() -> str:
+def refused_activation(model: str = ANIMALS_SLUG) -> str:
     """Why the active version is not the one answering, or "" when it is (as of the last check)."""
-    cache = _cache
+    cache = _cache_of(model)
     return cache.not_ready_reason if cache.refused_version_id is not None else ""
 
 
-def refused_candidate() -> str:
+def refused_candidate(model: str = ANIMALS_SLUG) -> str:
     """Why the running candidate is left out (its artifact cannot be loaded), or "" (as of the last check)."""
-    cache = _cache
+    cache = _cache_of(model)
     return cache.refused_candidate_reason if cache.refused_candidate_id is not None else ""
 
 
-def predict(inputs: Mapping[str, float]) -> PredictionResult:
-    """The answer for one animal; ``inputs`` is keyed by feature field (features.FEATURE_FIELDS).
+def predict(inputs: Mapping[str, Any], model: str = ANIMALS_SLUG) -> PredictionResult:
+    """The answer for one row; ``inputs`` is keyed by input name, checked against the schema beforehand.
 
     While a candidate runs, the other version's answer comes with it as ``second_opinion``.
     """
-    active, trial = _serving_for_predictions()
-    row = as_row(inputs)
+    active, trial = _serving_for_predictions(model)
+    row = active.row_of(inputs)
     if trial is None:
         return _answer(active, row)
     if trial.mode == Candidate.Mode.CANARY and canary_answers(trial.canary_percent):
@@ -124,11 +132,11 @@ def predict(inputs: Mapping[str, float]) -> PredictionResult:
     return _answer(answering, row, second_opinion=opinion)
 
 
-def _answer(model: LoadedModel, row: list[float], second_opinion: SecondOpinion | None = None) -> PredictionResult:
+def _answer(model: LoadedModel, row: list[Any], second_opinion: SecondOpinion | None = None) -> PredictionResult:
     probabilities = model.probabilities_of(row)
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return PredictionResult(
-        inputs=dict(zip(FEATURE_FIELDS, row, strict=True)),
+        inputs=dict(zip(model.schema.names, row, strict=True)),
         species=model.classes[best],
         probability=probabilities[best],
         probabilities=dict(zip(model.classes, probabilities, strict=True)),
@@ -138,14 +146,15 @@ def _answer(model: LoadedModel, row: list[float], second_opinion: SecondOpinion 
     )
 
 
-def predict_many(features: np.ndarray) -> BatchResult:
-    """Predict every row of a (rows, features) array, columns in FEATURES order, in one call.
+def predict_many(features: np.ndarray, model: str = ANIMALS_SLUG) -> BatchResult:
+    """Predict every row of a (rows, inputs) array, columns in the schema's order, in one call.
 
     The active version answers every row; a candidate, shadow or canary, scores them all beside it
     (predictor.serving.candidates says why a batch is never a canary's).
     """
-    model, trial = _serving_for_predictions()
-    features = np.asarray(features, dtype=float)
+    serving, trial = _serving_for_predictions(model)
+    features = np.asarray(features, dtype=serving.dtype)
+    model = serving
     species, probability, probabilities = _score(model, features)
     second_opinion = None
     if trial is not None:
@@ -169,10 +178,10 @@ def _score(model: LoadedModel, features: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.asarray(model.classes, dtype=object)[best], probabilities[np.arange(len(best)), best], probabilities
 
 
-def _serving_for_predictions() -> tuple[LoadedModel, "Trial | None"]:
+def _serving_for_predictions(model: str) -> tuple[LoadedModel, "Trial | None"]:
     """_serving(), counting the predictions it refuses (pages and health checks also ask, uncounted)."""
     try:
-        return _serving()
+        return _serving(model)
     except ModelNotReady:
         metrics.count_not_ready()
         raise
@@ -182,23 +191,24 @@ def _check_due(cache: _ProcessCache) -> bool:
     return cache.checked_at is None or time.monotonic() - cache.checked_at >= settings.ML_MODEL_CHECK_SECONDS
 
 
-def _refresh(cache: _ProcessCache) -> None:
-    _load_active(cache)
+def _refresh(cache: _ProcessCache, model: str) -> None:
+    _load_active(cache, model)
     # Only now: a thread that saw a check due waits on the lock until the model is in place,
     # instead of finding "checked" and no model (a fresh process's first requests got 503s). A
     # database error skips this, so the next request asks again (and answers 503 meanwhile).
     cache.checked_at = time.monotonic()
 
 
-def _load_active(cache: _ProcessCache) -> None:
-    active_id = ModelVersion.objects.active().values_list("pk", flat=True).first()
+def _load_active(cache: _ProcessCache, model: str) -> None:
+    active_id = ModelVersion.objects.active().filter(model__slug=model).values_list("pk", flat=True).first()
     if active_id is None:
-        cache.not_ready_reason = "No model has been trained yet. Run `python manage.py train_model`."
+        command = "python manage.py train_model" + ("" if model == ANIMALS_SLUG else f" --model {model}")
+        cache.not_ready_reason = f"No model has been trained yet. Run `{command}`."
         return
     if cache.model is not None and cache.model.version_id == active_id:
         cache.refused_version_id = None  # the active version is the one answering (again, after a rollback)
         return
-    version = ModelVersion.objects.get(pk=active_id)
+    version = ModelVersion.objects.select_related("model").get(pk=active_id)
     try:
         cache.model = _load(version)
     except artifacts.ArtifactError as error:
@@ -221,15 +231,18 @@ def _load_active(cache: _ProcessCache) -> None:
 
 def _refresh_trial(cache: _ProcessCache) -> None:
     """Load the candidate beside the active model; one that is the active version or cannot be loaded is left out."""
-    row = Candidate.objects.values_list("version_id", "mode", "canary_percent").first()
-    if row is None or cache.model is None or row[0] == cache.model.version_id:
+    row = None
+    if cache.model is not None:  # a candidate runs beside its own model's active version only
+        candidate = Candidate.objects.filter(version__model_id=cache.model.record.model_id)
+        row = candidate.values_list("version_id", "mode", "canary_percent").first()
+    if row is None or row[0] == cache.model.version_id:
         cache.trial = None
         cache.refused_candidate_id = None
         return
     version_id, mode, canary_percent = row
     model = cache.trial.model if cache.trial is not None and cache.trial.model.version_id == version_id else None
     if model is None:
-        version = ModelVersion.objects.get(pk=version_id)
+        version = ModelVersion.objects.select_related("model").get(pk=version_id)
         try:
             model = _load(version)
         except artifacts.ArtifactError as error:
@@ -246,8 +259,9 @@ def _refresh_trial(cache: _ProcessCache) -> None:
 
 def _load_last_good(*, excluding: ModelVersion) -> "LoadedModel | None":
     """The most recently active version whose artifact still verifies, for a process that has none."""
-    candidates = ModelVersion.objects.exclude(pk=excluding.pk).filter(activated_at__isnull=False)
-    for version in candidates.order_by("-activated_at")[:5]:
+    earlier = ModelVersion.objects.select_related("model").exclude(pk=excluding.pk)
+    earlier = earlier.filter(model_id=excluding.model_id, activated_at__isnull=False)
+    for version in earlier.order_by("-activated_at")[:5]:
         try:
             return _load(version)
         except artifacts.ArtifactError:
@@ -272,17 +286,21 @@ def _load(version: ModelVersion) -> LoadedModel:
     artifact = artifacts.load(
         version.artifact_name, expected_sha256=version.artifact_sha256, saved_with=version.sklearn_version
     )
-    expected_columns = tuple(feature.column for feature in FEATURES)
-    if artifact.feature_columns != expected_columns:
+    schema = version.input_schema
+    if artifact.feature_columns != schema.columns:
         raise artifacts.ArtifactError(
-            f"artifact {version.artifact_name} expects columns {artifact.feature_columns}, not {expected_columns}"
+            f"artifact {version.artifact_name} expects columns {artifact.feature_columns}, not {schema.columns}"
         )
-    ranges = [version.training_range(feature) or (-math.inf, math.inf) for feature in FEATURES]
+    numbers = [item for item in schema.inputs if item.is_number]
+    ranges = [version.training_range(item) or (-math.inf, math.inf) for item in numbers]
+    dtype = float if len(numbers) == len(schema.inputs) else object
     return LoadedModel(
         record=version,
+        schema=schema,
         estimator=artifact.estimator,
         classes=tuple(str(label) for label in artifact.estimator.classes_),
-        probabilities_of=_closed_form.single_row_probabilities(artifact.estimator),
+        probabilities_of=_closed_form.single_row_probabilities(artifact.estimator, dtype=dtype),
+        number_positions=tuple(index for index, item in enumerate(schema.inputs) if item.is_number),
         training_low=tuple(low for low, _ in ranges),
         training_high=tuple(high for _, high in ranges),
     )

@@ -3,27 +3,43 @@
 Apart from the service, so the history can store answers without importing what loads models.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from predictor.models import ModelVersion
+from predictor.schema.inputs import ModelSchema
 from predictor.schema.wording import one_of
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     record: ModelVersion  # the row it was loaded from; stored predictions point at it
+    schema: ModelSchema  # its inputs, in the column order it was trained with
     estimator: Any
     classes: tuple[str, ...]
-    # One row of features in, one probability per class out (see predictor.serving._closed_form).
-    probabilities_of: Callable[[list[float]], list[float]]
-    # Per feature, the smallest and largest value it was trained on (ModelVersion.training_range);
-    # unbounded for versions recorded without training statistics.
+    # One row of inputs in, one probability per class out (see predictor.serving._closed_form).
+    probabilities_of: Callable[[list[Any]], list[float]]
+    # Where the number inputs are in a row, and per number input the smallest and largest value it
+    # was trained on (ModelVersion.training_range); unbounded for versions recorded without them.
+    number_positions: tuple[int, ...]
     training_low: tuple[float, ...]
     training_high: tuple[float, ...]
+
+    @property
+    def slug(self) -> str:
+        return self.record.model.slug
+
+    @property
+    def dtype(self) -> type:
+        """Rows of numbers only are float arrays (the closed form, the picture); with a category, objects."""
+        return float if len(self.number_positions) == len(self.schema.inputs) else object
+
+    def row_of(self, inputs: Mapping[str, Any]) -> list[Any]:
+        """The inputs keyed by name as one row in the version's column order (numbers as floats)."""
+        return [float(inputs[item.name]) if item.is_number else str(inputs[item.name]) for item in self.schema.inputs]
 
     @property
     def version_id(self) -> int:
@@ -33,16 +49,19 @@ class LoadedModel:
     def version(self) -> int:
         return self.record.version
 
-    def is_outside_training_range(self, row: list[float]) -> bool:
-        """Whether a measurement of one row lies outside what this version was trained on."""
+    def is_outside_training_range(self, row: list[Any]) -> bool:
+        """Whether a number input of one row lies outside what this version was trained on."""
         return any(
-            not low <= value <= high
-            for value, low, high in zip(row, self.training_low, self.training_high, strict=True)
+            not low <= row[position] <= high
+            for position, low, high in zip(self.number_positions, self.training_low, self.training_high, strict=True)
         )
 
     def rows_outside_training_range(self, features: np.ndarray) -> np.ndarray:
-        """is_outside_training_range for each row of a (rows, features) array."""
-        return ((features < self.training_low) | (features > self.training_high)).any(axis=1)
+        """is_outside_training_range for each row of a (rows, inputs) array."""
+        if not self.number_positions:
+            return np.zeros(len(features), dtype=bool)
+        numbers = features[:, list(self.number_positions)].astype(float)
+        return ((numbers < self.training_low) | (numbers > self.training_high)).any(axis=1)
 
     @property
     def species_choice(self) -> str:
@@ -68,9 +87,9 @@ class BatchSecondOpinion:
 
 @dataclass(frozen=True)
 class PredictionResult:
-    """One answer, with the inputs it answered (keyed by feature field, as stored)."""
+    """One answer, with the inputs it answered (keyed by input name, as stored)."""
 
-    inputs: dict[str, float]
+    inputs: dict[str, Any]
     species: str
     probability: float
     probabilities: dict[str, float]
@@ -83,7 +102,7 @@ class PredictionResult:
 class BatchResult:
     """Answers for many rows at once: row i of ``probabilities`` follows the order of ``model.classes``."""
 
-    inputs: np.ndarray  # shape (rows, features), columns in FEATURES order: what was answered
+    inputs: np.ndarray  # shape (rows, inputs), columns in the schema's order: what was answered
     species: np.ndarray  # the predicted label of each row
     probability: np.ndarray  # the probability of that label
     probabilities: np.ndarray  # shape (rows, classes)

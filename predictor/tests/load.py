@@ -7,6 +7,7 @@ the inputs that were sent. Used by the slow serving tests and by bench/load_test
 """
 
 import http.client
+import json
 import re
 import threading
 import time
@@ -186,10 +187,15 @@ def run_load_test(
 
 
 def _check_stored_rows(server: Server, report: LoadReport, final_indices: range) -> None:
-    rows = server.query(
-        "SELECT p.height_cm, p.weight_kg, v.version FROM predictor_prediction p "
+    stored_rows = server.query(
+        "SELECT p.inputs, v.version FROM predictor_prediction p "
         "LEFT JOIN predictor_modelversion v ON v.id = p.model_version_id"
     )
+    # SQLite hands the inputs JSON back as text, PostgreSQL's jsonb as a dict.
+    inputs = [json.loads(raw) if isinstance(raw, str) else raw for raw, _ in stored_rows]
+    rows = [
+        (given["height"], given["weight"], version) for given, (_, version) in zip(inputs, stored_rows, strict=True)
+    ]
     newest = server.query("SELECT MAX(version) FROM predictor_modelversion")[0][0]
     report.versions_trained = newest
     report.stored_rows = len(rows)

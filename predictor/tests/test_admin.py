@@ -17,7 +17,7 @@ CHANGELIST = reverse("admin:predictor_prediction_changelist")
 @pytest.fixture
 def predictions(trained_version):
     return [
-        record_prediction(result=model_service.predict({"height_cm": h, "weight_kg": w}))
+        record_prediction(result=model_service.predict({"height": h, "weight": w}))
         for h, w in [(90, 50), (70, 40), (88, 47)]
     ]
 
@@ -84,7 +84,7 @@ def test_prediction_is_read_only_in_admin(admin_client, predictions):
     assert 'name="height_cm"' not in html and 'name="species"' not in html  # shown, not editable
     admin_client.post(url, {"species": "Cat", "height_cm": "1", "weight_kg": "1"})
     prediction.refresh_from_db()
-    assert (prediction.species, prediction.height_cm) == ("Dog", 90)
+    assert (prediction.species, prediction.inputs["height"]) == ("Dog", 90)
     assert admin_client.get(reverse("admin:predictor_prediction_add")).status_code == 403
     assert admin_client.get(reverse("admin:predictor_prediction_delete", args=[prediction.pk])).status_code == 403
     assert Prediction.objects.count() == 3
@@ -128,7 +128,7 @@ def test_the_date_links_offer_only_the_dates_that_hold_predictions(admin_client,
 
 
 def test_measurements_read_as_on_the_pages(admin_client, trained_version):
-    record_prediction(result=model_service.predict({"height_cm": 80.0, "weight_kg": 40.25}))
+    record_prediction(result=model_service.predict({"height": 80.0, "weight": 40.25}))
     html = admin_client.get(CHANGELIST).content.decode()
     assert re.search(r'class="field-height_cm_display[^"]*">80<', html)
     assert re.search(r'class="field-weight_kg_display[^"]*">40.25<', html)

@@ -46,7 +46,7 @@ def test_predict_answers_and_stores_like_the_form(client, trained_version):
     stored = Prediction.objects.get()
     assert body["id"] == stored.pk
     assert stored.source == Prediction.Source.API
-    assert (stored.height_cm, stored.weight_kg) == (40, 12.5)
+    assert (stored.inputs["height"], stored.inputs["weight"]) == (40, 12.5)
     assert body["species"] == stored.species in {"Cat", "Dog"}
     assert set(body["probabilities"]) == {"Cat", "Dog"}
     assert sum(body["probabilities"].values()) == pytest.approx(1)

@@ -83,7 +83,7 @@ def test_a_restored_empty_site_holds_every_row_and_file_and_answers_the_same(
 ):
     secret = fill_site(client, operator, key_client)
     history_before = Client().get("/api/v1/predictions?page_size=100", HTTP_X_API_KEY=secret).json()
-    answer_before = model_service.predict({"height_cm": 60, "weight_kg": 20})
+    answer_before = model_service.predict({"height": 60, "weight": 20})
     before = site_contents()
     out = StringIO()
     call_command("backup_site", str(tmp_path / "backup"), stdout=out)
@@ -96,7 +96,7 @@ def test_a_restored_empty_site_holds_every_row_and_file_and_answers_the_same(
     assert "Restored" in out.getvalue()
 
     assert site_contents() == before
-    answer_after = model_service.predict({"height_cm": 60, "weight_kg": 20})
+    answer_after = model_service.predict({"height": 60, "weight": 20})
     assert answer_after.model.version == answer_before.model.version
     assert answer_after.probabilities == answer_before.probabilities
     assert Client().get("/api/v1/predictions?page_size=100", HTTP_X_API_KEY=secret).json() == history_before
@@ -183,7 +183,7 @@ def test_a_site_with_its_files_in_a_bucket_is_restored_into_an_empty_bucket(
 
         assert site_contents() == before
         assert sorted(key.split("/", 1)[1] for key in s3_server.keys(f"{new_prefix}/")) == sorted(before["files"])
-        assert model_service.predict({"height_cm": 30, "weight_kg": 5}).model.version == 1
+        assert model_service.predict({"height": 30, "weight": 5}).model.version == 1
     finally:
         for prefix in (old_prefix, new_prefix):
             for key in s3_server.keys(f"{prefix}/"):

@@ -116,7 +116,7 @@ def test_batch_rows_are_stored_like_single_predictions(admin_client, client, tra
     client.post("/", {"height": "81.5", "weight": "42.25"})
     from_batch, from_form = Prediction.objects.order_by("id")
     assert from_form.source == Prediction.Source.FORM
-    for field in ["height_cm", "weight_kg", "species", "model_version_id"]:
+    for field in ["inputs", "species", "model_id", "model_version_id"]:
         assert getattr(from_batch, field) == getattr(from_form, field)
     assert from_batch.probability == pytest.approx(from_form.probability)
     assert from_batch.probabilities == pytest.approx(from_form.probabilities)
@@ -129,7 +129,7 @@ def test_upload_keeps_values_as_written_and_accepts_excel_quirks(admin_client, t
     assert response.status_code == 302
     rows = download(admin_client, response)
     assert [(row["Height"], row["id"]) for row in rows] == [(" 77.50 ", "007"), ("90", "008")]
-    assert Prediction.objects.order_by("id").first().height_cm == 77.5
+    assert Prediction.objects.order_by("id").first().inputs["height"] == 77.5
 
 
 def test_result_page_and_download_of_an_unknown_batch_answer_404(admin_client, db):

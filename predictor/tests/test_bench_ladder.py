@@ -28,7 +28,11 @@ def test_the_storing_rung_answers_with_the_species_and_stores_the_row(ladder_url
     stored = Prediction.objects.get()
     assert response.status_code == 200
     assert stored.species in response.content.decode()
-    assert (stored.height_cm, stored.weight_kg, stored.submission_key) == (90, 50, FIELDS["submission_key"])
+    assert (stored.inputs["height"], stored.inputs["weight"], stored.submission_key) == (
+        90,
+        50,
+        FIELDS["submission_key"],
+    )
 
 
 @pytest.mark.django_db

@@ -29,8 +29,7 @@ def compared(make_version):
         rows.append(
             Prediction(
                 created_at=timezone.now(),
-                height_cm=60 + n,
-                weight_kg=20 + n / 2,
+                inputs={"height": 60 + n, "weight": 20 + n / 2},
                 species=active_says,
                 probability=0.8,
                 probabilities={"Cat": 0.8, "Dog": 0.2} if active_says == "Cat" else {"Cat": 0.2, "Dog": 0.8},

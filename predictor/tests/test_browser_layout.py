@@ -26,8 +26,7 @@ history_rows = test_browser.history_rows
 def close_call(trained_version):
     """A result where the bars must be read, not just glanced at: 57.1% against 42.9%."""
     return Prediction.objects.create(
-        height_cm=60,
-        weight_kg=30,
+        inputs={"height": 60, "weight": 30},
         species="Cat",
         probability=4 / 7,
         probabilities={"Cat": 4 / 7, "Dog": 3 / 7},

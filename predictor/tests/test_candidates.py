@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 # A dog by the shipped model; the contrary model calls it a cat.
 DOG = {"height": "90", "weight": "48"}
 DOG_JSON = {"height_cm": 90.0, "weight_kg": 48.0}
+DOG = {"height": 90.0, "weight": 48.0}  # the same, as the service takes it
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_a_shadow_scores_every_row_of_a_batch_and_the_batch_shows_only_the_activ
 
 def test_a_canary_answers_its_share_of_requests_within_three_points(trained_version, contrary_version):
     candidates.start_canary(contrary_version.version, percent=10)
-    answered_by = [model_service.predict(DOG_JSON).model.version for _ in range(2000)]
+    answered_by = [model_service.predict(DOG).model.version for _ in range(2000)]
 
     share = answered_by.count(contrary_version.version) / len(answered_by)
     assert 0.07 <= share <= 0.13, share
@@ -152,12 +153,12 @@ def test_a_candidate_whose_artifact_cannot_be_loaded_leaves_the_answers_alone(
 
 def test_the_running_servers_follow_a_change_within_the_check_interval(settings, trained_version, contrary_version):
     settings.ML_MODEL_CHECK_SECONDS = 3600  # checked once, then never again in this test
-    model_service.predict(DOG_JSON)
+    model_service.predict(DOG)
     candidates.start_shadow(contrary_version.version)
-    assert model_service.predict(DOG_JSON).second_opinion is None  # not yet checked again
+    assert model_service.predict(DOG).second_opinion is None  # not yet checked again
 
     model_service.clear_cache()  # what the interval's passing does
-    assert model_service.predict(DOG_JSON).second_opinion.model.version == contrary_version.version
+    assert model_service.predict(DOG).second_opinion.model.version == contrary_version.version
 
 
 def test_promoting_activates_the_candidate_even_past_the_gate_and_records_the_figures(
@@ -166,7 +167,7 @@ def test_promoting_activates_the_candidate_even_past_the_gate_and_records_the_fi
     contrary_version.baseline_version, contrary_version.baseline_cv_accuracy = 1, 1.0  # it lost the gate
     contrary_version.save()
     candidates.start_shadow(contrary_version.version, user=operator)
-    writer.record_prediction(result=model_service.predict(DOG_JSON))
+    writer.record_prediction(result=model_service.predict(DOG))
 
     promoted = candidates.promote(user=operator)
 

@@ -40,8 +40,7 @@ def versions(make_version):
             rows.append(
                 Prediction(
                     created_at=start + dt.timedelta(seconds=len(rows)),
-                    height_cm=80,
-                    weight_kg=40,
+                    inputs={"height": 80, "weight": 40},
                     species=candidate_says if by_candidate else active_says,
                     probability=0.9,
                     probabilities={},
@@ -53,7 +52,13 @@ def versions(make_version):
                 )
             )
     # Not the pair's: scored by no candidate, or by another one.
-    plain = {"height_cm": 80, "weight_kg": 40, "probability": 0.9, "probabilities": {}, "actual_species": "Dog"}
+    plain = {
+        "model": active.model,
+        "inputs": {"height": 80, "weight": 40},
+        "probability": 0.9,
+        "probabilities": {},
+        "actual_species": "Dog",
+    }
     rows += [Prediction(species="Cat", model_version=active, **plain) for _ in range(3)]
     rows += [
         Prediction(species="Cat", model_version=active, shadow_version=other, shadow_species="Dog", **plain)

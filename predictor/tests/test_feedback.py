@@ -11,8 +11,7 @@ pytestmark = pytest.mark.django_db
 
 def make_prediction(version, *, height_cm=80.0, weight_kg=40.0, species="Cat") -> Prediction:
     return Prediction.objects.create(
-        height_cm=height_cm,
-        weight_kg=weight_kg,
+        inputs={"height": height_cm, "weight": weight_kg},
         species=species,
         probability=0.9,
         probabilities={species: 0.9},
@@ -94,7 +93,7 @@ def test_admin_change_page_edits_only_the_actual_species(admin_client, admin_use
     prediction.refresh_from_db()
     assert prediction.actual_species == "Dog"
     assert prediction.labelled_by == admin_user and prediction.labelled_at is not None
-    assert (prediction.height_cm, prediction.species) == (80, "Cat")
+    assert (prediction.inputs["height"], prediction.species) == (80, "Cat")
 
 
 def test_admin_change_page_can_clear_a_mistaken_label(admin_client, admin_user, trained_version):

@@ -116,8 +116,7 @@ def test_the_reaper_fails_a_job_after_its_last_attempt_and_removes_its_rows(oper
     batch_id = uuid.UUID(job.arguments["batch_id"])
     PendingBatch.objects.create(batch_id=batch_id, job=job)
     Prediction.with_unpublished.create(
-        height_cm=77,
-        weight_kg=36,
+        inputs={"height": 77, "weight": 36},
         species="Cat",
         probability=1,
         probabilities={"Cat": 1.0},

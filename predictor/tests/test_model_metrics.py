@@ -11,8 +11,8 @@ from predictor.registry.model_metrics import version_metrics
 pytestmark = pytest.mark.django_db
 
 TRAINING_STATS = {
-    "height_cm": {"mean": 80.0, "min": 70.0, "max": 90.0},
-    "weight_kg": {"mean": 40.0, "min": 30.0, "max": 50.0},
+    "height": {"mean": 80.0, "min": 70.0, "max": 90.0},
+    "weight": {"mean": 40.0, "min": 30.0, "max": 50.0},
 }
 # (height, weight, predicted, actual)
 ROWS = [
@@ -31,8 +31,7 @@ def observed_version(trained_version, make_version):
     trained_version.save()
     for height, weight, species, actual in ROWS:
         Prediction.objects.create(
-            height_cm=height,
-            weight_kg=weight,
+            inputs={"height": height, "weight": weight},
             species=species,
             probability=0.9,
             probabilities={species: 0.9},
@@ -42,8 +41,7 @@ def observed_version(trained_version, make_version):
     # Another version's predictions must not count for this one.
     other = make_version()
     Prediction.objects.create(
-        height_cm=1,
-        weight_kg=1,
+        inputs={"height": 1, "weight": 1},
         species="Cat",
         probability=1,
         probabilities={},
@@ -105,7 +103,7 @@ def test_with_live_counts_annotates_every_version_in_one_query(observed_version,
 def test_training_records_the_statistics_of_its_rows(trained_version):
     with training.DEFAULT_TRAINING_DATA.open() as source:
         rows = list(csv.DictReader(source))
-    for field, column in (("height_cm", "Height"), ("weight_kg", "Weight")):
+    for field, column in (("height", "Height"), ("weight", "Weight")):
         values = [float(row[column]) for row in rows]
         stats = trained_version.training_stats[field]
         assert stats["mean"] == pytest.approx(sum(values) / len(values))

@@ -44,12 +44,12 @@ def train_inverted(tmp_path: Path, activate: bool = True) -> ModelVersion:
 
 
 def test_reference_predictions_of_the_original_tutorial(trained_version):
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).species == "Dog"
-    assert model_service.predict({"height_cm": 70, "weight_kg": 40}).species == "Cat"
+    assert model_service.predict({"height": 90, "weight": 50}).species == "Dog"
+    assert model_service.predict({"height": 70, "weight": 40}).species == "Cat"
 
 
 def test_result_has_every_class_probability_and_the_version(trained_version):
-    result = model_service.predict({"height_cm": 90, "weight_kg": 50})
+    result = model_service.predict({"height": 90, "weight": 50})
     assert set(result.probabilities) == {"Cat", "Dog"}
     assert sum(result.probabilities.values()) == pytest.approx(1)
     assert result.probability == result.probabilities["Dog"] == max(result.probabilities.values())
@@ -58,41 +58,41 @@ def test_result_has_every_class_probability_and_the_version(trained_version):
 
 def test_not_ready_without_any_trained_model():
     with pytest.raises(model_service.ModelNotReady, match="train_model"):
-        model_service.predict({"height_cm": 90, "weight_kg": 50})
+        model_service.predict({"height": 90, "weight": 50})
 
 
 def test_model_is_kept_in_memory_not_reread_per_request(trained_version, artifact_storage):
-    model_service.predict({"height_cm": 90, "weight_kg": 50})
+    model_service.predict({"height": 90, "weight": 50})
     artifact_storage.delete(trained_version.artifact_name)
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).species == "Dog"
+    assert model_service.predict({"height": 90, "weight": 50}).species == "Dog"
 
 
 def test_at_most_one_database_check_per_interval(trained_version, django_assert_num_queries):
-    model_service.predict({"height_cm": 90, "weight_kg": 50})
+    model_service.predict({"height": 90, "weight": 50})
     with django_assert_num_queries(0):
         for _ in range(50):
-            model_service.predict({"height_cm": 70, "weight_kg": 40})
+            model_service.predict({"height": 70, "weight": 40})
 
 
 def test_newly_activated_version_is_served_within_one_check(trained_version, tmp_path, settings, clock):
     assert settings.ML_MODEL_CHECK_SECONDS == 1
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).species == "Dog"
+    assert model_service.predict({"height": 90, "weight": 50}).species == "Dog"
     train_inverted(tmp_path)
 
     # Still inside the interval: the loaded model keeps answering without asking the database.
     clock.advance(0.99)
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 1
+    assert model_service.predict({"height": 90, "weight": 50}).model.version == 1
     clock.advance(0.01)
-    result = model_service.predict({"height_cm": 90, "weight_kg": 50})
+    result = model_service.predict({"height": 90, "weight": 50})
     assert (result.model.version, result.species) == (2, "Cat")
 
 
 def test_rollback_is_served_within_one_check(trained_version, tmp_path, settings):
     settings.ML_MODEL_CHECK_SECONDS = 0  # check at every call: the interval is tested above
     train_inverted(tmp_path)
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 2
+    assert model_service.predict({"height": 90, "weight": 50}).model.version == 2
     versions.activate_version(1)
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 1
+    assert model_service.predict({"height": 90, "weight": 50}).model.version == 1
 
 
 @pytest.mark.parametrize(
@@ -107,13 +107,13 @@ def test_altered_new_artifact_is_refused_and_the_last_good_model_keeps_serving(
     damage, trained_version, tmp_path, settings, artifact_storage, caplog
 ):
     settings.ML_MODEL_CHECK_SECONDS = 0
-    assert model_service.predict({"height_cm": 90, "weight_kg": 50}).model.version == 1
+    assert model_service.predict({"height": 90, "weight": 50}).model.version == 1
     broken = train_inverted(tmp_path)
     path = Path(artifact_storage.path(broken.artifact_name))
     path.write_bytes(damage(path.read_bytes()))
 
     with caplog.at_level(logging.ERROR, logger="predictor.serving.model_service"):
-        result = model_service.predict({"height_cm": 90, "weight_kg": 50})
+        result = model_service.predict({"height": 90, "weight": 50})
     assert (result.model.version, result.species) == (1, "Dog")
     assert "Refusing model v2" in caplog.text
     assert "serving v1 instead" in caplog.text
@@ -123,7 +123,7 @@ def test_a_fresh_process_falls_back_to_the_last_good_version(trained_version, tm
     broken = train_inverted(tmp_path)
     artifact_storage.delete(broken.artifact_name)
     model_service.clear_cache()  # a worker that starts after the broken version was published
-    result = model_service.predict({"height_cm": 90, "weight_kg": 50})
+    result = model_service.predict({"height": 90, "weight": 50})
     assert (result.model.version, result.species) == (1, "Dog")
 
 
@@ -131,13 +131,13 @@ def test_a_never_activated_version_is_not_a_fallback(trained_version, tmp_path, 
     train_inverted(tmp_path, activate=False)
     artifact_storage.delete(trained_version.artifact_name)
     with pytest.raises(model_service.ModelNotReady, match="missing"):
-        model_service.predict({"height_cm": 90, "weight_kg": 50})
+        model_service.predict({"height": 90, "weight": 50})
 
 
 def test_missing_artifact_without_a_loaded_model_is_not_ready(trained_version, artifact_storage):
     artifact_storage.delete(trained_version.artifact_name)
     with pytest.raises(model_service.ModelNotReady, match="missing"):
-        model_service.predict({"height_cm": 90, "weight_kg": 50})
+        model_service.predict({"height": 90, "weight": 50})
 
 
 def test_a_tampered_artifact_is_never_unpickled(trained_version, artifact_storage, tmp_path):
@@ -145,7 +145,7 @@ def test_a_tampered_artifact_is_never_unpickled(trained_version, artifact_storag
     marker = tmp_path / "unpickled"
     joblib.dump(PickleBomb(str(marker)), artifact_storage.path(trained_version.artifact_name))
     with pytest.raises(model_service.ModelNotReady, match="altered"):
-        model_service.predict({"height_cm": 90, "weight_kg": 50})
+        model_service.predict({"height": 90, "weight": 50})
     assert not marker.exists()
 
 
@@ -170,7 +170,7 @@ def test_fast_single_row_scoring_matches_scikit_learn(trained_version):
 def test_other_algorithms_are_scored_by_scikit_learn_itself():
     training.train(algorithm="LogisticRegression")
     model = model_service.active_model()
-    result = model_service.predict({"height_cm": 90, "weight_kg": 50})
+    result = model_service.predict({"height": 90, "weight": 50})
     expected = model.estimator.predict_proba(np.array([[90.0, 50.0]]))[0]
     assert list(result.probabilities.values()) == pytest.approx(expected.tolist())
     assert result.species == model.classes[int(expected.argmax())]
@@ -186,9 +186,9 @@ def test_while_a_process_loads_its_model_other_threads_wait_for_it(trained_versi
     seen_while_loading = []
 
     def load_and_look(version):
-        seen_while_loading.append(model_service._check_due(model_service._cache))
+        seen_while_loading.append(model_service._check_due(model_service._cache_of("animals")))
         return load(version)
 
     monkeypatch.setattr(model_service, "_load", load_and_look)
-    model_service.predict({"height_cm": 40, "weight_kg": 12})
+    model_service.predict({"height": 40, "weight": 12})
     assert seen_while_loading == [True]  # a second thread arriving now would queue on the lock

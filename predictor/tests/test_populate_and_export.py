@@ -25,8 +25,8 @@ def test_populate_history_adds_real_predictions_of_the_active_model(trained_vers
         assert prediction.created_at >= oldest
         assert prediction.model_version == trained_version
         for feature in FEATURES:
-            assert feature.bounds_error(getattr(prediction, feature.field)) is None
-        expected = model_service.predict({"height_cm": prediction.height_cm, "weight_kg": prediction.weight_kg})
+            assert feature.bounds_error(prediction.inputs[feature.name]) is None
+        expected = model_service.predict({"height": prediction.inputs["height"], "weight": prediction.inputs["weight"]})
         assert prediction.species == expected.species
         assert prediction.probabilities == pytest.approx(expected.probabilities)
     assert set(Prediction.objects.values_list("species", flat=True)) == {"Cat", "Dog"}
@@ -65,7 +65,7 @@ def test_admin_exports_the_selected_predictions_as_csv(admin_client, trained_ver
     rows = read_csv(response)
     assert sorted(int(row["id"]) for row in rows) == chosen
     first = Prediction.objects.get(pk=rows[0]["id"])
-    assert float(rows[0]["height_cm"]) == first.height_cm
+    assert float(rows[0]["height_cm"]) == first.inputs["height"]
     assert rows[0]["predicted_species"] == first.species
     assert rows[0]["model_version"] == "1"
 

@@ -29,7 +29,7 @@ def test_rollback_command_is_served_by_the_running_service_within_one_check(make
 
     call_command("activate_model", "1", stdout=StringIO())
     assert active_numbers() == [1]
-    assert model_service.predict({"height_cm": 80, "weight_kg": 40}).model.version == 1
+    assert model_service.predict({"height": 80, "weight": 40}).model.version == 1
 
 
 def test_admin_action_rolls_back_to_the_selected_version(admin_client, make_version, settings):

@@ -34,7 +34,7 @@ from predictor.tests.load import BrowserLikeClient
 
 pytestmark = pytest.mark.django_db
 
-CAT = {"height_cm": 78, "weight_kg": 37}  # what the shipped data set calls a cat, and below a dog
+CAT = {"height": 78, "weight": 37}  # what the shipped data set calls a cat, and below a dog
 DOG = {"height_cm": 89, "weight_kg": 48}
 STORES = ("ml_artifacts", "batch_uploads")
 

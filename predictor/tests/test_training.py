@@ -196,8 +196,7 @@ def label(version, rows, *, user=None):
     """Store predictions of ``version`` with their actual species: (height, weight, predicted, actual)."""
     return [
         Prediction.objects.create(
-            height_cm=height,
-            weight_kg=weight,
+            inputs={"height": height, "weight": weight},
             species=predicted,
             probability=0.9,
             probabilities={predicted: 0.9},
@@ -219,7 +218,7 @@ def test_include_feedback_adds_labelled_predictions_and_records_the_row_counts(t
     assert (version.rows_from_csv, version.rows_from_feedback, version.training_rows) == (10, 3, 13)
     assert version.class_counts == {"Cat": 6, "Dog": 7}
     assert len(version.feedback_sha256) == 64
-    assert version.training_stats["height_cm"]["min"] == 30
+    assert version.training_stats["height"]["min"] == 30
     assert "rows: 13 (10 from " in out.getvalue() and "3 labelled predictions)" in out.getvalue()
 
 

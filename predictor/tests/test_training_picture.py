@@ -9,7 +9,8 @@ from PIL import Image
 from sklearn.naive_bayes import GaussianNB
 
 from predictor.registry import artifacts, training, training_picture
-from predictor.schema.features import FEATURES, Feature
+from predictor.schema.features import FEATURES
+from predictor.schema.inputs import Input
 
 pytestmark = pytest.mark.django_db
 
@@ -52,13 +53,16 @@ def test_the_model_page_offers_the_dark_picture_to_dark_screens(admin_client, tr
     assert f'srcset="/models/{trained_version.version}/picture-dark.png" media="(prefers-color-scheme: dark)"' in html
 
 
-def test_the_picture_has_a_panel_for_each_pair_of_three_measurements(monkeypatch):
+def test_the_picture_has_a_panel_for_each_pair_of_three_measurements():
     rng = np.random.default_rng(0)
     features = np.column_stack([rng.normal(80, 5, 40), rng.normal(40, 4, 40), rng.uniform(1, 12, 40)])
     labels = np.array(["Cat", "Dog"] * 20)
-    two = training_picture.render_png(GaussianNB().fit(features[:, :2], labels), features[:, :2], labels, title="two")
-    age = Feature("age_years", "Age", "age", label="Age", name="age", unit="y", min_value=0, max_value=40, example=3)
-    monkeypatch.setattr(training_picture, "FEATURES", (*FEATURES, age))
-    png = training_picture.render_png(GaussianNB().fit(features, labels), features, labels, title="three")
+    two = training_picture.render_png(
+        GaussianNB().fit(features[:, :2], labels), features[:, :2], labels, inputs=FEATURES, title="two"
+    )
+    age = Input("age", column="Age", unit="y", min_value=0, max_value=40, example=3)
+    png = training_picture.render_png(
+        GaussianNB().fit(features, labels), features, labels, inputs=(*FEATURES, age), title="three"
+    )
     # Three panels (height-weight, height-age, weight-age) need a second row: twice as tall as one.
     assert Image.open(io.BytesIO(png)).size[1] > 1.8 * Image.open(io.BytesIO(two)).size[1]

@@ -99,8 +99,8 @@ class PredictionForm(MeasurementForm):
         return key or None
 
     def measurements(self) -> dict[str, float]:
-        """The cleaned inputs keyed by feature field, as the service and the history expect them."""
-        return {feature.field: self.cleaned_data[feature.form_name] for feature in FEATURES}
+        """The cleaned inputs keyed by input name, as the service and the history expect them."""
+        return {feature.name: self.cleaned_data[feature.form_name] for feature in FEATURES}
 
 
 DAY_INPUT_ATTRS = {"placeholder": "YYYY-MM-DD", "inputmode": "numeric", "autocomplete": "off", "size": 10}

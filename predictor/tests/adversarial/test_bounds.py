@@ -36,8 +36,7 @@ def add_rows(version, *, count: int, first: dt.datetime, step: dt.timedelta, spe
     Prediction.objects.bulk_create(
         Prediction(
             created_at=first + step * n,
-            height_cm=20 + n % 50,
-            weight_kg=3 + n % 30,
+            inputs={"height": 20 + n % 50, "weight": 3 + n % 30},
             species=species[n % len(species)],
             probability=0.8,
             probabilities={name: (0.8 if name == species[n % len(species)] else 0.2) for name in species},

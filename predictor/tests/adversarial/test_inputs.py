@@ -66,7 +66,7 @@ def form_answer(client, height: str):
     response = client.post("/", {"height": height, "weight": "12"})
     if response.status_code == 400:
         return None, response.context["form"].errors["height"][0]
-    return Prediction.objects.latest("id").height_cm, ""
+    return Prediction.objects.latest("id").inputs["height"], ""
 
 
 def batch_answer(admin_client, height: str):
@@ -78,7 +78,7 @@ def batch_answer(admin_client, height: str):
     job = admin_client.get(response["Location"]).context  # the upload's job (run at once in tests)
     if job and job["job"].status == "failed":  # a cell is checked by the job, which says why it failed
         return None, job["job"].error
-    return Prediction.objects.latest("id").height_cm, ""
+    return Prediction.objects.latest("id").inputs["height"], ""
 
 
 @pytest.mark.parametrize("case", SPELLINGS)

@@ -48,7 +48,7 @@ def client_as(user) -> Client:
 
 def store_prediction(version) -> Prediction:
     return Prediction.objects.create(
-        height_cm=77, weight_kg=36, species="Cat", probability=0.9, probabilities={"Cat": 0.9, "Dog": 0.1},
+        inputs={"height": 77, "weight": 36}, species="Cat", probability=0.9, probabilities={"Cat": 0.9, "Dog": 0.1},
         model_version=version,
     )  # fmt: skip
 
