@@ -12,6 +12,7 @@ aliases served by the same views and left out of the OpenAPI schema.
 import logging
 import uuid
 from functools import wraps
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -39,14 +40,16 @@ from predictor.api.schemas import (
     Error,
     JobOut,
     MeasurementsIn,
+    ModelAnswerOut,
     ModelVersionOut,
     PredictionFilters,
     PredictionOut,
     PredictionPage,
+    ServedModelOut,
 )
 from predictor.history import writer
 from predictor.history.pagination import AtLeast, CappedCountPaginator
-from predictor.models import ApiKey, Candidate, HistoryQuery, Job, ModelVersion, Prediction
+from predictor.models import ApiKey, Candidate, HistoryQuery, Job, MLModel, ModelVersion, Prediction
 from predictor.ops import api_keys, idempotency, limits, permissions, request_id
 from predictor.ops.middleware import database_unavailable_response
 from predictor.registry import comparison
@@ -305,16 +308,18 @@ def predict_batch(request, items: list[MeasurementsIn] = BATCH_BODY):
     tags=["history"],
 )
 def list_predictions(request, filters: Query[PredictionFilters]):
-    if filters.species and filters.species not in ModelVersion.objects.known_species():
+    animals = MLModel.objects.default()  # v1 is the animals model's, as before models had names
+    if filters.species and filters.species not in ModelVersion.objects.filter(model=animals).known_species():
         message = gettext("No model predicts the species “%(value)s”.")
         return _unknown_filter("species", message % {"value": filters.species})
     model_version = None
     if filters.version is not None:
-        model_version = ModelVersion.objects.filter(version=filters.version).first()
+        model_version = ModelVersion.objects.filter(model=animals, version=filters.version).first()
         if model_version is None:
             message = gettext("There is no model version %(version)s.")
             return _unknown_filter("version", message % {"version": filters.version})
     query = HistoryQuery(
+        model=animals,
         species=filters.species or "",
         model_version=model_version,
         since=filters.created_after,
@@ -345,7 +350,7 @@ def list_predictions(request, filters: Query[PredictionFilters]):
     tags=["models"],
 )
 def list_models(request):
-    listed = list(ModelVersion.objects.order_by("-version"))
+    listed = list(ModelVersion.objects.filter(model=MLModel.objects.default()).order_by("-version"))
     running = candidates.current()
     for version in listed:  # read by ModelVersionOut.candidate
         version.candidate = _candidate_out(running) if running is not None and running.version == version else None
@@ -407,6 +412,105 @@ def _unknown_filter(field: str, message: str) -> Status:
 
 
 api.add_router("/v1", v1)
+
+# API v2: every served model, each with its own inputs. An input object is checked at run time
+# against the answering version's schema (GET /api/v2/models says what each model takes), so the
+# OpenAPI document describes it as an object of inputs, not as fixed fields.
+v2 = Router()
+INPUTS_BODY = Body(...)  # the whole body is the object of inputs
+
+
+@v2.get(
+    "/models",
+    response=list[ServedModelOut],
+    operation_id="v2_list_models",
+    summary=_("The served models, each with its inputs"),
+    description=_(
+        "Every model with an active version: its name, what it predicts, its classes and, per input, its name "
+        "(the key to send), kind (number or category), label, unit, bounds, example, hint and allowed values."
+    ),
+    tags=["v2"],
+)
+def list_served_models(request):
+    served = ModelVersion.objects.active().select_related("model").order_by("model__slug")
+    return [_served_model_out(version) for version in served]
+
+
+def _served_model_out(version: ModelVersion) -> dict:
+    schema = version.input_schema
+    return {
+        "slug": version.model.slug,
+        "name": version.model.name,
+        "title": str(schema.title),
+        "target": schema.target,
+        "classes": version.classes,
+        "version": version.version,
+        "form_url": reverse("predictor:model_form", args=[version.model.slug]),
+        "inputs": [
+            {
+                "name": item.name,
+                "kind": item.kind,
+                "label": str(item.label),
+                "unit": item.unit,
+                "min": item.min_value,
+                "max": item.max_value,
+                "example": item.example,
+                "hint": str(item.hint),
+                "categories": list(item.categories),
+            }
+            for item in schema.inputs
+        ],
+    }
+
+
+@v2.post(
+    "/models/{slug}/predict",
+    response={200: ModelAnswerOut, 404: Error, **INVALID, **WRITES, **NOT_READY},
+    operation_id="v2_predict",
+    summary=_("Predict with one model"),
+    description=format_lazy(
+        "{}{}{}",
+        _(
+            "The body is one JSON object with one key per input of the model (see GET /api/v2/models): a number "
+            "for a number input, one of its values for a category. A missing or unknown input, a word for a "
+            "number, a number out of its bounds or an unseen category is refused with 422, naming the input, "
+            "and nothing is stored; otherwise the answer is stored."
+        ),
+        SENTENCE_GAP,
+        RATE_LIMIT_NOTE,
+    ),
+    tags=["v2"],
+    openapi_extra=WRITE_OPENAPI,
+)
+@decorate_view(_guarded_write("v2_predict"))
+def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY):
+    if not MLModel.objects.filter(slug=slug).exists():
+        known = gettext(", ").join(MLModel.objects.values_list("slug", flat=True))
+        message = gettext("There is no model %(model)s. Known models: %(known)s.")
+        return _error(request, 404, message % {"model": slug[:60], "known": known or gettext("none")})
+    schema = model_service.active_model(slug).schema
+    values, errors = schema.read(inputs)
+    if errors:
+        items = [
+            {"loc": ["body", name], "field": name, "index": None, "message": message, "type": "invalid_input"}
+            for name, message in errors.items()
+        ]
+        return _error(request, 422, gettext("The request is not valid: see errors."), items)
+    result = model_service.predict(values, model=slug)
+    prediction = writer.record_prediction(result=result, source=Prediction.Source.API)
+    return {
+        "id": prediction.pk,
+        "model": slug,
+        "prediction": prediction.species,
+        "probability": prediction.probability,
+        "probabilities": prediction.probabilities,
+        "version": result.model.version,
+        "inputs": prediction.inputs,
+        "outside_training_range": prediction.outside_training_range,
+    }
+
+
+api.add_router("/v2", v2)
 
 
 # Every request body is JSON: a form-encoded or text body is refused before anything reads it.

@@ -191,6 +191,40 @@ class JobOut(Schema):
     error: str | None = Field(description=_("Once failed: why, in words for the person who started it."))
 
 
+class ServedInputOut(Schema):
+    name: str = Field(description=_("The key to send it under."))
+    kind: str = Field(description=_("number or category."))
+    label: str
+    unit: str = ""
+    min: float | None = Field(None, description=_("The smallest number allowed, if bounded."))
+    max: float | None = Field(None, description=_("The largest number allowed, if bounded."))
+    example: float | str | None = None
+    hint: str = ""
+    categories: list[str] = Field([], description=_("A category's allowed values."))
+
+
+class ServedModelOut(Schema):
+    slug: str = Field(description=_("The model's name in addresses and commands, such as iris."))
+    name: str
+    title: str = Field(description=_("The question its form asks, if its schema gives one."))
+    target: str = Field(description=_("What it predicts: its training CSV's target column."))
+    classes: list[str]
+    version: int = Field(description=_("The active version, numbered per model."))
+    form_url: str = Field(description=_("Its web form."))
+    inputs: list[ServedInputOut]
+
+
+class ModelAnswerOut(Schema):
+    id: int = Field(description=_("The stored prediction's id."))
+    model: str
+    prediction: str = Field(description=_("The most probable class."))
+    probability: float = Field(description=_("The probability of that class, 0 to 1."))
+    probabilities: dict[str, float] = Field(description=_("The probability of every class the model knows."))
+    version: int = Field(description=_("The version that answered."))
+    inputs: dict[str, Any] = Field(description=_("The inputs as stored: numbers as numbers."))
+    outside_training_range: bool = Field(description=_("Whether a number input lay outside what it was trained on."))
+
+
 class ErrorItem(Schema):
     loc: list[str | int] = Field(description=_('Where the problem is, for example ["body", 3, "height_cm"].'))
     field: str | None = Field(description=_("The field at fault, when there is one."))

@@ -151,7 +151,9 @@ class ModelVersion(models.Model):
     @property
     def input_schema(self) -> ModelSchema:
         # A version's schema never changes once trained, and history pages read it once per row.
-        key = (self.pk, self.artifact_sha256)
+        # Its row, not its artifact, says which version it is: the same CSV with another schema
+        # file's words trains the same artifact (and a restored database reuses ids).
+        key = (self.pk, self.created_at, self.artifact_sha256)
         if (schema := _schemas.get(key)) is None:
             schema = _schemas[key] = ModelSchema.from_json(self.schema)
         return schema

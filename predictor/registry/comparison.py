@@ -175,7 +175,7 @@ class Comparison:
 def compare(candidate: ModelVersion, active: ModelVersion | None = None) -> Comparison:
     """``candidate`` against ``active`` (by default the active version), in three small aggregates per direction."""
     if active is None:
-        active = ModelVersion.objects.active().first()
+        active = ModelVersion.objects.filter(model_id=candidate.model_id).active().first()
     if active == candidate:
         active = None
     # (the candidate's answer, the active version's, the label) -> labelled rows

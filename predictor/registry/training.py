@@ -10,6 +10,7 @@ import functools
 import hashlib
 import logging
 import math
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_ALGORITHM = "GaussianNB"
 RANDOM_STATE = 0  # fixed, so that a retrain on the same rows gives the same folds and model
 MAX_FOLDS = 5
+MAX_PICTURE_INPUTS = 4  # six panels at most
+SLUG = re.compile(r"[a-z][a-z0-9-]{0,49}")  # a model's name in addresses and commands: iris, house-prices
 GATE_ATTEMPTS = 3  # comparisons with the active version, when others keep activating theirs meanwhile
 
 
@@ -229,8 +232,15 @@ class TrainingResult:
     picture_error: str = ""  # why the training picture could not be drawn; the model is kept either way
 
 
-def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> "Pipeline":
-    """A fresh, unfitted pipeline for ``algorithm``, with the classifier's recorded ``parameters`` if given."""
+def build_pipeline(
+    algorithm: str, parameters: dict[str, Any] | None = None, schema: ModelSchema = ANIMALS_SCHEMA
+) -> "Pipeline":
+    """A fresh, unfitted pipeline for ``algorithm`` over ``schema``'s inputs, with the classifier's ``parameters``.
+
+    Numbers reach the classifier as they are (scaled where the algorithm needs it); categories
+    one-hot encoded by a ColumnTransformer, an unseen value encoded as none of them (the form and
+    the API refuse one before it gets here; the batch's cell check too).
+    """
     choice = ALGORITHMS[algorithm]
     classifier = choice.make_classifier()
     if parameters:
@@ -245,8 +255,22 @@ def build_pipeline(algorithm: str, parameters: dict[str, Any] | None = None) -> 
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    steps = [("scaler", StandardScaler())] if choice.scaled else []
-    return Pipeline([*steps, ("classifier", classifier)])
+    if all(item.is_number for item in schema.inputs):
+        steps = [("scaler", StandardScaler())] if choice.scaled else []
+        return Pipeline([*steps, ("classifier", classifier)])
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    positions = {kind: [i for i, item in enumerate(schema.inputs) if item.is_number == kind] for kind in (True, False)}
+    encoder = OneHotEncoder(
+        categories=[list(schema.inputs[i].categories) for i in positions[False]],
+        handle_unknown="ignore",
+        sparse_output=False,  # GaussianNB takes dense rows only
+    )
+    columns = [("categories", encoder, positions[False])]
+    if positions[True]:
+        columns.insert(0, ("numbers", StandardScaler() if choice.scaled else "passthrough", positions[True]))
+    return Pipeline([("inputs", ColumnTransformer(columns)), ("classifier", classifier)])
 
 
 def load_feedback(model: MLModel | None = None, schema: ModelSchema = ANIMALS_SCHEMA) -> TrainingData:
@@ -283,6 +307,8 @@ def train(
     *,
     model: str = ANIMALS_SLUG,
     data_path: Path = DEFAULT_TRAINING_DATA,
+    target: str = "",
+    schema_path: Path | None = None,
     algorithm: str = DEFAULT_ALGORITHM,
     activate: bool = True,
     include_feedback: bool = False,
@@ -294,6 +320,11 @@ def train(
     job_id: uuid.UUID | None = None,
 ) -> TrainingResult:
     """Train ``model`` on a CSV (plus labelled predictions if asked) and record a new version of it.
+
+    The animals model reads its shipped schema; any other model's inputs are every column of its CSV
+    but ``target`` (the target of its active version when not given), described by the schema file
+    at ``schema_path`` if given (predictor.registry.csv_schema). A model trained for the first time
+    is created with its first version, never before: a refused file leaves nothing behind.
 
     With ``activate``, the new version replaces the active one only if it beats the majority-class
     guess by a margin (``chance_margin_rows``) and is at least as accurate as the active version's
@@ -310,13 +341,17 @@ def train(
     # recording and drawing: an estimate until the rows say how many folds there are.
     steps = _Steps(report_progress, total=1 + 3 * MAX_FOLDS + 3)
     steps.advance(0)
-    ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.get(slug=model)
-    schema = ANIMALS_SCHEMA
-    data = training_data.load_training_data(data_path, show_progress=show_progress)
-    feedback = load_feedback(ml_model, schema) if include_feedback else training_data.empty("labelled predictions")
+    ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.filter(slug=model).first()
+    active = ModelVersion.objects.filter(model=ml_model).active().first() if ml_model else None
+    schema = _schema_for(model, data_path, target=target, schema_path=schema_path, active=active)
+    data = training_data.load_training_data(data_path, schema=schema, show_progress=show_progress)
+    feedback = (
+        load_feedback(ml_model, schema)
+        if include_feedback and ml_model
+        else training_data.empty("labelled predictions", schema)
+    )
     combined = data.plus(feedback)
     features, labels = combined.features, combined.labels
-    active = ModelVersion.objects.filter(model=ml_model).active().first()
     new_classes = _new_classes(combined, name=data.name, allowed=allow_new_classes, active=active)
 
     folds = max(2, min(MAX_FOLDS, min(combined.class_counts.values())))
@@ -327,7 +362,7 @@ def train(
 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     splits = list(splitter.split(features, labels))
-    pipeline = build_pipeline(algorithm)
+    pipeline = build_pipeline(algorithm, schema=schema)
     cv_accuracy = _cross_validate(
         pipeline, combined, splits, algorithm=algorithm, show_progress=show_progress, steps=steps
     )
@@ -337,7 +372,12 @@ def train(
 
     content = artifacts.serialize(pipeline, feature_columns=schema.columns)
     artifact_name, artifact_sha256 = artifacts.save(content)
+    created = ml_model is None
     try:
+        if created:
+            ml_model, created = MLModel.objects.get_or_create(
+                slug=model, defaults={"name": model.replace("-", " ").capitalize()}
+            )
         for attempt in range(GATE_ATTEMPTS):
             gate = (
                 _gate(
@@ -345,6 +385,7 @@ def train(
                     combined,
                     splits,
                     model=ml_model,
+                    schema=schema,
                     force=force,
                     show_progress=show_progress,
                     steps=steps,
@@ -386,6 +427,8 @@ def train(
                 logger.info("The active model changed during training; comparing with the new one.")
     except BaseException:
         artifacts.delete(artifact_name)  # no row points at it, so nobody will ever read it
+        if created:  # a new model exists only with a version
+            MLModel.objects.filter(pk=ml_model.pk, versions__isnull=True).delete()
         raise
     audit.record(
         action=audit.Action.RETRAIN,
@@ -626,6 +669,7 @@ def _gate(
     splits: list,
     *,
     model: MLModel,
+    schema: ModelSchema,
     force: bool,
     show_progress: bool,
     steps: _Steps,
@@ -650,7 +694,7 @@ def _gate(
         return Gate(**judged)
     try:
         baseline_accuracy = _cross_validate(
-            build_pipeline(baseline.algorithm, baseline.parameters),
+            build_pipeline(baseline.algorithm, baseline.parameters, schema),
             data,
             splits,
             algorithm=f"{baseline.algorithm} (active v{baseline.version})",
@@ -660,6 +704,34 @@ def _gate(
     except TrainingDataError:
         return Gate(**judged, baseline=baseline)
     return Gate(**judged, baseline=baseline, baseline_cv_accuracy=baseline_accuracy)
+
+
+def _schema_for(
+    model: str, data_path: Path, *, target: str, schema_path: Path | None, active: ModelVersion | None
+) -> ModelSchema:
+    """The inputs ``model`` is trained on: the animals' shipped schema, else read from its CSV (csv_schema)."""
+    from predictor.registry import csv_schema
+    from predictor.schema import schema_file
+
+    if model == ANIMALS_SLUG and not target and schema_path is None:
+        return ANIMALS_SCHEMA
+    if not SLUG.fullmatch(model):
+        message = gettext(
+            "%(model)r is not a model name: use lower-case letters, digits and hyphens, starting with a letter "
+            "(at most 50), such as iris"
+        )
+        raise TrainingDataError(message % {"model": model})
+    target = target or (active.input_schema.target if active else "")
+    if not target:
+        message = gettext("%(model)s is a new model: say which column it learns to predict with --target")
+        raise TrainingDataError(message % {"model": model})
+    words = None
+    if schema_path is not None:
+        try:
+            words = schema_file.read(schema_path)
+        except schema_file.SchemaFileError as error:
+            raise TrainingDataError(str(error)) from None
+    return csv_schema.infer_schema(data_path, target=target, words=words)
 
 
 def _training_stats(features: np.ndarray, schema: ModelSchema) -> dict[str, dict[str, float]]:
@@ -676,9 +748,11 @@ def _save_picture(version: ModelVersion, pipeline: "Pipeline", data: TrainingDat
     """Draw and store the version's picture; return why it failed, or "".
 
     The picture is a report: a failure to draw it is logged and reported, and never loses the model.
-    A model with a category input, or with a single input, has no picture (its page says nothing of one).
+    A model with a category input, or with a single input, has no picture (its page says nothing of
+    one); nor one with more than MAX_PICTURE_INPUTS: wine's 13 inputs would be 78 panels, minutes
+    to draw and nothing a reader takes in.
     """
-    if len(schema.inputs) < 2 or not all(item.is_number for item in schema.inputs):
+    if not 2 <= len(schema.inputs) <= MAX_PICTURE_INPUTS or not all(item.is_number for item in schema.inputs):
         return ""
     from predictor.registry.training_picture import (
         render_png,  # matplotlib is imported by training only, never by web requests

@@ -20,7 +20,8 @@ from django.utils.translation import gettext
 from tqdm import tqdm
 
 from predictor.schema import numbers
-from predictor.schema.features import FEATURES, TARGET_COLUMN, Feature
+from predictor.schema.features import ANIMALS_SCHEMA
+from predictor.schema.inputs import Input, ModelSchema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +49,7 @@ class CellError(ValueError):
 class TrainingData:
     name: str
     sha256: str
-    features: np.ndarray  # (rows, features), columns in FEATURES order
+    features: np.ndarray  # (rows, inputs), columns in the schema's order; floats, or objects with a category
     labels: np.ndarray
 
     @property
@@ -72,8 +73,14 @@ class TrainingData:
         )
 
 
-def empty(name: str) -> TrainingData:
-    return TrainingData(name=name, sha256="", features=np.empty((0, len(FEATURES))), labels=np.array([], dtype=str))
+def empty(name: str, schema: ModelSchema = ANIMALS_SCHEMA) -> TrainingData:
+    features = np.empty((0, len(schema.inputs)), dtype=_dtype(schema))
+    return TrainingData(name=name, sha256="", features=features, labels=np.array([], dtype=str))
+
+
+def _dtype(schema: ModelSchema) -> type:
+    """Numbers only are a float array (what GaussianNB's closed form and the picture read); with a category, objects."""
+    return float if all(item.is_number for item in schema.inputs) else object
 
 
 def line_number(index: int) -> int:
@@ -88,10 +95,12 @@ def check_index(frame: pd.DataFrame) -> None:
         raise CellError(line=2, column="(all)", reason=gettext("more values than the header has column names"))
 
 
-def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
+def measurements(raw: pd.Series, feature: Input) -> np.ndarray:
     """The column as floats, or CellError for its first empty, non-numeric or out-of-bounds cell."""
     values = numbers.parse_column(raw)  # spaces around numbers are fine
-    bad = np.flatnonzero(~np.isfinite(values) | (values < feature.min_value) | (values > feature.max_value))
+    low = -np.inf if feature.min_value is None else feature.min_value
+    high = np.inf if feature.max_value is None else feature.max_value
+    bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
     if len(bad):
         position = bad[0]
         cell = raw.iloc[position]
@@ -104,25 +113,45 @@ def measurements(raw: pd.Series, feature: Feature) -> np.ndarray:
     return values
 
 
-def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """Every feature column of ``frame`` checked and stacked, columns in FEATURES order.
+def categories(raw: pd.Series, feature: Input) -> np.ndarray:
+    """The column as its category values, or CellError for its first empty cell or a value not among them."""
+    values = raw.str.strip()
+    bad = np.flatnonzero(~values.isin(feature.categories).to_numpy())
+    if len(bad):
+        position = bad[0]
+        cell = values.iloc[position]
+        reason = gettext("empty value") if cell == "" else feature.category_error(cell)
+        raise CellError(line=line_number(raw.index[position]), column=feature.column, reason=reason)
+    return values.to_numpy(dtype=object)
+
+
+def feature_matrix(frame: pd.DataFrame, schema: ModelSchema = ANIMALS_SCHEMA) -> np.ndarray:
+    """Every input column of ``frame`` checked and stacked, columns in the schema's order.
 
     CellError for the first bad cell in the file's order: the lowest line, and on that line the
-    leftmost feature (each column is checked whole, so the columns' first problems are compared).
+    leftmost input (each column is checked whole, so the columns' first problems are compared).
     """
     columns, problems = [], []
-    for feature in FEATURES:
+    for feature in schema.inputs:
+        check = measurements if feature.is_number else categories
         try:
-            columns.append(measurements(frame[feature.column], feature))
+            columns.append(check(frame[feature.column], feature))
         except CellError as problem:
             problems.append(problem)
     if problems:
         raise min(problems, key=lambda problem: problem.line)
-    return np.column_stack(columns).reshape(-1, len(FEATURES))
+    dtype = _dtype(schema)
+    return np.column_stack([column.astype(dtype) for column in columns]).reshape(-1, len(schema.inputs))
 
 
-def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: int = CHUNK_ROWS) -> TrainingData:
-    """Read and check a CSV of feature columns and Species; raise TrainingDataError on the first problem."""
+def load_training_data(
+    path: Path,
+    *,
+    schema: ModelSchema = ANIMALS_SCHEMA,
+    show_progress: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+) -> TrainingData:
+    """Read and check a CSV of the schema's input columns and its target; TrainingDataError on the first problem."""
     import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
 
     name = str(path)
@@ -143,7 +172,7 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
         chunks = pd.read_csv(path, chunksize=chunk_rows, **READ_OPTIONS)
         with progress, chunks:
             for chunk in chunks:
-                features, labels = _check_chunk(chunk, name)
+                features, labels = _check_chunk(chunk, name, schema)
                 feature_parts.append(features)
                 label_parts.append(labels)
                 progress.update(len(chunk))
@@ -158,7 +187,7 @@ def load_training_data(path: Path, *, show_progress: bool = False, chunk_rows: i
     data = TrainingData(
         name=name, sha256=sha256, features=np.concatenate(feature_parts), labels=np.concatenate(label_parts)
     )
-    _check_classes(data)
+    _check_classes(data, target=schema.target)
     return data
 
 
@@ -211,13 +240,13 @@ def _fingerprint(path: Path, *, name: str, max_line_bytes: int) -> tuple[str, in
     return digest.hexdigest(), lines, has_content
 
 
-def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_chunk(chunk: pd.DataFrame, name: str, schema: ModelSchema) -> tuple[np.ndarray, np.ndarray]:
     try:
         check_index(chunk)
     except CellError as error:
         raise TrainingDataError(gettext("%(name)s: %(reason)s") % {"name": name, "reason": error}) from None
     chunk.columns = [str(column).strip() for column in chunk.columns]
-    expected = [feature.column for feature in FEATURES] + [TARGET_COLUMN]
+    expected = [*schema.columns, schema.target]
     missing = [column for column in expected if column not in chunk.columns]
     if missing:
         message = gettext("%(name)s: missing column %(missing)s (the header must name %(required)s)")
@@ -225,31 +254,29 @@ def _check_chunk(chunk: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray
     frame = chunk[expected].apply(lambda column: column.str.strip())
     frame = frame[(frame != "").any(axis=1)]  # wholly blank lines carry no row
     try:
-        features = feature_matrix(frame)
+        features = feature_matrix(frame, schema)
     except CellError as error:
         raise TrainingDataError(gettext("%(name)s: %(reason)s") % {"name": name, "reason": error}) from None
-    labels = frame[TARGET_COLUMN]
+    labels = frame[schema.target]
     blank = labels == ""
     if blank.any():
         message = gettext("%(name)s: line %(line)s, column %(column)s: empty value")
         line = line_number(labels.index[blank][0])
-        raise TrainingDataError(message % {"name": name, "line": line, "column": TARGET_COLUMN})
+        raise TrainingDataError(message % {"name": name, "line": line, "column": schema.target})
     return features, labels.to_numpy(dtype=str)
 
 
-def _check_classes(data: TrainingData) -> None:
+def _check_classes(data: TrainingData, *, target: str) -> None:
     counts = data.class_counts
     if len(counts) < 2:
         message = gettext(
-            "%(name)s: column %(column)s has only one species (%(species)r); at least two are needed to learn anything"
+            "%(name)s: column %(column)s has only one class (%(label)r); at least two are needed to learn anything"
         )
-        raise TrainingDataError(message % {"name": data.name, "column": TARGET_COLUMN, "species": next(iter(counts))})
+        raise TrainingDataError(message % {"name": data.name, "column": target, "label": next(iter(counts))})
     for label, count in counts.items():
         if count < 2:
             message = gettext(
-                "%(name)s: column %(column)s: species %(species)r has only %(count)s row; "
-                "each species needs at least 2 for cross-validation"
+                "%(name)s: column %(column)s: class %(label)r has only %(count)s row; "
+                "each class needs at least 2 for cross-validation"
             )
-            raise TrainingDataError(
-                message % {"name": data.name, "column": TARGET_COLUMN, "species": label, "count": count}
-            )
+            raise TrainingDataError(message % {"name": data.name, "column": target, "label": label, "count": count})

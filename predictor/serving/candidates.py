@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from predictor.models import Candidate, ModelVersion
 from predictor.ops import audit
 from predictor.registry import artifacts, comparison, versions
+from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import model_service
 
 
@@ -93,13 +94,15 @@ def promote(*, version_number: int | None = None, user: AbstractBaseUser | None 
 
 
 def _start(version_number: int, *, mode: str, canary_percent: int, user: AbstractBaseUser | None) -> Candidate:
-    if (version := ModelVersion.objects.filter(version=version_number).first()) is not None:
+    # Candidates are tried for the animals model (its comparison page); other models' come with their pages.
+    versions_of_model = ModelVersion.objects.filter(model__slug=ANIMALS_SLUG)
+    if (version := versions_of_model.filter(version=version_number).first()) is not None:
         _check_loads(version)  # an artifact never changes once its row exists
     with transaction.atomic():
-        version = ModelVersion.objects.filter(version=version_number).first()
+        version = versions_of_model.filter(version=version_number).first()
         if version is None:
             raise CandidateError(gettext("There is no model v%(version)s.") % {"version": version_number})
-        active = ModelVersion.objects.select_for_update().active().first()
+        active = ModelVersion.objects.select_for_update().filter(model_id=version.model_id).active().first()
         if version == active:
             raise CandidateError(gettext("%(version)s is the active version already.") % {"version": version})
         replaced = Candidate.objects.select_for_update().select_related("version").first()

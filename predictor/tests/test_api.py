@@ -392,7 +392,11 @@ def test_openapi_schema_is_valid_and_documents_every_endpoint(client, db):
         "/api/v1/predictions",
         "/api/v1/models",
         "/api/v1/jobs/{job_id}",
+        "/api/v2/models",
+        "/api/v2/models/{slug}/predict",
     }
+    v2_body = schema["paths"]["/api/v2/models/{slug}/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert v2_body["schema"]["type"] == "object"  # one key per input, checked against the model's schema
     measurements = schema["components"]["schemas"]["MeasurementsIn"]
     assert list(measurements["properties"]) == [feature.field for feature in FEATURES]
     assert measurements["properties"]["height_cm"]["maximum"] == 300

@@ -17,6 +17,10 @@ V1_OPERATIONS = {
     ("GET", "/api/v1/models"): "list_models",
     ("GET", "/api/v1/jobs/{job_id}"): "get_job",
 }
+V2_OPERATIONS = {
+    ("GET", "/api/v2/models"): "v2_list_models",
+    ("POST", "/api/v2/models/{slug}/predict"): "v2_predict",
+}
 
 
 @pytest.mark.parametrize("url", ["/api", "/api/"])
@@ -79,14 +83,14 @@ def test_visitors_and_non_staff_users_see_no_api_link(client, django_user_model,
     assert ">API</a>" not in client.get("/").content.decode()
 
 
-def test_the_schema_lists_only_v1_with_readable_operation_ids(client, db):
+def test_the_schema_lists_v1_and_v2_with_readable_operation_ids(client, db):
     schema = client.get("/api/openapi.json").json()
     operations = {
         (method.upper(), url): operation["operationId"]
         for url, item in schema["paths"].items()
         for method, operation in item.items()
     }
-    assert operations == V1_OPERATIONS
+    assert operations == V1_OPERATIONS | V2_OPERATIONS
 
 
 @pytest.mark.parametrize("url", ["/api/predict", "/api/v1/predict"])

@@ -101,10 +101,10 @@ BAD_CSVS = {
     ),
     "empty file": ("", "the file is empty"),
     "header only": ("Height,Weight,Species\n", "no data rows below the header"),
-    "one class": ("Height,Weight,Species\n80,40,Cat\n81,41,Cat\n", "only one species ('Cat')"),
+    "one class": ("Height,Weight,Species\n80,40,Cat\n81,41,Cat\n", "only one class ('Cat')"),
     "a class with one row": (
         "Height,Weight,Species\n80,40,Cat\n81,41,Cat\n90,50,Dog\n",
-        "species 'Dog' has only 1 row",
+        "class 'Dog' has only 1 row",
     ),
     "a row longer than the header": (
         "Height,Weight,Species\n80,40,Cat,9\n81,41,Dog,9\n",

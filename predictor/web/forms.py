@@ -8,10 +8,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from predictor.history import selectors
-from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, ModelVersion
+from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, MLModel, ModelVersion
 from predictor.registry import training
 from predictor.schema import numbers
-from predictor.schema.features import FEATURES, TARGET_COLUMN, Feature
+from predictor.schema.features import ANIMALS_SLUG, FEATURES, TARGET_COLUMN
+from predictor.schema.inputs import Input, ModelSchema
 from predictor.schema.wording import one_of
 from predictor.web import answers
 
@@ -57,23 +58,43 @@ class WholeNumberField(forms.IntegerField):
             raise ValidationError(self.error_messages[code], code=code) from None
 
 
-def _measurement_field(feature: Feature) -> MeasurementField:
+def _measurement_field(feature: Input) -> MeasurementField:
     def validate_bounds(value: float) -> None:
         if message := feature.bounds_error(value):
             raise ValidationError(message, code="out_of_bounds")
 
-    smallest, largest = f"{feature.min_value:g}", f"{feature.max_value:g}"
+    attrs = {"step": "any", "inputmode": "decimal"}
+    # The animals form shows its hints beside the form (predict.html); other models' under each field.
+    help_text = "" if feature.v1_field else feature.hint
+    if feature.min_value is not None and feature.max_value is not None:
+        smallest, largest = f"{feature.min_value:g}", f"{feature.max_value:g}"
+        attrs |= {"min": smallest, "max": largest}
+        bounds = (
+            format_lazy(_("At least {min} and at most {max} {unit}."), min=smallest, max=largest, unit=feature.unit)
+            if feature.unit
+            else format_lazy(_("At least {min} and at most {max}."), min=smallest, max=largest)
+        )
+        help_text = format_lazy("{} {}", help_text, bounds) if help_text else bounds
+    if feature.example is not None and not feature.v1_field:
+        attrs["placeholder"] = feature.display(feature.example)
     field = MeasurementField(
         label=feature.label_with_unit,
-        help_text=format_lazy(
-            _("At least {min} and at most {max} {unit}."), min=smallest, max=largest, unit=feature.unit
-        ),
+        help_text=help_text,
         validators=[validate_bounds],
         error_messages=feature.error_messages,
-        widget=forms.NumberInput(attrs={"step": "any", "min": smallest, "max": largest, "inputmode": "decimal"}),
+        widget=forms.NumberInput(attrs=attrs),
     )
     field.unit = feature.unit  # shown beside the input
     return field
+
+
+def _category_field(feature: Input) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=feature.label,
+        choices=[("", _("Choose…")), *((value, value) for value in feature.categories)],
+        help_text=feature.hint,
+        error_messages=feature.error_messages,
+    )
 
 
 # One field per measurement, named as in the original tutorial's inputs (features.FEATURES).
@@ -103,6 +124,27 @@ class PredictionForm(MeasurementForm):
         return {feature.name: self.cleaned_data[feature.form_name] for feature in FEATURES}
 
 
+class InputsForm(forms.Form):
+    """Any model's inputs, one field per input named by it (a number with its unit, a category's values to choose)."""
+
+    submission_key = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, schema: ModelSchema, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = schema
+        for item in schema.inputs:
+            self.fields[item.name] = _measurement_field(item) if item.is_number else _category_field(item)
+        self.order_fields(schema.names)
+        if not self.is_bound:
+            self.initial["submission_key"] = answers.new_submission_key()
+
+    clean_submission_key = PredictionForm.clean_submission_key
+
+    def inputs(self) -> dict:
+        """The cleaned inputs keyed by input name, as the service and the history expect them."""
+        return {name: self.cleaned_data[name] for name in self.schema.names}
+
+
 DAY_INPUT_ATTRS = {"placeholder": "YYYY-MM-DD", "inputmode": "numeric", "autocomplete": "off", "size": 10}
 
 
@@ -115,7 +157,8 @@ class HistoryFilterForm(forms.Form):
         error_messages={"invalid_choice": _("No model predicts the species “%(value)s”.")},
     )
     version = forms.ModelChoiceField(
-        queryset=ModelVersion.objects.all(),
+        # The history pages are the animals model's (other models' rows are in the admin and API v2).
+        queryset=ModelVersion.objects.filter(model__slug=ANIMALS_SLUG),
         to_field_name="version",
         required=False,
         label=_("Model version"),
@@ -214,6 +257,7 @@ class HistoryFilterForm(forms.Form):
         data = self.cleaned_data
         date_from, date_to = data["date_from"], data["date_to"]
         return HistoryQuery(
+            model=MLModel.objects.default(),
             species=data["species"],
             model_version=data["version"],
             since=selectors.start_of_day(date_from) if date_from else None,

@@ -7,6 +7,7 @@ app_name = "predictor"
 urlpatterns = [
     path("", form.predict, name="predict"),
     path("result/<str:token>/", form.result, name="result"),
+    path("m/<slug:slug>/", form.model_form, name="model_form"),
     path("healthz", site.health_check, name="health"),
     path("language/<str:language>/", site.choose_language, name="language"),
     path("predictions/", history.prediction_history, name="history"),

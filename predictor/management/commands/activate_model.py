@@ -2,8 +2,9 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext
 
 from predictor.management.language import TranslatedCommand
-from predictor.models import ModelVersion
+from predictor.models import MLModel, ModelVersion
 from predictor.registry import versions
+from predictor.schema.features import ANIMALS_SLUG
 
 
 class Command(TranslatedCommand):
@@ -11,13 +12,21 @@ class Command(TranslatedCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("version", type=int, help="Version number, as listed in admin (e.g. 3 for v3).")
+        parser.add_argument(
+            "--model", default=ANIMALS_SLUG, help="The model whose version it is (default: %(default)s)."
+        )
 
-    def handle(self, *args, version: int, **options):
+    def handle(self, *args, version: int, model: str, **options):
+        ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.filter(slug=model).first()
+        if ml_model is None:
+            known = gettext(", ").join(MLModel.objects.values_list("slug", flat=True))
+            message = gettext("There is no model %(model)s. Known models: %(known)s.")
+            raise CommandError(message % {"model": model, "known": known or gettext("none")})
         try:
-            activated = versions.activate_version(version)
+            activated = versions.activate_version(version, model=ml_model)
         except ModelVersion.DoesNotExist:
             known = gettext(", ").join(
-                f"v{number}" for number in ModelVersion.objects.values_list("version", flat=True)
+                f"v{number}" for number in ModelVersion.objects.filter(model=ml_model).values_list("version", flat=True)
             )
             message = gettext("There is no model v%(version)s. Known versions: %(known)s.")
             raise CommandError(message % {"version": version, "known": known or gettext("none")}) from None

@@ -6,23 +6,40 @@ from django.utils.translation import gettext
 from predictor.management.language import TranslatedCommand
 from predictor.models import ModelVersion
 from predictor.registry import artifacts, training
-from predictor.schema.features import FEATURES, TARGET_COLUMN
+from predictor.schema.features import ANIMALS_SLUG, FEATURES, TARGET_COLUMN
 
 COLUMNS = ",".join([*(feature.column for feature in FEATURES), TARGET_COLUMN])
 
 
 class Command(TranslatedCommand):
     help = (
-        f"Train a model on a {COLUMNS} CSV (plus labelled predictions with --include-feedback) and "
-        "record it as a new model version, active unless it is less accurate than the active one."
+        f"Train a model on a CSV ({COLUMNS} for the shipped animals model; any columns for a model of your own, "
+        "see docs/models.md), plus labelled predictions with --include-feedback, and record it as a new version "
+        "of that model, active unless the gate refuses it."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
+            "--model",
+            default=ANIMALS_SLUG,
+            help="The model to train, created on its first training, such as iris (default: %(default)s).",
+        )
+        parser.add_argument(
             "--data",
             type=Path,
-            default=training.DEFAULT_TRAINING_DATA,
-            help=f"CSV with the columns {COLUMNS} (default: the shipped animals.csv).",
+            default=None,
+            help=f"The training CSV (default: the shipped animals.csv, columns {COLUMNS}).",
+        )
+        parser.add_argument(
+            "--target",
+            default="",
+            help="The column to learn to predict; every other column is an input (default: the active version's).",
+        )
+        parser.add_argument(
+            "--schema",
+            type=Path,
+            default=None,
+            help="A TOML file with the inputs' labels, units, bounds and hints, in each language (docs/models.md).",
         )
         parser.add_argument(
             "--algorithm",
@@ -60,7 +77,10 @@ class Command(TranslatedCommand):
     def handle(
         self,
         *args,
-        data: Path,
+        model: str,
+        data: Path | None,
+        target: str,
+        schema: Path | None,
         algorithm: str,
         include_feedback: bool,
         no_activate: bool,
@@ -69,12 +89,17 @@ class Command(TranslatedCommand):
         if_none_active: bool,
         **options,
     ):
-        if if_none_active and (active := ModelVersion.objects.active().first()):
+        if if_none_active and (active := ModelVersion.objects.active().filter(model__slug=model).first()):
             self.stdout.write(gettext("Model v%(version)s is active; not retraining.") % {"version": active.version})
             return
+        if data is None and model != ANIMALS_SLUG:
+            raise CommandError(gettext("Name the training CSV of %(model)s with --data.") % {"model": model})
         try:
             result = training.train(
-                data_path=data,
+                model=model,
+                data_path=data or training.DEFAULT_TRAINING_DATA,
+                target=target,
+                schema_path=schema,
                 algorithm=algorithm,
                 activate=not no_activate,
                 include_feedback=include_feedback,
@@ -109,7 +134,11 @@ class Command(TranslatedCommand):
             "sha256": version.artifact_sha256[:12],
         }
         lines = [
-            style(gettext("Trained model v%(version)s (%(algorithm)s, %(state)s).") % figures),
+            style(
+                gettext("Trained model v%(version)s (%(algorithm)s, %(state)s).") % figures
+                if model == ANIMALS_SLUG
+                else gettext("Trained %(model)s v%(version)s (%(algorithm)s, %(state)s).") % {**figures, "model": model}
+            ),
             gettext("  rows: %(rows)s %(sources)s (%(counts)s)") % figures,
             gettext("  accuracy: %(accuracy)s (%(folds)s-fold stratified)") % figures,
             gettext("  artifact: %(artifact)s (sha256 %(sha256)s…)") % figures,

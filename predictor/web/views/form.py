@@ -3,16 +3,16 @@
 from django.http import (
     Http404,
 )
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 
-from predictor.models import Prediction
+from predictor.models import MLModel, Prediction
 from predictor.ops import limits
-from predictor.schema.features import FEATURES
+from predictor.schema.features import ANIMALS_SLUG, FEATURES
 from predictor.serving import model_service
 from predictor.web import answers
-from predictor.web.forms import PredictionForm
+from predictor.web.forms import InputsForm, PredictionForm
 
 
 def model_status(request) -> dict:
@@ -28,7 +28,8 @@ def model_status(request) -> dict:
 @limits.limit_page(limits.PREDICTIONS)
 def predict(request):
     if request.method != "POST":
-        return render(request, "predictor/predict.html", {"form": PredictionForm(), **model_status(request)})
+        context = {"form": PredictionForm(), "other_models": other_models(), **model_status(request)}
+        return render(request, "predictor/predict.html", context)
 
     form = PredictionForm(request.POST)
     if not form.is_valid():
@@ -42,16 +43,64 @@ def predict(request):
     return _result_page(request, prediction)  # the answer itself, not a redirect: see predictor.web.answers
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
+@limits.limit_page(limits.PREDICTIONS)
+def model_form(request, slug: str):
+    """Any model's form at its own address, built from its active version's inputs; the animals' is the home page."""
+    if slug == ANIMALS_SLUG:
+        return redirect("predictor:predict")
+    model = get_object_or_404(MLModel, slug=slug)
+    try:
+        loaded = model_service.active_model(slug)
+    except model_service.ModelNotReady as error:
+        status = 503 if request.method == "POST" else 200
+        context = {"ml_model": model, "not_ready_reason": str(error), "submission_refused": status == 503}
+        return render(request, "predictor/model_form.html", context, status=status)
+    if request.method != "POST":
+        return render(request, "predictor/model_form.html", _model_context(model, loaded, InputsForm(loaded.schema)))
+    form = InputsForm(loaded.schema, request.POST)
+    if not form.is_valid():
+        return render(request, "predictor/model_form.html", _model_context(model, loaded, form), status=400)
+    try:
+        result = model_service.predict(form.inputs(), model=slug)
+    except model_service.ModelNotReady as error:
+        context = {"ml_model": model, "not_ready_reason": str(error), "submission_refused": True}
+        return render(request, "predictor/model_form.html", context, status=503)
+    prediction = answers.store_form_answer(result=result, submission_key=form.cleaned_data["submission_key"])
+    return _result_page(request, prediction)
+
+
+def _model_context(model: MLModel, loaded, form: InputsForm) -> dict:
+    return {"ml_model": model, "model": loaded, "schema": loaded.schema, "form": form}
+
+
+def other_models() -> list[MLModel]:
+    """The models besides the animals one that answer now, for the home page's list."""
+    return list(MLModel.objects.exclude(slug=ANIMALS_SLUG).filter(versions__is_active=True).order_by("name"))
+
+
 @require_safe
 def result(request, token: str):
     prediction_id = answers.prediction_id(token)
     if prediction_id is None:
         raise Http404(_("No such result."))
-    prediction = get_object_or_404(Prediction.objects.select_related("model_version"), pk=prediction_id)
+    prediction = get_object_or_404(Prediction.objects.select_related("model_version", "model"), pk=prediction_id)
     return _result_page(request, prediction)
 
 
 def _result_page(request, prediction: Prediction):
+    model = prediction.model  # the answering version's model: at hand after the insert, joined in result()
+    if not model.is_default:
+        schema = prediction.schema
+        context = {
+            "prediction": prediction,
+            "permalink": answers.permalink(prediction),
+            "ml_model": model,
+            "schema": schema,
+            "answer": schema.class_name(prediction.species),
+            "form": InputsForm(schema),
+        }
+        return render(request, "predictor/model_result.html", context)
     context = {
         "prediction": prediction,
         "permalink": answers.permalink(prediction),

@@ -20,7 +20,7 @@ from predictor.history import exports, feedback, selectors
 from predictor.models import ModelVersion, Prediction
 from predictor.ops import permissions
 from predictor.ops.permissions import required
-from predictor.schema.features import FEATURES
+from predictor.schema.features import ANIMALS_SLUG, FEATURES
 from predictor.web.forms import (
     HistoryFilterForm,
     LabelForm,
@@ -59,8 +59,9 @@ def _sort_headings(current: str) -> list[dict]:
 @require_safe
 @required(permissions.VIEW_PREDICTIONS)
 def prediction_history(request):
-    species = ModelVersion.objects.known_species()
-    form = HistoryFilterForm(request.GET, species=species, current=ModelVersion.objects.current_species())
+    animals = ModelVersion.objects.filter(model__slug=ANIMALS_SLUG)  # the page is the animals model's
+    species = animals.known_species()
+    form = HistoryFilterForm(request.GET, species=species, current=animals.current_species())
     if not form.is_valid():
         return render(request, "predictor/history.html", {"form": form}, status=400)
     query = form.query()
@@ -115,7 +116,7 @@ def prediction_history(request):
 @require_safe
 @required(permissions.VIEW_PREDICTIONS)
 def prediction_history_csv(request):
-    form = HistoryFilterForm(request.GET, species=ModelVersion.objects.known_species())
+    form = HistoryFilterForm(request.GET, species=ModelVersion.objects.filter(model__slug=ANIMALS_SLUG).known_species())
     if not form.is_valid():
         problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         heading = gettext("Bad filter, nothing exported.")

@@ -19,7 +19,7 @@ from predictor.models import Job, ModelVersion
 from predictor.ops import permissions
 from predictor.ops.permissions import required
 from predictor.registry import artifacts, comparison, model_metrics, training
-from predictor.schema.features import FEATURES
+from predictor.schema.features import ANIMALS_SLUG, FEATURES
 from predictor.serving import candidates
 from predictor.web.forms import CandidateForm, RetrainForm
 from predictor.web.views.batches import STORAGE_UNREACHABLE
@@ -37,7 +37,7 @@ def model_list(request):
 
 def _model_list_page(request, retrain_form: RetrainForm, status: int = 200):
     context = {
-        "versions": selectors.with_live_counts(ModelVersion.objects.all()),
+        "versions": selectors.with_live_counts(ModelVersion.objects.filter(model__slug=ANIMALS_SLUG)),
         # Offered only to those the retrain view lets through.
         "retrain_form": retrain_form if permissions.allows(request.user, permissions.RETRAIN) else None,
         "recent_retrainings": Job.objects.filter(kind=Job.Kind.RETRAIN).select_related("created_by")[:5],
@@ -71,14 +71,14 @@ def retrain(request):
 @require_safe
 @required(permissions.VIEW_MODELS)
 def model_detail(request, version: int):
-    model_version = get_object_or_404(ModelVersion, version=version)
+    model_version = get_object_or_404(ModelVersion, model__slug=ANIMALS_SLUG, version=version)
     return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
 
 
 @require_safe
 @required(permissions.VIEW_MODELS)
 def model_picture(request, version: int, scheme: str = "light"):
-    model_version = get_object_or_404(ModelVersion, version=version)
+    model_version = get_object_or_404(ModelVersion, model__slug=ANIMALS_SLUG, version=version)
     if not model_version.picture_name:
         raise Http404(_("This version has no training picture."))
     try:
@@ -96,7 +96,7 @@ def model_picture(request, version: int, scheme: str = "light"):
 @require_safe
 @required(permissions.VIEW_MODELS)
 def candidate_comparison(request, version: int):
-    candidate = get_object_or_404(ModelVersion, version=version)
+    candidate = get_object_or_404(ModelVersion, model__slug=ANIMALS_SLUG, version=version)
     figures = comparison.compare(candidate)
     context = {
         "comparison": figures,
