@@ -853,4 +853,5 @@ ZH_HANS: dict[str, str | list[str]] = {
     "These inputs lie outside what the model was trained on, so treat the answer as a guess.": "这些输入超出了模型训练数据的范围，请把答案当作猜测。",
     "Probability of each answer": "每个答案的概率",
     "Ask again": "再问一次",
+    '%(target)s: <span class="species">%(answer)s</span>': '%(target)s：<span class="species">%(answer)s</span>',
 }

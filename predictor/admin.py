@@ -133,7 +133,9 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
 
     list_display = [
         "created_at",
+        "model",
         *MEASUREMENT_COLUMNS,
+        "inputs_display",
         "species",
         "probability_display",
         "model_version",
@@ -141,6 +143,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         "actual_species",
     ]
     list_filter = [
+        "model",
         SpeciesFilter,
         ActualSpeciesFilter,
         "model_version",
@@ -148,7 +151,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         "source",
         "outside_training_range",
     ]
-    list_select_related = ["model_version"]
+    list_select_related = ["model_version", "model"]
     date_hierarchy = "created_at"
     sortable_by = ["created_at"]  # the ordering with an index
     search_fields = ["species", "=id"]  # shows the search box; get_search_results does the search
@@ -159,6 +162,8 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     actions = ["export_csv"]
     fields = [
         "created_at",
+        "model",
+        "inputs_display",
         *MEASUREMENT_COLUMNS,
         "species",
         "probability_display",
@@ -232,6 +237,11 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     @admin.action(description=_("Export selected predictions as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         return csv_response(queryset.in_order())
+
+    @admin.display(description=_("inputs"))
+    def inputs_display(self, prediction: Prediction) -> str:
+        """Every input of the row's own model, as in a sentence: "colour red, weight 120 g"."""
+        return prediction.measurements_text
 
     @admin.display(description=_("probability"), ordering="probability")
     def probability_display(self, prediction: Prediction) -> str:

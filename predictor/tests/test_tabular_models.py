@@ -306,3 +306,17 @@ def test_api_v2_serves_the_animals_model_as_v1_does(client, three_models):
     v1 = client.post("/api/v1/predict", {"height_cm": 90, "weight_kg": 50}, content_type="application/json")
     assert v2.json()["prediction"] == v1.json()["species"] == "Dog"
     assert v2.json()["probabilities"] == pytest.approx(v1.json()["probabilities"])
+
+
+def test_the_admin_lists_each_models_rows_with_their_inputs_and_filters_by_model(admin_client, three_models):
+    writer.record_prediction(result=model_service.predict({"height": 90, "weight": 50}))
+    fruit = model_service.predict({"colour": "yellow", "weight_g": 120, "diameter_cm": 7}, model="fruit")
+    writer.record_prediction(result=fruit)
+    page = admin_client.get("/admin/predictor/prediction/").content.decode()
+    inputs = re.findall(r'<td class="field-inputs_display">([^<]*)</td>', page)
+    assert sorted(inputs) == ["Colour yellow, Weight (g) 120, Diameter (cm) 7", "height 90 cm, weight 50 kg"]
+    fruit_model = MLModel.objects.get(slug="fruit")
+    only_fruit = admin_client.get("/admin/predictor/prediction/", {"model__id__exact": fruit_model.pk})
+    assert only_fruit.status_code == 200
+    species = re.findall(r'<td class="field-species">([^<]*)</td>', only_fruit.content.decode())
+    assert species == ["banana"]

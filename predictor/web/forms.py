@@ -3,6 +3,7 @@ import datetime as dt
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.functional import lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -10,10 +11,12 @@ from django.utils.translation import gettext_lazy as _
 from predictor.history import selectors
 from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, MLModel, ModelVersion
 from predictor.registry import training
-from predictor.schema import numbers
+from predictor.schema import numbers, wording
 from predictor.schema.features import ANIMALS_SLUG, FEATURES, TARGET_COLUMN
 from predictor.schema.inputs import Input, ModelSchema
 from predictor.schema.wording import one_of
+
+SENTENCE_GAP = lazy(wording.sentence_gap, str)()  # between two sentences side by side, as each language joins them
 from predictor.web import answers
 
 
@@ -74,7 +77,7 @@ def _measurement_field(feature: Input) -> MeasurementField:
             if feature.unit
             else format_lazy(_("At least {min} and at most {max}."), min=smallest, max=largest)
         )
-        help_text = format_lazy("{} {}", help_text, bounds) if help_text else bounds
+        help_text = format_lazy("{}{}{}", help_text, SENTENCE_GAP, bounds) if help_text else bounds
     if feature.example is not None and not feature.v1_field:
         attrs["placeholder"] = feature.display(feature.example)
     field = MeasurementField(

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from predictor.models import MLModel, Prediction
 from predictor.ops import limits
 from predictor.schema.features import ANIMALS_SLUG, FEATURES
+from predictor.schema.wording import one_of
 from predictor.serving import model_service
 from predictor.web import answers
 from predictor.web.forms import InputsForm, PredictionForm
@@ -71,7 +72,15 @@ def model_form(request, slug: str):
 
 
 def _model_context(model: MLModel, loaded, form: InputsForm) -> dict:
-    return {"ml_model": model, "model": loaded, "schema": loaded.schema, "form": form}
+    schema = loaded.schema
+    return {
+        "ml_model": model,
+        "model": loaded,
+        "answering_model": loaded,  # the footer's "trained on" is this model's, not the animals'
+        "schema": schema,
+        "form": form,
+        "choices": one_of([schema.class_name(label) for label in loaded.classes]),
+    }
 
 
 def other_models() -> list[MLModel]:
@@ -98,8 +107,13 @@ def _result_page(request, prediction: Prediction):
             "ml_model": model,
             "schema": schema,
             "answer": schema.class_name(prediction.species),
+            "bars": [(schema.class_name(label), *shown) for label, *shown in prediction.sorted_probabilities],
             "form": InputsForm(schema),
         }
+        try:
+            context["answering_model"] = model_service.active_model(model.slug)
+        except model_service.ModelNotReady:
+            context["answering_model"] = None
         return render(request, "predictor/model_result.html", context)
     context = {
         "prediction": prediction,
