@@ -15,9 +15,9 @@ from predictor.schema import numbers, wording
 from predictor.schema.features import ANIMALS_SLUG, FEATURES, TARGET_COLUMN
 from predictor.schema.inputs import Input, ModelSchema
 from predictor.schema.wording import one_of
+from predictor.web import answers
 
 SENTENCE_GAP = lazy(wording.sentence_gap, str)()  # between two sentences side by side, as each language joins them
-from predictor.web import answers
 
 
 class MeasurementField(forms.FloatField):
