@@ -153,6 +153,15 @@ def trained_version(make_version):
     return make_version(stored=True, is_active=True)
 
 
+@pytest.fixture
+def three_models(tmp_path, trained_version):
+    """The animals model (trained_version), iris, wine and fruit (predictor.tests.tabular), all served at once."""
+    from predictor.tests.tabular import train_three_models
+
+    train_three_models(tmp_path)
+    return trained_version
+
+
 def permission_group(name: str) -> Group:
     """One of the groups migration 0007 made (viewer, labeller, operator), remade if a test flushed it."""
     group, created = Group.objects.get_or_create(name=name)
