@@ -49,7 +49,7 @@ from predictor.api.schemas import (
 )
 from predictor.history import writer
 from predictor.history.pagination import AtLeast, CappedCountPaginator
-from predictor.models import ApiKey, Candidate, HistoryQuery, Job, MLModel, ModelVersion, Prediction
+from predictor.models import ApiKey, Candidate, HistoryQuery, Job, MLModel, ModelVersion, Prediction, UnknownModel
 from predictor.ops import api_keys, idempotency, limits, permissions, request_id
 from predictor.ops.middleware import database_unavailable_response
 from predictor.registry import comparison
@@ -484,10 +484,10 @@ def _served_model_out(version: ModelVersion) -> dict:
 )
 @decorate_view(_guarded_write("v2_predict"))
 def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY):
-    if not MLModel.objects.filter(slug=slug).exists():
-        known = gettext(", ").join(MLModel.objects.values_list("slug", flat=True))
-        message = gettext("There is no model %(model)s. Known models: %(known)s.")
-        return _error(request, 404, message % {"model": slug[:60], "known": known or gettext("none")})
+    try:
+        MLModel.objects.named(slug)
+    except UnknownModel as unknown:
+        return _error(request, 404, str(unknown))
     schema = model_service.active_model(slug).schema
     values, errors = schema.read(inputs)
     if errors:

@@ -22,7 +22,7 @@ from .history import (
     number_input,
 )
 from .jobs import Job
-from .registry import Candidate, MLModel, ModelVersion
+from .registry import Candidate, MLModel, ModelVersion, UnknownModel
 
 __all__ = [
     "DEFAULT_SORT",
@@ -43,4 +43,5 @@ __all__ = [
     "ModelVersion",
     "PendingBatch",
     "Prediction",
+    "UnknownModel",
 ]

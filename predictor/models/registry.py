@@ -12,7 +12,26 @@ from predictor.schema.inputs import ModelSchema
 _schemas: dict[tuple[int | None, str], ModelSchema] = {}
 
 
+class UnknownModel(LookupError):
+    """No model has the slug asked for; the message names it and the models that exist."""
+
+    def __init__(self, slug: str):
+        self.slug = slug
+        known = gettext(", ").join(MLModel.objects.values_list("slug", flat=True))
+        message = gettext("There is no model %(model)s. Known models: %(known)s.")
+        super().__init__(message % {"model": slug[:60], "known": known or gettext("none")})
+
+
 class MLModelQuerySet(models.QuerySet):
+    def named(self, slug: str) -> "MLModel":
+        """The model with this slug (the default one is created on first use, as everywhere); raises UnknownModel."""
+        if slug == ANIMALS_SLUG:
+            return self.default()
+        model = self.filter(slug=slug).first()
+        if model is None:
+            raise UnknownModel(slug)
+        return model
+
     def default(self) -> "MLModel":
         """The model the home page, API v1 and every command without ``--model`` mean: the shipped animals one."""
         model, _ = self.get_or_create(slug=ANIMALS_SLUG, defaults={"name": "Animals"})

@@ -2,7 +2,7 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext
 
 from predictor.management.language import TranslatedCommand
-from predictor.models import MLModel, ModelVersion
+from predictor.models import MLModel, ModelVersion, UnknownModel
 from predictor.registry import versions
 from predictor.schema.features import ANIMALS_SLUG
 
@@ -17,11 +17,10 @@ class Command(TranslatedCommand):
         )
 
     def handle(self, *args, version: int, model: str, **options):
-        ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.filter(slug=model).first()
-        if ml_model is None:
-            known = gettext(", ").join(MLModel.objects.values_list("slug", flat=True))
-            message = gettext("There is no model %(model)s. Known models: %(known)s.")
-            raise CommandError(message % {"model": model, "known": known or gettext("none")})
+        try:
+            ml_model = MLModel.objects.named(model)
+        except UnknownModel as unknown:
+            raise CommandError(str(unknown)) from None
         try:
             activated = versions.activate_version(version, model=ml_model)
         except ModelVersion.DoesNotExist:
