@@ -261,6 +261,7 @@ for _name, _column in MEASUREMENT_COLUMNS.items():
 class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     list_display = [
         "version",
+        "model",
         "is_active",
         "candidate_display",
         "algorithm",
@@ -275,13 +276,26 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         "sklearn_version",
         "created_at",
     ]
-    list_filter = ["is_active", "algorithm"]
+    list_filter = ["model", "is_active", "algorithm"]
     search_fields = ["=version", "artifact_name", "training_data_sha256"]
     date_hierarchy = "created_at"
     actions = ["activate", "start_shadow", "stop_candidate", "promote_candidate"]
-    list_select_related = ["candidacy"]
+    list_select_related = ["candidacy", "model"]
     fieldsets = [
-        (None, {"fields": ["version", "is_active", "algorithm", "parameters_display", "created_at", "model_page"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "model",
+                    "version",
+                    "is_active",
+                    "algorithm",
+                    "parameters_display",
+                    "created_at",
+                    "model_page",
+                ]
+            },
+        ),
         (
             _("Training data"),
             {
@@ -346,20 +360,24 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
         if queryset.count() != 1:
             self.message_user(request, gettext("Select exactly one version to run as a shadow."), messages.ERROR)
             return
+        chosen = queryset.get()
         message = gettext("%(version)s now scores every prediction as a shadow.")
         self._change_candidate(
-            request, message, lambda: candidates.start_shadow(queryset.get().version, user=request.user)
+            request, message, lambda: candidates.start_shadow(chosen.version, model=chosen.model, user=request.user)
         )
 
+    # Stopping and promoting mean the candidate of the selected version's model (one candidate per model).
     @admin.action(permissions=["activate"], description=_("Stop the shadow or canary"))
     def stop_candidate(self, request, queryset):
+        model = queryset.first().model
         message = gettext("%(version)s is no longer tried; its stored answers stay for the comparison.")
-        self._change_candidate(request, message, lambda: candidates.stop(user=request.user).version)
+        self._change_candidate(request, message, lambda: candidates.stop(model=model, user=request.user).version)
 
     @admin.action(permissions=["activate"], description=_("Make the shadow or canary active (promote)"))
     def promote_candidate(self, request, queryset):
+        model = queryset.first().model
         message = gettext("Model %(version)s is now active; running servers serve it within a second.")
-        self._change_candidate(request, message, lambda: candidates.promote(user=request.user))
+        self._change_candidate(request, message, lambda: candidates.promote(model=model, user=request.user))
 
     def _change_candidate(self, request, message: str, change) -> None:
         """Run a change of candidacy (predictor.serving.candidates) and say what became of which version."""
@@ -419,7 +437,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
 
     @admin.display(description=_("model page"))
     def model_page(self, version: ModelVersion) -> str:
-        url = reverse("predictor:model_detail", args=[version.version])
+        url = reverse("predictor:model_detail", args=version.url_args)
         return format_html('<a href="{}">{}</a>', url, url)
 
     @admin.display(description=_("live accuracy and drift"))

@@ -168,6 +168,11 @@ class ModelVersion(models.Model):
         return f"v{self.version}"
 
     @property
+    def url_args(self) -> list:
+        """The arguments of its pages' URLs: /models/3/ for the default model's (as always), /models/iris/3/ else."""
+        return [self.version] if self.model.is_default else [self.model.slug, self.version]
+
+    @property
     def input_schema(self) -> ModelSchema:
         # A version's schema never changes once trained, and history pages read it once per row.
         # Its row, not its artifact, says which version it is: the same CSV with another schema
@@ -233,16 +238,15 @@ class ModelVersion(models.Model):
 
 
 class Candidate(models.Model):
-    """The version tried beside the active one, as a shadow or a canary: at most one (predictor.serving.candidates)."""
+    """The version tried beside its model's active one, as a shadow or a canary: at most one per model
+    (predictor.serving.candidates)."""
 
     class Mode(models.TextChoices):
         SHADOW = "shadow", _("shadow")
         CANARY = "canary", _("canary")
 
-    # The one row there can be; starting a trial replaces it, stopping deletes it.
-    ONLY = 1
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=ONLY, editable=False)
+    # One row per model at most: starting a trial replaces its model's row, stopping deletes it.
+    model = models.OneToOneField(MLModel, verbose_name=_("model"), on_delete=models.CASCADE, related_name="candidate")
     version = models.OneToOneField(
         ModelVersion, verbose_name=_("model version"), on_delete=models.CASCADE, related_name="candidacy"
     )
@@ -255,7 +259,6 @@ class Candidate(models.Model):
         verbose_name = _("candidate")
         verbose_name_plural = _("candidates")
         constraints = [
-            models.CheckConstraint(condition=Q(id=1), name="one_candidate"),
             models.CheckConstraint(
                 condition=Q(mode="shadow", canary_percent=0) | Q(mode="canary", canary_percent__range=(1, 100)),
                 name="candidate_share_fits_mode",
@@ -266,3 +269,8 @@ class Candidate(models.Model):
         if self.mode == self.Mode.CANARY:
             return f"{self.version} ({self.get_mode_display()} {self.canary_percent}%)"
         return f"{self.version} ({self.get_mode_display()})"
+
+    def save(self, *args, **kwargs) -> None:
+        # The model is always the version's: stored beside it only so that one model has one candidate.
+        self.model_id = self.version.model_id
+        super().save(*args, **kwargs)

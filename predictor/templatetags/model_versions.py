@@ -1,8 +1,11 @@
-"""The models pages' note on a version this server's scikit-learn cannot load (artifacts.same_sklearn_series)."""
+"""The models pages' tags: a version's page addresses, and the note on a version this server's scikit-learn
+cannot load (artifacts.same_sklearn_series)."""
 
 from django import template
+from django.urls import reverse
 from django.utils.translation import gettext
 
+from predictor.models import ModelVersion
 from predictor.registry import artifacts
 
 register = template.Library()
@@ -24,3 +27,9 @@ def sklearn_note(saved_with: str, *, detailed: bool = False) -> str:
         )
         % values
     )
+
+
+@register.simple_tag
+def version_url(name: str, version: ModelVersion) -> str:
+    """The address of one of ``version``'s pages (``predictor:model_detail`` …), with its model's slug where needed."""
+    return reverse(name, args=version.url_args)

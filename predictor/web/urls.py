@@ -30,4 +30,19 @@ urlpatterns = [
         {"scheme": "dark"},
         name="model_picture_dark",
     ),
+    # The same pages for every model by its slug (the ones above are the default model's, as before models had names).
+    path("models/<slug:slug>/<int:version>/", model_versions.model_detail, name="model_detail"),
+    path(
+        "models/<slug:slug>/<int:version>/comparison/",
+        model_versions.candidate_comparison,
+        name="candidate_comparison",
+    ),
+    path("models/<slug:slug>/<int:version>/candidate/", model_versions.change_candidate, name="change_candidate"),
+    path("models/<slug:slug>/<int:version>/picture.png", model_versions.model_picture, name="model_picture"),
+    path(
+        "models/<slug:slug>/<int:version>/picture-dark.png",
+        model_versions.model_picture,
+        {"scheme": "dark"},
+        name="model_picture_dark",
+    ),
 ]

@@ -2,7 +2,9 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext
 
 from predictor.management.language import TranslatedCommand
+from predictor.models import MLModel, UnknownModel
 from predictor.registry import comparison
+from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import candidates
 
 
@@ -19,34 +21,41 @@ class Command(TranslatedCommand):
             "version", type=int, nargs="?", help="Version number (e.g. 3 for v3); for shadow and canary."
         )
         parser.add_argument("--percent", type=int, default=10, help="The canary's share of predictions (default 10).")
+        parser.add_argument(
+            "--model", default=ANIMALS_SLUG, help="The model whose candidate it is (default: %(default)s)."
+        )
 
-    def handle(self, *args, action: str, version: int | None, percent: int, **options):
+    def handle(self, *args, action: str, version: int | None, percent: int, model: str, **options):
         if action in {"shadow", "canary"} and version is None:
             raise CommandError(gettext("Name the version to try: `candidate %(action)s 3`.") % {"action": action})
         try:
+            ml_model = MLModel.objects.named(model)
+        except UnknownModel as unknown:
+            raise CommandError(str(unknown)) from None
+        try:
             match action:
                 case "shadow":
-                    candidate = candidates.start_shadow(version)
+                    candidate = candidates.start_shadow(version, model=ml_model)
                     message = gettext("%(version)s now scores every prediction as a shadow.")
                     self.stdout.write(self.style.SUCCESS(message % {"version": candidate.version}))
                 case "canary":
-                    candidate = candidates.start_canary(version, percent=percent)
+                    candidate = candidates.start_canary(version, percent=percent, model=ml_model)
                     message = gettext("%(version)s now answers %(percent)s%% of single predictions as a canary.")
                     self.stdout.write(self.style.SUCCESS(message % {"version": candidate.version, "percent": percent}))
                 case "stop":
-                    stopped = candidates.stop(version_number=version)
+                    stopped = candidates.stop(version_number=version, model=ml_model)
                     self.stdout.write(self.style.SUCCESS(gettext("Stopped %(version)s.") % {"version": stopped}))
                 case "promote":
-                    promoted = candidates.promote(version_number=version)
+                    promoted = candidates.promote(version_number=version, model=ml_model)
                     message = gettext("Model %(version)s is now active.")
                     self.stdout.write(self.style.SUCCESS(message % {"version": promoted}))
                 case "status":
-                    self._status()
+                    self._status(ml_model)
         except candidates.CandidateError as error:
             raise CommandError(str(error)) from None
 
-    def _status(self) -> None:
-        candidate = candidates.current()
+    def _status(self, model: MLModel) -> None:
+        candidate = candidates.current(model)
         if candidate is None:
             self.stdout.write(gettext("No shadow or canary is running."))
             return

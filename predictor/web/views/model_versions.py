@@ -15,11 +15,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
 
 from predictor.history import selectors
-from predictor.models import Job, ModelVersion
+from predictor.models import Job, MLModel, ModelVersion, UnknownModel
 from predictor.ops import permissions
 from predictor.ops.permissions import required
 from predictor.registry import artifacts, comparison, model_metrics, training
-from predictor.schema.features import ANIMALS_SLUG, FEATURES
+from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import candidates
 from predictor.web.forms import CandidateForm, RetrainForm
 from predictor.web.views.batches import STORAGE_UNREACHABLE
@@ -36,8 +36,15 @@ def model_list(request):
 
 
 def _model_list_page(request, retrain_form: RetrainForm, status: int = 200):
+    versions = selectors.with_live_counts(ModelVersion.objects.select_related("model", "candidacy"))
+    by_model: dict[int, list[ModelVersion]] = {}
+    for version in versions.order_by("model_id", "-version"):
+        by_model.setdefault(version.model_id, []).append(version)
+    # The default model first (the site's own), then the others by name; each with its versions, newest first.
+    models = sorted(MLModel.objects.filter(pk__in=by_model), key=lambda model: (not model.is_default, model.name))
     context = {
-        "versions": selectors.with_live_counts(ModelVersion.objects.filter(model__slug=ANIMALS_SLUG)),
+        "models": [{"model": model, "versions": by_model[model.pk]} for model in models],
+        "default_model": MLModel.objects.default(),  # the one the retrain form trains (its CSV columns)
         # Offered only to those the retrain view lets through.
         "retrain_form": retrain_form if permissions.allows(request.user, permissions.RETRAIN) else None,
         "recent_retrainings": Job.objects.filter(kind=Job.Kind.RETRAIN).select_related("created_by")[:5],
@@ -68,17 +75,23 @@ def retrain(request):
     return redirect("predictor:job", job_id=job.pk)
 
 
+# Every version's pages take the model's slug; without one (/models/3/, the addresses from before models had
+# names) they are the default model's.
+def _version_or_404(slug: str, version: int) -> ModelVersion:
+    return get_object_or_404(ModelVersion.objects.select_related("model"), model__slug=slug, version=version)
+
+
 @require_safe
 @required(permissions.VIEW_MODELS)
-def model_detail(request, version: int):
-    model_version = get_object_or_404(ModelVersion, model__slug=ANIMALS_SLUG, version=version)
+def model_detail(request, version: int, slug: str = ANIMALS_SLUG):
+    model_version = _version_or_404(slug, version)
     return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
 
 
 @require_safe
 @required(permissions.VIEW_MODELS)
-def model_picture(request, version: int, scheme: str = "light"):
-    model_version = get_object_or_404(ModelVersion, model__slug=ANIMALS_SLUG, version=version)
+def model_picture(request, version: int, slug: str = ANIMALS_SLUG, scheme: str = "light"):
+    model_version = _version_or_404(slug, version)
     if not model_version.picture_name:
         raise Http404(_("This version has no training picture."))
     try:
@@ -95,14 +108,14 @@ def model_picture(request, version: int, scheme: str = "light"):
 
 @require_safe
 @required(permissions.VIEW_MODELS)
-def candidate_comparison(request, version: int):
-    candidate = get_object_or_404(ModelVersion, model__slug=ANIMALS_SLUG, version=version)
+def candidate_comparison(request, version: int, slug: str = ANIMALS_SLUG):
+    candidate = _version_or_404(slug, version)
     figures = comparison.compare(candidate)
     context = {
         "comparison": figures,
         "disagreements": comparison.disagreements(candidate, figures.active) if figures.active else [],
-        "running": candidates.current(),
-        "features": FEATURES,
+        "running": candidates.current(candidate.model),
+        "inputs": candidate.input_schema.inputs,
         "form": CandidateForm(),
         # Offered only to those the views behind them would let through.
         "can_change": permissions.allows(request.user, permissions.ACTIVATE_VERSIONS),
@@ -113,7 +126,11 @@ def candidate_comparison(request, version: int):
 
 @require_POST
 @required(permissions.ACTIVATE_VERSIONS)
-def change_candidate(request, version: int):
+def change_candidate(request, version: int, slug: str = ANIMALS_SLUG):
+    try:
+        model = MLModel.objects.named(slug)
+    except UnknownModel as unknown:
+        raise Http404(str(unknown)) from None
     form = CandidateForm(request.POST)
     if not form.is_valid():
         problems = " ".join(error for errors in form.errors.values() for error in errors)
@@ -122,19 +139,19 @@ def change_candidate(request, version: int):
     try:
         match action:
             case "shadow":
-                candidates.start_shadow(version, user=request.user)
+                candidates.start_shadow(version, model=model, user=request.user)
                 message = gettext("%(version)s now scores every prediction as a shadow.")
             case "canary":
-                candidates.start_canary(version, percent=percent, user=request.user)
+                candidates.start_canary(version, percent=percent, model=model, user=request.user)
                 message = gettext("%(version)s now answers %(percent)s%% of single predictions as a canary.")
             case "stop":
-                candidates.stop(version_number=version, user=request.user)
+                candidates.stop(version_number=version, model=model, user=request.user)
                 message = gettext("%(version)s is no longer tried; its stored answers stay for the comparison.")
             case "promote":
-                candidates.promote(version_number=version, user=request.user)
+                candidates.promote(version_number=version, model=model, user=request.user)
                 message = gettext("Model %(version)s is now active; running servers serve it within a second.")
     except candidates.CandidateError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, message % {"version": f"v{version}", "percent": percent})
-    return redirect("predictor:candidate_comparison", version=version)
+    return redirect("predictor:candidate_comparison", *([version] if model.is_default else [slug, version]))
