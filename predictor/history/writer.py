@@ -23,8 +23,9 @@ from predictor.serving.results import BatchResult, PredictionResult
 
 @dataclass(frozen=True)
 class StoredCount:
-    """How many stored predictions one version answered from one source, by species."""
+    """How many stored predictions one version of one model answered from one source, by class."""
 
+    model: str  # its slug
     model_version: int
     source: str
     species_counts: dict[str, int]
@@ -63,7 +64,10 @@ def record_prediction(
     if stored is None:
         return Prediction.objects.get(submission_key=submission_key)
     metrics.count_stored_predictions(
-        model_version=result.model.version, source=source, species_counts={result.species: 1}
+        model=result.model.record.model.slug,
+        model_version=result.model.version,
+        source=source,
+        species_counts={result.species: 1},
     )
     return stored
 
@@ -111,6 +115,7 @@ def record_predictions(
     )
     if not PendingBatch.objects.filter(batch_id=batch_id).exists():
         metrics.count_stored_predictions(
+            model=result.model.record.model.slug,
             model_version=result.model.version,
             source=source,
             species_counts={label: int(np.count_nonzero(result.species == label)) for label in result.model.classes},
@@ -141,11 +146,15 @@ def published_counts(batch_ids: Iterable[uuid.UUID]) -> list[StoredCount]:
     by_version_and_source: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
     for version_id, source, species, count in grouped:
         by_version_and_source[version_id, source][species] = count
-    numbers = dict(
-        ModelVersion.objects.filter(pk__in={key[0] for key in by_version_and_source}).values_list("pk", "version")
-    )
+    versions = ModelVersion.objects.filter(pk__in={key[0] for key in by_version_and_source})
+    numbers = {pk: (slug, number) for pk, slug, number in versions.values_list("pk", "model__slug", "version")}
     return [
-        StoredCount(model_version=numbers[version_id], source=source, species_counts=species_counts)
+        StoredCount(
+            model=numbers[version_id][0],
+            model_version=numbers[version_id][1],
+            source=source,
+            species_counts=species_counts,
+        )
         for (version_id, source), species_counts in by_version_and_source.items()
     ]
 
@@ -154,5 +163,8 @@ def count_published(counts: Iterable[StoredCount]) -> None:
     """Count batches as stored when the transaction that publishes them (deletes their PendingBatch) commits."""
     for stored in counts:
         metrics.count_stored_predictions(
-            model_version=stored.model_version, source=stored.source, species_counts=stored.species_counts
+            model=stored.model,
+            model_version=stored.model_version,
+            source=stored.source,
+            species_counts=stored.species_counts,
         )

@@ -23,10 +23,12 @@ from prometheus_client.registry import Collector
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _UNMATCHED_ROUTE = "unmatched"
 
+# ``species`` is the class answered, for every model: the label kept its first name so that dashboards
+# written before models had names keep working.
 PREDICTIONS = Counter(
     "mlsite_predictions",
-    "Predictions stored, by the model version that answered, the species answered and where they came from.",
-    ["model_version", "species", "source"],
+    "Predictions stored, by model (its slug), the version that answered, the class answered and where they came from.",
+    ["model", "model_version", "species", "source"],
 )
 REQUEST_SECONDS = Histogram(
     "mlsite_request_duration_seconds",
@@ -48,13 +50,14 @@ LIMIT_COUNTS_IN_DATABASE = Counter(
 )
 
 
-def count_stored_predictions(*, model_version: int, source: str, species_counts: Mapping[str, int]) -> None:
+def count_stored_predictions(*, model: str, model_version: int, source: str, species_counts: Mapping[str, int]) -> None:
     """Count stored predictions once their transaction commits: a rolled-back batch was never stored."""
 
     def count() -> None:
         for species, count in species_counts.items():
             if count:
-                PREDICTIONS.labels(model_version=str(model_version), species=species, source=source).inc(count)
+                labels = {"model": model, "model_version": str(model_version), "species": species, "source": source}
+                PREDICTIONS.labels(**labels).inc(count)
 
     transaction.on_commit(count)
 

@@ -215,7 +215,7 @@ def test_retraining_needs_the_retrain_permission(make_staff, trained_version):
 
 
 def batch_count(species: str, version: int = 1) -> float:
-    labels = {"model_version": str(version), "species": species, "source": "batch"}
+    labels = {"model": "animals", "model_version": str(version), "species": species, "source": "batch"}
     return REGISTRY.get_sample_value("mlsite_predictions_total", labels) or 0.0
 
 

@@ -24,6 +24,7 @@ from predictor.history import writer
 from predictor.models import Job, Prediction
 from predictor.ops import request_id
 from predictor.serving import model_service
+from predictor.tests.tabular import IRIS_FLOWER
 
 pytestmark = pytest.mark.django_db
 
@@ -48,8 +49,9 @@ def value(scraped: dict, name: str, **labels) -> float:
     return scraped.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def predictions(scraped: dict, *, version: int, species: str, source: str) -> float:
-    return value(scraped, "mlsite_predictions_total", model_version=str(version), species=species, source=source)
+def predictions(scraped: dict, *, version: int, species: str, source: str, model: str = "animals") -> float:
+    labels = {"model": model, "model_version": str(version), "species": species, "source": source}
+    return value(scraped, "mlsite_predictions_total", **labels)
 
 
 def stored_counts(scraped: dict) -> dict:
@@ -379,3 +381,22 @@ def _writers(metrics_dir: Path) -> set[str]:
             if sample.name == "mlsite_predictions_total"
         )
     }
+
+
+def test_each_models_predictions_are_counted_under_its_own_name(
+    client, three_models, django_capture_on_commit_callbacks
+):
+    before = samples()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_json(client, "/api/v2/models/iris/predict", IRIS_FLOWER)
+        client.post("/", {"height": "40", "weight": "12.5"})
+    after = samples()
+    assert (
+        predictions(after, model="iris", version=1, species="setosa", source="api")
+        - predictions(before, model="iris", version=1, species="setosa", source="api")
+        == 1
+    )
+    moved = {
+        key: count - before.get(key, 0) for key, count in stored_counts(after).items() if count != before.get(key, 0)
+    }
+    assert {dict(labels)["model"] for _name, labels in moved} == {"iris", "animals"}
