@@ -19,13 +19,14 @@ from django.urls import reverse
 
 from conftest import permission_group
 from mlsite.settings import s3_storage
-from predictor.history import batch, feedback
+from predictor.history import batch, feedback, writer
 from predictor.models import ModelVersion, Prediction
 from predictor.ops import api_keys, backup
 from predictor.registry import artifacts
 from predictor.serving import model_service
 from predictor.tests.live_server import running_server
 from predictor.tests.load import BrowserLikeClient
+from predictor.tests.tabular import IRIS_FLOWER
 
 pytestmark = pytest.mark.django_db
 
@@ -217,7 +218,7 @@ def call_api(base_url: str, path: str, *, body=None, key: str = "") -> tuple[int
 
 FILL_SITE = """
 from django.contrib.auth.models import Group, User
-from predictor.history import batch, feedback
+from predictor.history import batch, feedback, writer
 from predictor.ops import api_keys
 from predictor.models import Prediction
 ann = User.objects.create_user("ann", password="a long password for ann", is_staff=True)
@@ -315,3 +316,25 @@ def test_a_site_restored_from_a_backup_taken_while_it_answers_serves_the_same(da
             same = [(answer["model_version"], answer["probabilities"]) for answer in answers[old.base_url]]
             assert [(answer["model_version"], answer["probabilities"]) for answer in answers[new.base_url]] == same
             assert answers[new.base_url][0]["id"] == new_rows[-1][0] + 1  # numbering goes on after the restored rows
+
+
+def test_a_backup_holds_every_model_and_a_restored_site_serves_them_all(three_models, settings, tmp_path):
+    fruit = {"colour": "yellow", "weight_g": 120, "diameter_cm": 7}
+    answers = {"iris": model_service.predict(IRIS_FLOWER, model="iris"), "fruit": model_service.predict(fruit, "fruit")}
+    for answer in answers.values():
+        writer.record_prediction(result=answer)
+    before = site_contents()
+    call_command("backup_site", str(tmp_path / "backup"), stdout=StringIO())
+    empty_the_site(settings, tmp_path)
+    call_command("restore_site", str(tmp_path / "backup"), stdout=StringIO())
+
+    assert site_contents() == before
+    assert sorted(ModelVersion.objects.active().values_list("model__slug", flat=True)) == [
+        "animals",
+        "fruit",
+        "iris",
+        "wine",
+    ]
+    assert model_service.predict(IRIS_FLOWER, model="iris").probabilities == answers["iris"].probabilities
+    assert model_service.predict(fruit, model="fruit").species == answers["fruit"].species == "banana"
+    assert set(Prediction.objects.values_list("model__slug", flat=True)) == {"iris", "fruit"}
