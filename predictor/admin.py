@@ -21,7 +21,7 @@ from predictor.history.pagination import CappedCountPaginator
 from predictor.models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction, number_input
 from predictor.ops import api_keys, permissions
 from predictor.registry import model_metrics, versions
-from predictor.schema.features import FEATURES
+from predictor.schema.features import ANIMALS_SLUG, FEATURES
 from predictor.serving import candidates
 
 
@@ -68,7 +68,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class SpeciesFilter(admin.SimpleListFilter):
     """Species from the model versions' training data: no DISTINCT over the prediction table."""
 
-    title = _("predicted species")
+    title = _("predicted class")
     parameter_name = "species"
 
     def lookups(self, request, model_admin):
@@ -81,7 +81,7 @@ class SpeciesFilter(admin.SimpleListFilter):
 class ActualSpeciesFilter(admin.SimpleListFilter):
     """The label staff gave, or none yet; the same URL parameters as Django's choices filter."""
 
-    title = _("actual species")
+    title = _("actual class")
     parameter_name = "actual_species__exact"
     NOT_LABELLED = "__none__"
 
@@ -95,8 +95,10 @@ class ActualSpeciesFilter(admin.SimpleListFilter):
         return queryset.filter(actual_species=self.value()) if self.value() else queryset
 
 
-def _label_action(species: str):
-    @admin.action(permissions=["change"], description=format_lazy(_("actual species: {species}"), species=species))
+def _label_action(species: str, target: str):
+    description = format_lazy(_("actual {target}: {species}"), target=target, species=species)
+
+    @admin.action(permissions=["change"], description=description)
     def label(modeladmin, request, queryset):
         try:
             count = feedback.label_predictions(prediction_ids=queryset.values("pk"), species=species, user=request.user)
@@ -104,11 +106,11 @@ def _label_action(species: str):
             modeladmin.message_user(request, str(error), level=messages.ERROR)
             return
         message = ngettext(
-            "Recorded %(species)s as the actual species of %(count)d prediction.",
-            "Recorded %(species)s as the actual species of %(count)d predictions.",
+            "Recorded %(species)s as the actual %(target)s of %(count)d prediction.",
+            "Recorded %(species)s as the actual %(target)s of %(count)d predictions.",
             count,
         )
-        modeladmin.message_user(request, message % {"species": species, "count": count})
+        modeladmin.message_user(request, message % {"species": species, "target": target, "count": count})
 
     return label, f"label_{species.lower()}", label.short_description
 
@@ -125,6 +127,16 @@ def _measurement_column(feature):
 
 
 MEASUREMENT_COLUMNS = {f"{feature.field}_display": _measurement_column(feature) for feature in FEATURES}
+
+
+def _class_column(field: str, heading):
+    """A list column showing a class field under a heading in the listed model's words."""
+
+    @admin.display(description=heading, empty_value="-")
+    def column(prediction: Prediction) -> str | None:
+        return getattr(prediction, field)
+
+    return column
 
 
 @admin.register(Prediction)
@@ -155,7 +167,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     date_hierarchy = "created_at"
     sortable_by = ["created_at"]  # the ordering with an index
     search_fields = ["species", "=id"]  # shows the search box; get_search_results does the search
-    search_help_text = _("Search by predicted species (any case) or by prediction id.")
+    search_help_text = _("Search by predicted class (any case) or by prediction id.")
     show_full_result_count = False  # no second COUNT(*) over the whole table on every page
     paginator = CappedCountPaginator  # counts stop at 10,000 unless quick; deep pages read ids first
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the table once per choice
@@ -188,20 +200,34 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_list_display(self, request):
+        # The words of the model listed: "predicted species" for the animals, "predicted kind" for iris,
+        # "predicted class" for rows of several models; the animals' own columns only where only they are listed.
+        versions = ModelVersion.objects.all()
+        if chosen := request.GET.get("model__id__exact"):
+            versions = versions.filter(model_id=chosen) if chosen.isascii() and chosen.isdigit() else versions.none()
+        target = versions.target_word()
+        only_animals = set(versions.values_list("model__slug", flat=True)) <= {ANIMALS_SLUG}
+        columns = {
+            "species": _class_column("species", format_lazy(_("predicted {target}"), target=target)),
+            "actual_species": _class_column("actual_species", format_lazy(_("actual {target}"), target=target)),
+        }
+        return [
+            columns.get(name, name) for name in self.list_display if only_animals or name not in MEASUREMENT_COLUMNS
+        ]
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "actual_species":  # the species the versions know, not free text
             known = [(name, name) for name in ModelVersion.objects.known_species()]
-            return forms.ChoiceField(
-                choices=[("", _("not labelled")), *known], required=False, label=_("actual species")
-            )
+            return forms.ChoiceField(choices=[("", _("not labelled")), *known], required=False, label=_("actual class"))
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_actions(self, request):
-        # One labelling action per species the trained versions know (species are data, not code).
+        # One labelling action per class the trained versions know (classes are data, not code).
         actions = super().get_actions(request)
         if self.has_change_permission(request):
-            for species in ModelVersion.objects.known_species():
-                action = _label_action(species)
+            for species, target in sorted(ModelVersion.objects.target_words().items()):
+                action = _label_action(species, target)
                 actions[action[1]] = action
         return actions
 
@@ -247,7 +273,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     def probability_display(self, prediction: Prediction) -> str:
         return prediction.probability_percent
 
-    @admin.display(description=_("probability of every species"))
+    @admin.display(description=_("probability of every class"))
     def probabilities_display(self, prediction: Prediction) -> str:
         return gettext(", ").join(f"{label} {text}" for label, text, _width in prediction.sorted_probabilities)
 
@@ -410,7 +436,7 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
     def parameters_display(self, version: ModelVersion) -> str:
         return ", ".join(f"{name}={value}" for name, value in sorted(version.parameters.items())) or "—"
 
-    @admin.display(description=_("rows per species"))
+    @admin.display(description=_("rows per class"))
     def class_counts_display(self, version: ModelVersion) -> str:
         return gettext(", ").join(f"{species} {rows:,}" for species, rows in sorted(version.class_counts.items()))
 

@@ -1,4 +1,4 @@
-"""Feedback: staff record the actual species of stored predictions.
+"""Feedback: staff record the actual class of stored predictions (the animals' species, iris's kind).
 
 Every entry point (admin action, admin change page, the results page) labels through
 `label_predictions`, so who labelled a row and when is always written with the label, and the
@@ -32,8 +32,8 @@ def label_predictions(*, prediction_ids: Iterable[int] | QuerySet, species: str 
     """
     if species is not None and species not in (known := ModelVersion.objects.known_species()):
         raise FeedbackError(
-            gettext("Unknown species %(species)r: choose one of %(known)s.")
-            % {"species": species, "known": ", ".join(known)}
+            gettext("Unknown %(target)s %(species)r: choose one of %(known)s.")
+            % {"target": ModelVersion.objects.target_word(), "species": species, "known": ", ".join(known)}
         )
     labelled = species is not None
     # A queryset (admin's "select all") stays a subquery instead of a list of a million ids.
@@ -67,7 +67,7 @@ def _refuse_classes_unknown_to_their_version(rows: QuerySet, species: str) -> No
     # rolled-back version knew would be a label no answer of this version could ever match.
     # The versions table is small: find the versions that lack the class, then ask the
     # predictions' version index whether any selected row is theirs.
-    versions = ModelVersion.objects.only("pk", "version", "class_counts")
+    versions = ModelVersion.objects.only("pk", "version", "class_counts", "created_at", "artifact_sha256", "schema")
     lacking = [version for version in versions if species not in version.class_counts]
     if not lacking:
         return
@@ -75,6 +75,11 @@ def _refuse_classes_unknown_to_their_version(rows: QuerySet, species: str) -> No
     if found:
         version = next(version for version in lacking if version.pk == found[0])
         raise FeedbackError(
-            gettext("%(species)s is not a species v%(version)s knows; choose %(known)s.")
-            % {"species": species, "version": version.version, "known": one_of(version.classes)}
+            gettext("%(species)s is not a %(target)s %(version)s knows; choose %(known)s.")
+            % {
+                "species": species,
+                "target": version.input_schema.target_in_sentence,
+                "version": version,
+                "known": one_of(version.classes),
+            }
         )

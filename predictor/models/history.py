@@ -134,9 +134,9 @@ class Prediction(models.Model):
     # version's schema (ModelVersion.input_schema) names and bounds them: the application checks
     # them before anything is stored, since each model has inputs of its own.
     inputs = models.JSONField(_("inputs"))
-    species = models.CharField(_("predicted species"), max_length=50)
-    probability = models.FloatField(_("probability of the predicted species"))
-    probabilities = models.JSONField(_("probability of every species"))
+    species = models.CharField(_("predicted class"), max_length=50)
+    probability = models.FloatField(_("probability of the predicted class"))
+    probabilities = models.JSONField(_("probability of every class"))
     model_version = models.ForeignKey(
         ModelVersion,
         verbose_name=_("model version"),
@@ -151,7 +151,7 @@ class Prediction(models.Model):
     # Feedback: written only through predictor.history.feedback, never by the prediction itself. NULL
     # means "nobody has said yet", which must not look like a species. No choices: species are
     # data (ModelVersion.objects.known_species()), checked by predictor.history.feedback.
-    actual_species = models.CharField(_("actual species"), max_length=50, null=True, blank=True)  # noqa: DJ001
+    actual_species = models.CharField(_("actual class"), max_length=50, null=True, blank=True)  # noqa: DJ001
     labelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("labelled by"),
@@ -181,7 +181,7 @@ class Prediction(models.Model):
         db_index=False,  # covered by the partial prediction_comparison index
     )
     shadow_species = models.CharField(  # noqa: DJ001
-        _("second-opinion species"), max_length=50, null=True, blank=True
+        _("second-opinion class"), max_length=50, null=True, blank=True
     )
     shadow_probability = models.FloatField(_("second-opinion probability"), null=True, blank=True)
 

@@ -74,6 +74,22 @@ class ModelVersionQuerySet(models.QuerySet):
     def active(self) -> "ModelVersionQuerySet":
         return self.filter(is_active=True)
 
+    def target_words(self) -> dict[str, str]:
+        """Each known class with what its kind is called in a sentence: "species" for Cat (the animals' target),
+        "kind" for setosa; "class" where the versions that know it disagree."""
+        words: dict[str, set[str]] = {}
+        for version in self.only("pk", "created_at", "artifact_sha256", "schema", "class_counts"):
+            word = str(version.input_schema.target_in_sentence)
+            for name in version.class_counts:
+                words.setdefault(name, set()).add(word)
+        return {name: found.pop() if len(found) == 1 else gettext("class") for name, found in words.items()}
+
+    def target_word(self) -> str:
+        """What the classes are called where no one model is meant: the target's word when every version agrees
+        ("species" on a site of animals only), else "class"."""
+        words = set(self.target_words().values())
+        return words.pop() if len(words) == 1 else gettext("class")
+
     def known_species(self) -> list[str]:
         """The one list of species: every class a trained version knows, from the small versions table.
 

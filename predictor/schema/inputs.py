@@ -33,6 +33,12 @@ SCHEMA_FORMAT = 1
 Words = Mapping[str, str]  # language code ("en", "zh-hans") -> text
 
 
+def _in_sentence(label: str) -> str:
+    if len(label) > 1 and label[1].isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
 def snake_case(header: str) -> str:
     """An input's name from its CSV header: "Sepal Length (cm)" -> "sepal_length_cm", "Höhe" -> "hohe"."""
     ascii_text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
@@ -265,6 +271,12 @@ class ModelSchema:
     @property
     def target_label(self) -> Promise:
         return translated(self.target_labels, self.target)
+
+    @property
+    def target_in_sentence(self) -> Promise:
+        """The target's label inside a sentence ("the actual species"): its first letter lower-cased, unless the
+        label starts with an abbreviation (DNA type)."""
+        return lazy(lambda: _in_sentence(str(self.target_label)), str)()
 
     def input(self, name: str) -> Input:
         return next(item for item in self.inputs if item.name == name)

@@ -88,3 +88,18 @@ def test_the_commands_take_the_model_and_name_the_known_ones_when_it_is_unknown(
             call_command(*command, "--model", "tulips")
         assert str(unknown.value) == "There is no model tulips. Known models: animals, fruit, iris, wine."
     assert Prediction.objects.count() == 0
+
+
+def test_the_admin_speaks_of_the_listed_models_classes(admin_client, three_models):
+    iris = ModelVersion.objects.get(model__slug="iris")
+    writer.record_prediction(result=model_service.predict(IRIS_FLOWER, model="iris"))
+    writer.record_prediction(result=model_service.predict({"height": 90, "weight": 50}))
+
+    listed = admin_client.get(f"/admin/predictor/prediction/?model__id__exact={iris.model_id}").content.decode()
+    assert "Predicted kind" in listed and "Actual kind" in listed  # iris's target is its CSV's "kind"
+    assert "Height (cm)" not in listed and "sepal length (cm) 5.1" in listed.lower()
+    assert "actual kind: setosa" in listed and "actual species: Cat" in listed  # each class in its model's words
+    everything = admin_client.get("/admin/predictor/prediction/").content.decode()
+    assert "Predicted class" in everything  # rows of several models: the word every model shares
+    animals = admin_client.get(f"/admin/predictor/prediction/?model__id__exact={three_models.model_id}")
+    assert "Predicted species" in animals.content.decode() and "Height (cm)" in animals.content.decode()
