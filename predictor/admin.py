@@ -3,7 +3,7 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -65,11 +65,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _listed_versions(request) -> QuerySet[ModelVersion]:
+    """The versions whose predictions the list shows: those of the model filtered by, else all."""
+    versions = ModelVersion.objects.all()
+    if chosen := request.GET.get("model__id__exact"):
+        versions = versions.filter(model_id=chosen) if chosen.isascii() and chosen.isdigit() else versions.none()
+    return versions
+
+
 class SpeciesFilter(admin.SimpleListFilter):
-    """Species from the model versions' training data: no DISTINCT over the prediction table."""
+    """Classes from the model versions' training data: no DISTINCT over the prediction table."""
 
     title = _("predicted class")
     parameter_name = "species"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # In the listed model's words: "predicted species" for the animals, "predicted class" for several models.
+        self.title = format_lazy(_("predicted {target}"), target=_listed_versions(request).target_word())
 
     def lookups(self, request, model_admin):
         return [(label, label) for label in ModelVersion.objects.known_species()]
@@ -84,6 +97,10 @@ class ActualSpeciesFilter(admin.SimpleListFilter):
     title = _("actual class")
     parameter_name = "actual_species__exact"
     NOT_LABELLED = "__none__"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.title = format_lazy(_("actual {target}"), target=_listed_versions(request).target_word())
 
     def lookups(self, request, model_admin):
         known = [(label, label) for label in ModelVersion.objects.known_species()]
@@ -167,7 +184,6 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     date_hierarchy = "created_at"
     sortable_by = ["created_at"]  # the ordering with an index
     search_fields = ["species", "=id"]  # shows the search box; get_search_results does the search
-    search_help_text = _("Search by predicted class (any case) or by prediction id.")
     show_full_result_count = False  # no second COUNT(*) over the whole table on every page
     paginator = CappedCountPaginator  # counts stop at 10,000 unless quick; deep pages read ids first
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice reads the table once per choice
@@ -203,9 +219,7 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
     def get_list_display(self, request):
         # The words of the model listed: "predicted species" for the animals, "predicted kind" for iris,
         # "predicted class" for rows of several models; the animals' own columns only where only they are listed.
-        versions = ModelVersion.objects.all()
-        if chosen := request.GET.get("model__id__exact"):
-            versions = versions.filter(model_id=chosen) if chosen.isascii() and chosen.isdigit() else versions.none()
+        versions = _listed_versions(request)
         target = versions.target_word()
         only_animals = set(versions.values_list("model__slug", flat=True)) <= {ANIMALS_SLUG}
         columns = {
@@ -215,6 +229,14 @@ class PredictionAdmin(DataBoundedDateHierarchy, admin.ModelAdmin):
         return [
             columns.get(name, name) for name in self.list_display if only_animals or name not in MEASUREMENT_COLUMNS
         ]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        target = _listed_versions(request).target_word()
+        changelist.search_help_text = format_lazy(
+            _("Search by predicted {target} (any case) or by prediction id."), target=target
+        )
+        return changelist
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "actual_species":  # the species the versions know, not free text

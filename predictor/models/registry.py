@@ -38,6 +38,10 @@ class MLModelQuerySet(models.QuerySet):
         return model
 
 
+# The shipped model's name as pages show it, in the visitor's language (the others' names are their trainers').
+DEFAULT_MODEL_NAME = _("Animals")
+
+
 def default_schema() -> dict:
     """The default model's inputs (height and weight), for versions recorded without a schema of their own."""
     return ANIMALS_SCHEMA.to_json()
@@ -68,6 +72,10 @@ class MLModel(models.Model):
     @property
     def is_default(self) -> bool:
         return self.slug == ANIMALS_SLUG
+
+    @property
+    def display_name(self) -> str:
+        return str(DEFAULT_MODEL_NAME) if self.is_default and self.name == "Animals" else self.name
 
 
 class ModelVersionQuerySet(models.QuerySet):
