@@ -41,6 +41,9 @@ from predictor.api.schemas import (
     JobOut,
     MeasurementsIn,
     ModelAnswerOut,
+    ModelBatchOut,
+    ModelPredictionFilters,
+    ModelPredictionPage,
     ModelVersionOut,
     PredictionFilters,
     PredictionOut,
@@ -491,23 +494,142 @@ def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY)
     schema = model_service.active_model(slug).schema
     values, errors = schema.read(inputs)
     if errors:
-        items = [
-            {"loc": ["body", name], "field": name, "index": None, "message": message, "type": "invalid_input"}
-            for name, message in errors.items()
-        ]
-        return _error(request, 422, gettext("The request is not valid: see errors."), items)
+        return _error(request, 422, gettext("The request is not valid: see errors."), _input_errors(errors))
     result = model_service.predict(values, model=slug)
     prediction = writer.record_prediction(result=result, source=Prediction.Source.API)
+    return _model_answer_out(prediction, model=slug, version=result.model.version)
+
+
+@v2.post(
+    "/models/{slug}/predict/batch",
+    auth=staff_or_key(permissions.UPLOAD_BATCHES),
+    response={200: ModelBatchOut, 404: Error, **INVALID, **WRITES, **NOT_READY, **REFUSED},
+    operation_id="v2_predict_batch",
+    summary=format_lazy(_("Predict up to {count} rows at once with one model"), count=f"{MAX_BATCH_ITEMS:,}"),
+    description=format_lazy(
+        "{}{}{}",
+        format_lazy(
+            _(
+                "Needs an API key or staff session with the upload permission (the operator group). "
+                "The body is a JSON array of input objects, each as the body of one prediction with the model. "
+                "A bad item rejects the whole batch (each error names the item's index and the input) and nothing "
+                "is stored; otherwise every result is stored in one transaction. An unknown model is 404. "
+                "Besides the requests, the items are limited per client ({rows} an hour by default)."
+            ),
+            rows=f"{settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}",
+        ),
+        SENTENCE_GAP,
+        RATE_LIMIT_NOTE,
+    ),
+    tags=["v2"],
+    openapi_extra=WRITE_OPENAPI,
+)
+@decorate_view(_guarded_write("v2_predict_batch"))
+def predict_batch_with_model(request, slug: str, items: list[dict[str, Any]] = BATCH_BODY):
+    try:
+        MLModel.objects.named(slug)
+    except UnknownModel as unknown:
+        return _error(request, 404, str(unknown))
+    answering = model_service.active_model(slug)
+    rows, errors = [], []
+    for index, item in enumerate(items):
+        values, item_errors = answering.schema.read(item)
+        rows.append(values)
+        errors += _input_errors(item_errors, index=index)
+    if errors:
+        return _error(request, 422, gettext("The request is not valid: see errors."), errors)
+    limits.spend(limits.BATCH_ROWS, request, len(items))
+    features = np.array([answering.row_of(values) for values in rows], dtype=answering.dtype)
+    result = model_service.predict_many(features, model=slug)
+    batch_id = writer.record_predictions(result=result, source=Prediction.Source.API)
+    stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    version = result.model.version
+    return {
+        "batch_id": batch_id,
+        "version": version,
+        "results": [_model_answer_out(prediction, model=slug, version=version) for prediction in stored],
+    }
+
+
+@v2.get(
+    "/models/{slug}/predictions",
+    auth=staff_or_key(permissions.VIEW_PREDICTIONS),
+    response={200: ModelPredictionPage, 400: Error, 404: Error, 422: Error, **REFUSED},
+    operation_id="v2_list_predictions",
+    summary=_("One model's stored predictions, newest first"),
+    description=_(
+        "Only the predictions of the model named. A `prediction` that is not one of its classes, or a `version` "
+        "it does not have, is refused with 400; an unknown model is 404."
+    ),
+    tags=["v2"],
+)
+def list_model_predictions(request, slug: str, filters: Query[ModelPredictionFilters]):
+    try:
+        model = MLModel.objects.named(slug)
+    except UnknownModel as unknown:
+        return _error(request, 404, str(unknown))
+    versions = ModelVersion.objects.filter(model=model)
+    if filters.prediction and filters.prediction not in (classes := versions.known_species()):
+        message = gettext("The model %(model)s predicts no class “%(value)s”; its classes are %(classes)s.")
+        values = {"model": slug, "value": filters.prediction, "classes": gettext(", ").join(classes) or gettext("none")}
+        return _unknown_filter("prediction", message % values)
+    model_version = None
+    if filters.version is not None:
+        model_version = versions.filter(version=filters.version).first()
+        if model_version is None:
+            message = gettext("The model %(model)s has no version %(version)s.")
+            return _unknown_filter("version", message % {"model": slug, "version": filters.version})
+    query = HistoryQuery(
+        model=model,
+        species=filters.prediction or "",
+        model_version=model_version,
+        since=filters.created_after,
+        until=filters.created_before,
+    )
+    rows = Prediction.objects.matching(query).in_order(query.sort).select_related("model_version")
+    paginator = CappedCountPaginator(rows, filters.page_size)
+    try:
+        page = list(paginator.page(filters.page))
+    except EmptyPage:
+        page = []
+    return {
+        "count": int(paginator.count),
+        "count_is_exact": not isinstance(paginator.count, AtLeast),
+        "page": filters.page,
+        "page_size": filters.page_size,
+        "items": [
+            {
+                **_model_answer_out(prediction, model=slug, version=prediction.model_version.version),
+                "source": prediction.source,
+                "batch_id": prediction.batch_id,
+                "created_at": prediction.created_at,
+                "actual": prediction.actual_species,
+            }
+            for prediction in page
+        ],
+    }
+
+
+def _model_answer_out(prediction: Prediction, *, model: str, version: int) -> dict:
     return {
         "id": prediction.pk,
-        "model": slug,
+        "model": model,
         "prediction": prediction.species,
         "probability": prediction.probability,
         "probabilities": prediction.probabilities,
-        "version": result.model.version,
+        "version": version,
         "inputs": prediction.inputs,
         "outside_training_range": prediction.outside_training_range,
     }
+
+
+def _input_errors(errors: dict[str, str], *, index: int | None = None) -> list[dict]:
+    """ModelSchema.read's errors as the API's error items; ``index`` is a batch item's position."""
+    where = ["body"] if index is None else ["body", index]
+    return [
+        {"loc": [*where, name], "field": name, "index": index, "message": message, "type": "invalid_input"}
+        for name, message in errors.items()
+    ]
 
 
 api.add_router("/v2", v2)
