@@ -714,21 +714,42 @@ def _error(request, status: int, detail: str, errors: list | None = None):
     return api.create_response(request, _error_body(detail, errors), status=status)
 
 
+def _v2_body_message(error: dict) -> str | None:
+    """API v2's wording for a body of the wrong shape: no model's inputs as the example, since each has its own."""
+    kind, loc = error.get("type", ""), error.get("loc", ())
+    is_batch = len(loc) > 1 and loc[1] == "items"
+    is_item = len(loc) > 2 and isinstance(loc[2], int)
+    if kind == "list_type" or (kind == "missing" and is_batch):
+        return gettext(
+            "Send the batch as a JSON list of objects, one per row, each with one key per input of the model "
+            "(GET /api/v2/models lists them)."
+        )
+    if kind == "dict_type" or (kind == "missing" and not is_item):
+        return gettext(
+            "Send the inputs as a JSON object with one key per input of the model (GET /api/v2/models lists them)."
+        )
+    return None
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request, exc: ValidationError):
+    is_v2 = request.path.startswith(f"{reverse('api:api-root')}v2/")
     errors = []
     for error in exc.errors:
-        loc = [part for part in error.get("loc", ()) if part not in {"items", "measurements", "filters"}]
+        # The body parameters' own names (v2's too) are no place in the request a client could fix.
+        ignored = {"items", "measurements", "filters", *(["inputs"] if is_v2 else [])}
+        loc = [part for part in error.get("loc", ()) if part not in ignored]
         names = [part for part in loc[1:] if isinstance(part, str)]
         positions = [part for part in loc[1:] if isinstance(part, int)]
         field = names[-1] if names else None
         index = positions[0] if positions else None
+        message = (_v2_body_message(error) if is_v2 and field is None else None) or _message(error, field)
         errors.append(
             {
                 "loc": loc,
                 "field": field,
                 "index": index,
-                "message": _message(error, field),
+                "message": message,
                 "type": error.get("type", "value_error"),
             }
         )

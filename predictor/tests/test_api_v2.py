@@ -98,12 +98,41 @@ def test_every_bad_item_is_named(key_client, three_models):
     assert errors == [(0, "colour"), (2, "weight_g"), (2, "diameter_cm")]
 
 
-@pytest.mark.parametrize("body", [[], APPLE, [1, 2]], ids=["empty", "an object", "not objects"])
-def test_a_batch_that_is_not_a_list_of_objects_is_refused(key_client, three_models, body):
+LIST_EXPECTED = (
+    "Send the batch as a JSON list of objects, one per row, each with one key per input of the model "
+    "(GET /api/v2/models lists them)."
+)
+OBJECT_EXPECTED = (
+    "Send the inputs as a JSON object with one key per input of the model (GET /api/v2/models lists them)."
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "index", "message"),
+    [
+        ([], None, "Send at least one item in the batch."),
+        (APPLE, None, LIST_EXPECTED),
+        ("", None, LIST_EXPECTED),
+        ([APPLE, 2], 1, OBJECT_EXPECTED),
+    ],
+    ids=["empty", "an object", "no body", "not objects"],
+)
+def test_a_batch_that_is_not_a_list_of_objects_is_refused_without_another_models_example(
+    key_client, three_models, body, index, message
+):
     response = batch(key_client, "fruit", body)
     assert response.status_code == 422
-    assert response.json()["errors"][0]["message"]
+    [error] = response.json()["errors"]
+    assert (error["index"], error["message"]) == (index, message)
     assert not Prediction.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["", [APPLE]], ids=["no body", "a list"])
+def test_a_single_prediction_that_is_not_an_object_is_refused_in_a_sentence(client, three_models, body):
+    response = post_json(client, "/api/v2/models/fruit/predict", body)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["loc"], error["field"], error["message"]) == (["body"], None, OBJECT_EXPECTED)
 
 
 def test_a_batch_needs_an_api_key_or_a_staff_session(client, three_models):
