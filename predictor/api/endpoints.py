@@ -541,6 +541,10 @@ def predict_batch_with_model(request, slug: str, items: list[dict[str, Any]] = B
     limits.spend(limits.BATCH_ROWS, request, len(items))
     features = np.array([answering.row_of(values) for values in rows], dtype=answering.dtype)
     result = model_service.predict_many(features, model=slug)
+    if result.model.version_id != answering.version_id:
+        # Activated in between: the rows are in the other version's column order, which a new
+        # version may not share. Nothing is stored; the retry reads them with the new one.
+        raise model_service.ModelNotReady(gettext("a new version became active while answering; send the batch again."))
     batch_id = writer.record_predictions(result=result, source=Prediction.Source.API)
     stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
     version = result.model.version

@@ -1,11 +1,14 @@
 """API v2 beside the animals model: a batch with any model, and one model's stored predictions."""
 
 import json
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
 from predictor.history import feedback
 from predictor.models import Prediction
+from predictor.serving import model_service
 from predictor.tests.tabular import IRIS_FLOWER
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +152,20 @@ def test_a_batch_spends_the_clients_rows_as_v1s_does(key_client, three_models, s
     assert "at most 5 an hour, 2 left now" in refused.json()["detail"]
     assert Prediction.objects.count() == 3
     assert batch(key_client, "iris", [IRIS_FLOWER] * 2).status_code == 200
+
+
+def test_a_version_activated_while_a_batch_is_answered_stores_nothing_and_asks_for_a_retry(
+    key_client, three_models, monkeypatch
+):
+    looked_up = model_service.active_model("fruit")
+    older = replace(looked_up, record=SimpleNamespace(pk=-1, version=0, model=looked_up.record.model))
+    monkeypatch.setattr(model_service, "active_model", lambda model: older)
+    response = batch(key_client, "fruit", [APPLE])
+    assert response.status_code == 503
+    assert response.json()["detail"] == (
+        "No model is ready: a new version became active while answering; send the batch again."
+    )
+    assert not Prediction.objects.exists()
 
 
 # Unknown models
