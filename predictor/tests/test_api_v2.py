@@ -5,6 +5,9 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from predictor.history import feedback
 from predictor.models import Prediction
@@ -166,6 +169,38 @@ def test_a_version_activated_while_a_batch_is_answered_stores_nothing_and_asks_f
         "No model is ready: a new version became active while answering; send the batch again."
     )
     assert not Prediction.objects.exists()
+
+
+values = (
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.text(max_size=12)
+    | st.sampled_from(["red", " yellow ", "blue", "12", "1e999", "１２"])
+)
+fruit_rows = st.fixed_dictionaries(
+    {},
+    optional={"colour": values, "weight_g": values | st.floats(0, 300), "diameter_cm": values, "taste": values},
+)
+
+
+@examples(
+    max_examples=60,
+    deadline=None,
+    database=None,  # no .hypothesis/ folder in the work tree
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(items=st.lists(fruit_rows | st.just(APPLE) | values, max_size=4))
+def test_posting_any_batch_never_causes_a_server_error(key_client, three_models, settings, items):
+    settings.RATE_LIMITS_ENABLED = False  # more requests than a client may send in a minute
+    before = Prediction.objects.count()
+    response = batch(key_client, "fruit", items)
+    assert response.status_code in {200, 422}, response.content[:300]
+    if response.status_code == 200:
+        assert len(response.json()["results"]) == len(items) == Prediction.objects.count() - before
+    else:
+        assert Prediction.objects.count() == before
 
 
 # Unknown models
