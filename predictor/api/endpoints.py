@@ -28,7 +28,7 @@ from django.utils.log import log_response
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from ninja import Body, NinjaAPI, Query, Router, Status
+from ninja import Body, NinjaAPI, Path, Query, Router, Status
 from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
@@ -421,6 +421,7 @@ api.add_router("/v1", v1)
 # OpenAPI document describes it as an object of inputs, not as fixed fields.
 v2 = Router()
 INPUTS_BODY = Body(...)  # the whole body is the object of inputs
+SLUG = Path(..., description=_("The model's name in addresses, as GET /api/v2/models lists it, such as iris."))
 
 
 @v2.get(
@@ -486,7 +487,7 @@ def _served_model_out(version: ModelVersion) -> dict:
     openapi_extra=WRITE_OPENAPI,
 )
 @decorate_view(_guarded_write("v2_predict"))
-def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY):
+def predict_with_model(request, slug: str = SLUG, inputs: dict[str, Any] = INPUTS_BODY):
     try:
         MLModel.objects.named(slug)
     except UnknownModel as unknown:
@@ -525,7 +526,7 @@ def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY)
     openapi_extra=WRITE_OPENAPI,
 )
 @decorate_view(_guarded_write("v2_predict_batch"))
-def predict_batch_with_model(request, slug: str, items: list[dict[str, Any]] = BATCH_BODY):
+def predict_batch_with_model(request, slug: str = SLUG, items: list[dict[str, Any]] = BATCH_BODY):
     try:
         MLModel.objects.named(slug)
     except UnknownModel as unknown:
@@ -567,7 +568,7 @@ def predict_batch_with_model(request, slug: str, items: list[dict[str, Any]] = B
     ),
     tags=["v2"],
 )
-def list_model_predictions(request, slug: str, filters: Query[ModelPredictionFilters]):
+def list_model_predictions(request, filters: Query[ModelPredictionFilters], slug: str = SLUG):
     try:
         model = MLModel.objects.named(slug)
     except UnknownModel as unknown:

@@ -346,6 +346,9 @@ def test_the_schema_describes_the_new_routes(client, db):
     parameters = {parameter["name"] for parameter in listing["parameters"]}
     assert {"slug", "prediction", "version", "created_after", "created_before", "page", "page_size"} == parameters
     assert {"200", "400", "401", "404"} <= set(listing["responses"])
+    for operation in (batch_post, listing, paths["/api/v2/models/{slug}/predict"]["post"]):
+        [slug] = [parameter for parameter in operation["parameters"] if parameter["name"] == "slug"]
+        assert slug["in"] == "path" and "GET /api/v2/models" in slug["description"]
 
 
 @pytest.mark.parametrize(
