@@ -28,7 +28,7 @@ from django.utils.log import log_response
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from ninja import Body, NinjaAPI, Query, Router, Status
+from ninja import Body, NinjaAPI, Path, Query, Router, Status
 from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
@@ -41,6 +41,9 @@ from predictor.api.schemas import (
     JobOut,
     MeasurementsIn,
     ModelAnswerOut,
+    ModelBatchOut,
+    ModelPredictionFilters,
+    ModelPredictionPage,
     ModelVersionOut,
     PredictionFilters,
     PredictionOut,
@@ -418,6 +421,7 @@ api.add_router("/v1", v1)
 # OpenAPI document describes it as an object of inputs, not as fixed fields.
 v2 = Router()
 INPUTS_BODY = Body(...)  # the whole body is the object of inputs
+SLUG = Path(..., description=_("The model's name in addresses, as GET /api/v2/models lists it, such as iris."))
 
 
 @v2.get(
@@ -483,7 +487,7 @@ def _served_model_out(version: ModelVersion) -> dict:
     openapi_extra=WRITE_OPENAPI,
 )
 @decorate_view(_guarded_write("v2_predict"))
-def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY):
+def predict_with_model(request, slug: str = SLUG, inputs: dict[str, Any] = INPUTS_BODY):
     try:
         MLModel.objects.named(slug)
     except UnknownModel as unknown:
@@ -491,23 +495,146 @@ def predict_with_model(request, slug: str, inputs: dict[str, Any] = INPUTS_BODY)
     schema = model_service.active_model(slug).schema
     values, errors = schema.read(inputs)
     if errors:
-        items = [
-            {"loc": ["body", name], "field": name, "index": None, "message": message, "type": "invalid_input"}
-            for name, message in errors.items()
-        ]
-        return _error(request, 422, gettext("The request is not valid: see errors."), items)
+        return _error(request, 422, gettext("The request is not valid: see errors."), _input_errors(errors))
     result = model_service.predict(values, model=slug)
     prediction = writer.record_prediction(result=result, source=Prediction.Source.API)
+    return _model_answer_out(prediction, model=slug, version=result.model.version)
+
+
+@v2.post(
+    "/models/{slug}/predict/batch",
+    auth=staff_or_key(permissions.UPLOAD_BATCHES),
+    response={200: ModelBatchOut, 404: Error, **INVALID, **WRITES, **NOT_READY, **REFUSED},
+    operation_id="v2_predict_batch",
+    summary=format_lazy(_("Predict up to {count} rows at once with one model"), count=f"{MAX_BATCH_ITEMS:,}"),
+    description=format_lazy(
+        "{}{}{}",
+        format_lazy(
+            _(
+                "Needs an API key or staff session with the upload permission (the operator group). "
+                "The body is a JSON array of input objects, each as the body of one prediction with the model. "
+                "A bad item rejects the whole batch (each error names the item's index and the input) and nothing "
+                "is stored; otherwise every result is stored in one transaction. An unknown model is 404. "
+                "Besides the requests, the items are limited per client ({rows} an hour by default)."
+            ),
+            rows=f"{settings.RATE_LIMIT_BATCH_ROWS_PER_HOUR:,}",
+        ),
+        SENTENCE_GAP,
+        RATE_LIMIT_NOTE,
+    ),
+    tags=["v2"],
+    openapi_extra=WRITE_OPENAPI,
+)
+@decorate_view(_guarded_write("v2_predict_batch"))
+def predict_batch_with_model(request, slug: str = SLUG, items: list[dict[str, Any]] = BATCH_BODY):
+    try:
+        MLModel.objects.named(slug)
+    except UnknownModel as unknown:
+        return _error(request, 404, str(unknown))
+    answering = model_service.active_model(slug)
+    rows, errors = [], []
+    for index, item in enumerate(items):
+        values, item_errors = answering.schema.read(item)
+        rows.append(values)
+        errors += _input_errors(item_errors, index=index)
+    if errors:
+        return _error(request, 422, gettext("The request is not valid: see errors."), errors)
+    limits.spend(limits.BATCH_ROWS, request, len(items))
+    features = np.array([answering.row_of(values) for values in rows], dtype=answering.dtype)
+    result = model_service.predict_many(features, model=slug)
+    if result.model.version_id != answering.version_id:
+        # Activated in between: the rows are in the other version's column order, which a new
+        # version may not share. Nothing is stored; the retry reads them with the new one.
+        raise model_service.ModelNotReady(gettext("a new version became active while answering; send the batch again."))
+    batch_id = writer.record_predictions(result=result, source=Prediction.Source.API)
+    stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    version = result.model.version
+    return {
+        "batch_id": batch_id,
+        "version": version,
+        "results": [_model_answer_out(prediction, model=slug, version=version) for prediction in stored],
+    }
+
+
+@v2.get(
+    "/models/{slug}/predictions",
+    auth=staff_or_key(permissions.VIEW_PREDICTIONS),
+    response={200: ModelPredictionPage, 400: Error, 404: Error, 422: Error, **REFUSED},
+    operation_id="v2_list_predictions",
+    summary=_("One model's stored predictions, newest first"),
+    description=_(
+        "Only the predictions of the model named. A `prediction` that is not one of its classes, or a `version` "
+        "it does not have, is refused with 400; an unknown model is 404."
+    ),
+    tags=["v2"],
+)
+def list_model_predictions(request, filters: Query[ModelPredictionFilters], slug: str = SLUG):
+    try:
+        model = MLModel.objects.named(slug)
+    except UnknownModel as unknown:
+        return _error(request, 404, str(unknown))
+    versions = ModelVersion.objects.filter(model=model)
+    if filters.prediction and filters.prediction not in (classes := versions.known_species()):
+        message = gettext("The model %(model)s predicts no class “%(value)s”; its classes are %(classes)s.")
+        values = {"model": slug, "value": filters.prediction, "classes": gettext(", ").join(classes) or gettext("none")}
+        return _unknown_filter("prediction", message % values)
+    model_version = None
+    if filters.version is not None:
+        model_version = versions.filter(version=filters.version).first()
+        if model_version is None:
+            message = gettext("The model %(model)s has no version %(version)s.")
+            return _unknown_filter("version", message % {"model": slug, "version": filters.version})
+    query = HistoryQuery(
+        model=model,
+        species=filters.prediction or "",
+        model_version=model_version,
+        since=filters.created_after,
+        until=filters.created_before,
+    )
+    rows = Prediction.objects.matching(query).in_order(query.sort).select_related("model_version")
+    paginator = CappedCountPaginator(rows, filters.page_size)
+    try:
+        page = list(paginator.page(filters.page))
+    except EmptyPage:
+        page = []
+    return {
+        "count": int(paginator.count),
+        "count_is_exact": not isinstance(paginator.count, AtLeast),
+        "page": filters.page,
+        "page_size": filters.page_size,
+        "items": [
+            {
+                **_model_answer_out(prediction, model=slug, version=prediction.model_version.version),
+                "source": prediction.source,
+                "batch_id": prediction.batch_id,
+                "created_at": prediction.created_at,
+                "actual": prediction.actual_species,
+            }
+            for prediction in page
+        ],
+    }
+
+
+def _model_answer_out(prediction: Prediction, *, model: str, version: int) -> dict:
     return {
         "id": prediction.pk,
-        "model": slug,
+        "model": model,
         "prediction": prediction.species,
         "probability": prediction.probability,
         "probabilities": prediction.probabilities,
-        "version": result.model.version,
+        "version": version,
         "inputs": prediction.inputs,
         "outside_training_range": prediction.outside_training_range,
     }
+
+
+def _input_errors(errors: dict[str, str], *, index: int | None = None) -> list[dict]:
+    """ModelSchema.read's errors as the API's error items; ``index`` is a batch item's position."""
+    where = ["body"] if index is None else ["body", index]
+    return [
+        {"loc": [*where, name], "field": name, "index": index, "message": message, "type": "invalid_input"}
+        for name, message in errors.items()
+    ]
 
 
 api.add_router("/v2", v2)
@@ -592,21 +719,42 @@ def _error(request, status: int, detail: str, errors: list | None = None):
     return api.create_response(request, _error_body(detail, errors), status=status)
 
 
+def _v2_body_message(error: dict) -> str | None:
+    """API v2's wording for a body of the wrong shape: no model's inputs as the example, since each has its own."""
+    kind, loc = error.get("type", ""), error.get("loc", ())
+    is_batch = len(loc) > 1 and loc[1] == "items"
+    is_item = len(loc) > 2 and isinstance(loc[2], int)
+    if kind == "list_type" or (kind == "missing" and is_batch):
+        return gettext(
+            "Send the batch as a JSON list of objects, one per row, each with one key per input of the model "
+            "(GET /api/v2/models lists them)."
+        )
+    if kind == "dict_type" or (kind == "missing" and not is_item):
+        return gettext(
+            "Send the inputs as a JSON object with one key per input of the model (GET /api/v2/models lists them)."
+        )
+    return None
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request, exc: ValidationError):
+    is_v2 = request.path.startswith(f"{reverse('api:api-root')}v2/")
     errors = []
     for error in exc.errors:
-        loc = [part for part in error.get("loc", ()) if part not in {"items", "measurements", "filters"}]
+        # The body parameters' own names (v2's too) are no place in the request a client could fix.
+        ignored = {"items", "measurements", "filters", *(["inputs"] if is_v2 else [])}
+        loc = [part for part in error.get("loc", ()) if part not in ignored]
         names = [part for part in loc[1:] if isinstance(part, str)]
         positions = [part for part in loc[1:] if isinstance(part, int)]
         field = names[-1] if names else None
         index = positions[0] if positions else None
+        message = (_v2_body_message(error) if is_v2 and field is None else None) or _message(error, field)
         errors.append(
             {
                 "loc": loc,
                 "field": field,
                 "index": index,
-                "message": _message(error, field),
+                "message": message,
                 "type": error.get("type", "value_error"),
             }
         )

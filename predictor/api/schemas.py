@@ -105,19 +105,23 @@ class PredictionFilters(Schema):
     @field_validator("created_after", "created_before")
     @classmethod
     def comparable_time(cls, value: datetime | None) -> datetime | None:
-        """A time without a zone is read in the site's zone; one outside selectors.accepted_days is refused."""
-        if value is None:
-            return None
-        first, last = selectors.accepted_days()
-        try:
-            aware = value if timezone.is_aware(value) else timezone.make_aware(value)
-            in_range = first <= timezone.localtime(aware).date() <= last
-        except (OverflowError, ValueError):
-            in_range = False
-        if not in_range:
-            message = f"Choose a time from {first} to {last}."
-            raise PydanticCustomError("datetime_range", message) from None
-        return aware
+        return _comparable_time(value)
+
+
+def _comparable_time(value: datetime | None) -> datetime | None:
+    """A time without a zone is read in the site's zone; one outside selectors.accepted_days is refused."""
+    if value is None:
+        return None
+    first, last = selectors.accepted_days()
+    try:
+        aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+        in_range = first <= timezone.localtime(aware).date() <= last
+    except (OverflowError, ValueError):
+        in_range = False
+    if not in_range:
+        message = f"Choose a time from {first} to {last}."
+        raise PydanticCustomError("datetime_range", message) from None
+    return aware
 
 
 class ComparisonOut(Schema):
@@ -223,6 +227,41 @@ class ModelAnswerOut(Schema):
     version: int = Field(description=_("The version that answered."))
     inputs: dict[str, Any] = Field(description=_("The inputs as stored: numbers as numbers."))
     outside_training_range: bool = Field(description=_("Whether a number input lay outside what it was trained on."))
+
+
+class ModelBatchOut(Schema):
+    batch_id: uuid.UUID = Field(description=_("Shared by the predictions stored by one batch."))
+    version: int = Field(description=_("The version that answered every item."))
+    results: list[ModelAnswerOut] = Field(description=_("One result per item, in the order of the request."))
+
+
+class ModelPredictionRecord(ModelAnswerOut):
+    source: str = Field(description=_("Where the prediction came from: form, api or batch."))
+    batch_id: uuid.UUID | None = Field(description=_("Shared by the predictions stored by one batch."))
+    created_at: datetime
+    actual: str | None = Field(description=_("The actual class, once staff have labelled the prediction; else null."))
+
+
+class ModelPredictionPage(PredictionPage):
+    items: list[ModelPredictionRecord]
+
+
+class ModelPredictionFilters(Schema):
+    """PredictionFilters for any model: the class filter is ``prediction``, named for no model's target."""
+
+    prediction: str | None = Field(
+        None, max_length=50, pattern=r"^[^\x00]*$", description=_("Only this predicted class.")
+    )
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description=_("Only predictions by this model version."))
+    created_after: datetime | None = Field(None, description=_("Only predictions made at or after this time."))
+    created_before: datetime | None = Field(None, description=_("Only predictions made before this time."))
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def comparable_time(cls, value: datetime | None) -> datetime | None:
+        return _comparable_time(value)
 
 
 class ErrorItem(Schema):

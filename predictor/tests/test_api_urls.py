@@ -20,6 +20,8 @@ V1_OPERATIONS = {
 V2_OPERATIONS = {
     ("GET", "/api/v2/models"): "v2_list_models",
     ("POST", "/api/v2/models/{slug}/predict"): "v2_predict",
+    ("POST", "/api/v2/models/{slug}/predict/batch"): "v2_predict_batch",
+    ("GET", "/api/v2/models/{slug}/predictions"): "v2_list_predictions",
 }
 
 
