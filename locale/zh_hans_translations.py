@@ -886,4 +886,18 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Retrain %(name)s": "重新训练%(name)s",
     "Animals": "动物",
     "Search by predicted {target} (any case) or by prediction id.": "按预测{target}（不区分大小写）或预测编号搜索。",
+    # API v2: batches and one model's history (helper api, branch h-api)
+    "Predict up to {count} rows at once with one model": "用一个模型一次预测最多 {count} 行",
+    "Needs an API key or staff session with the upload permission (the operator group). The body is a JSON array of input objects, each as the body of one prediction with the model. A bad item rejects the whole batch (each error names the item's index and the input) and nothing is stored; otherwise every result is stored in one transaction. An unknown model is 404. Besides the requests, the items are limited per client ({rows} an hour by default).": "需要具有上传权限（运维组）的 API 密钥或工作人员会话。请求体是输入对象的 JSON 数组，每个对象与该模型单次预测的请求体相同。任何一项有误都会拒绝整批（每条错误都会指出该项的序号和输入），且不保存任何内容；否则所有结果在一个事务中保存。未知的模型返回 404。除请求次数外，每个客户端的条目数也有限（默认每小时 {rows} 条）。",
+    "One model's stored predictions, newest first": "一个模型已保存的预测，最新的在前",
+    "Only the predictions of the model named. A `prediction` that is not one of its classes, or a `version` it does not have, is refused with 400; an unknown model is 404.": "只含所指定模型的预测。不属于其类别的 `prediction`，或它没有的 `version`，会以 400 拒绝；未知的模型返回 404。",
+    "The model %(model)s predicts no class “%(value)s”; its classes are %(classes)s.": "模型 %(model)s 不预测类别“%(value)s”；它的类别是 %(classes)s。",
+    "The model %(model)s has no version %(version)s.": "模型 %(model)s 没有版本 %(version)s。",
+    "Send the batch as a JSON list of objects, one per row, each with one key per input of the model (GET /api/v2/models lists them).": "请以 JSON 对象列表发送这一批，每行一个对象，模型的每个输入一个键（GET /api/v2/models 列出了这些输入）。",
+    "Send the inputs as a JSON object with one key per input of the model (GET /api/v2/models lists them).": "请以 JSON 对象发送输入，模型的每个输入一个键（GET /api/v2/models 列出了这些输入）。",
+    "The version that answered every item.": "为每一项作答的版本。",
+    "The actual class, once staff have labelled the prediction; else null.": "工作人员标注后的实际类别；未标注时为 null。",
+    "Only this predicted class.": "只看此预测类别。",
+    "a new version became active while answering; send the batch again.": "作答期间启用了新版本；请重新发送这一批。",
+    "The model's name in addresses, as GET /api/v2/models lists it, such as iris.": "模型在地址中的名称，与 GET /api/v2/models 所列相同，例如 iris。",
 }

@@ -153,6 +153,7 @@ def _class_column(field: str, heading):
     def column(prediction: Prediction) -> str | None:
         return getattr(prediction, field)
 
+    column.__name__ = field  # the cells' class, field-species, as for the field itself
     return column
 
 

@@ -246,9 +246,9 @@ class ModelPredictionPage(PredictionPage):
     items: list[ModelPredictionRecord]
 
 
+# PredictionFilters for any model: the class filter is ``prediction``, named for no model's target. (No
+# docstring: a schema's docstring becomes its OpenAPI description, untranslated.)
 class ModelPredictionFilters(Schema):
-    """PredictionFilters for any model: the class filter is ``prediction``, named for no model's target."""
-
     prediction: str | None = Field(
         None, max_length=50, pattern=r"^[^\x00]*$", description=_("Only this predicted class.")
     )
