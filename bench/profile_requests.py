@@ -101,8 +101,8 @@ def predict_proba_in_place_of_closed_form() -> Iterator[None]:
     original = model_service._serving_for_predictions
     slow_models: dict[int, object] = {}
 
-    def serving() -> tuple:
-        active, trial = original()
+    def serving(*args, **kwargs) -> tuple:
+        active, trial = original(*args, **kwargs)
         if id(active) not in slow_models:
             estimator = active.estimator
             slow_models[id(active)] = replace(

@@ -65,9 +65,32 @@ class Trial:
 _caches: dict[str, _ProcessCache] = {}
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    slug: str
+    name: str
+
+
+# Which models answer, as of the last check: the home page lists them on every visit, and asking
+# the database each time cost the blank form a third of its time (bench/profile_requests.py).
+_served: dict[str, Any] = {"checked_at": None, "models": ()}
+
+
 def clear_cache() -> None:
     """Forget every loaded model, so the next call loads each active one afresh."""
     _caches.clear()
+    _served["checked_at"] = None
+
+
+def served_models() -> tuple[ServedModel, ...]:
+    """Every model with an active version, by name, as of the last check (at most ML_MODEL_CHECK_SECONDS old)."""
+    checked_at = _served["checked_at"]
+    if checked_at is None or time.monotonic() - checked_at >= settings.ML_MODEL_CHECK_SECONDS:
+        active = ModelVersion.objects.active().order_by("model__name", "model__slug")
+        rows = active.values_list("model__slug", "model__name")
+        _served["models"] = tuple(ServedModel(slug=slug, name=name) for slug, name in rows)
+        _served["checked_at"] = time.monotonic()
+    return _served["models"]
 
 
 def _cache_of(model: str) -> _ProcessCache:

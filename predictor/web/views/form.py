@@ -83,9 +83,9 @@ def _model_context(model: MLModel, loaded, form: InputsForm) -> dict:
     }
 
 
-def other_models() -> list[MLModel]:
+def other_models() -> list[model_service.ServedModel]:
     """The models besides the animals one that answer now, for the home page's list."""
-    return list(MLModel.objects.exclude(slug=ANIMALS_SLUG).filter(versions__is_active=True).order_by("name"))
+    return [model for model in model_service.served_models() if model.slug != ANIMALS_SLUG]
 
 
 @require_safe
