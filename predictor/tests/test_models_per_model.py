@@ -1,5 +1,7 @@
 """The models pages, candidates and commands per model: each model with its own versions, pages and trial."""
 
+import time
+
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
@@ -103,3 +105,15 @@ def test_the_admin_speaks_of_the_listed_models_classes(admin_client, three_model
     assert "Predicted class" in everything  # rows of several models: the word every model shares
     animals = admin_client.get(f"/admin/predictor/prediction/?model__id__exact={three_models.model_id}")
     assert "Predicted species" in animals.content.decode() and "Height (cm)" in animals.content.decode()
+
+
+def test_a_model_trained_while_the_site_runs_is_listed_on_the_home_page_within_the_check_interval(
+    client, trained_version, settings, tmp_path
+):
+    settings.ML_MODEL_CHECK_SECONDS = 0.3
+    assert 'href="/m/iris/"' not in client.get("/").content.decode()
+    train("--model", "iris", "--data", str(bundled_csv(tmp_path, "iris")), "--target", "kind")
+    deadline = time.monotonic() + 0.3 + 2  # the interval, with a margin for a slow machine
+    while 'href="/m/iris/"' not in client.get("/").content.decode():
+        assert time.monotonic() < deadline, "iris never reached the home page"
+        time.sleep(0.05)
