@@ -1,5 +1,9 @@
 """Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
 
+An upload is for one model (the animals one unless it names another): its header names that model's
+columns as its training CSV had them, its cells are checked against the inputs of the version that
+answers, and the job carries the model's slug, so a worker in any process answers with the same one.
+
 An upload is a background job (predictor.jobs): the request checks the header and counts the
 rows, keeps the file and queues the job; the job reads the file, predicts, and stores the rows
 in chunks of JOB_BATCH_CHUNK_ROWS, one transaction each, so SQLite's single write lock is never
