@@ -105,12 +105,16 @@ class BatchSummary:
     def species_shares(self) -> list[tuple[str, int, str]]:
         """(class as the model names it, rows, share of the batch as text), most frequent first."""
         ranked = sorted(self.species_counts.items(), key=lambda item: (-item[1], item[0]))
-        return [(self.schema.class_name(label), count, f"{count / self.rows:.1%}") for label, count in ranked]
+        return [(self._shown(label), count, f"{count / self.rows:.1%}") for label, count in ranked]
 
     @property
     def preview(self) -> list[tuple[Prediction, str]]:
         """The first rows, each with its class as the model names it."""
-        return [(row, self.schema.class_name(row.species)) for row in self.first_rows]
+        return [(row, self._shown(row.species)) for row in self.first_rows]
+
+    def _shown(self, label: str) -> str:
+        # The animals pages show a species as stored ("Cat") in every language, as they always have.
+        return label if self.model.is_default else self.schema.class_name(label)
 
 
 def read_batch_csv(

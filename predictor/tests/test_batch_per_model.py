@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from predictor import jobs
 from predictor.history import batch
 from predictor.models import Job, Prediction
+from predictor.tests.tabular import fruit_csv, train, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +202,19 @@ def test_a_job_queued_before_uploads_named_a_model_answers_with_the_animals_one(
     job = queued_batch_job("Height,Weight\n77,36\n")  # no "model": queued by the code before this
     assert jobs.run(str(job.pk)) == "succeeded"
     assert Prediction.objects.get().model.slug == "animals"
+
+
+def test_the_result_page_names_the_classes_as_the_models_schema_file_does(admin_client, trained_version, tmp_path):
+    words = write_csv(tmp_path / "fruit.toml", '[classes.banana]\nen = "Banana"\nzh-hans = "香蕉"\n')
+    train("--model", "fruit", "--data", str(fruit_csv(tmp_path)), "--target", "Fruit", "--schema", str(words))
+    response = upload(admin_client, f"{FRUIT_HEADER}\nyellow,120,7\n", "fruit")
+    assert "<dt>Banana</dt>" in admin_client.get(response["Location"]).content.decode()
+    chinese = admin_client.get(response["Location"], headers={"accept-language": "zh-hans"}).content.decode()
+    assert "<dt>香蕉</dt>" in chinese and "<td>香蕉</td>" in chinese
+    assert download(admin_client, response)[0]["predicted_species"] == "banana"  # the class as stored
+
+
+def test_the_animals_result_page_shows_species_as_stored_in_every_language(admin_client, three_models):
+    response = upload(admin_client, "Height,Weight\n77,36\n", "animals")
+    chinese = admin_client.get(response["Location"], headers={"accept-language": "zh-hans"}).content.decode()
+    assert "<dt>Cat</dt>" in chinese  # as every animals page shows it
