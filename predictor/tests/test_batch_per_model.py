@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictor import jobs
 from predictor.history import batch
-from predictor.models import Job, Prediction
+from predictor.models import Job, ModelVersion, Prediction
 from predictor.tests.tabular import fruit_csv, train, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -218,3 +218,16 @@ def test_the_animals_result_page_shows_species_as_stored_in_every_language(admin
     response = upload(admin_client, "Height,Weight\n77,36\n", "animals")
     chinese = admin_client.get(response["Location"], headers={"accept-language": "zh-hans"}).content.decode()
     assert "<dt>Cat</dt>" in chinese  # as every animals page shows it
+
+
+def test_a_model_with_no_active_version_says_what_it_will_take_and_refuses_uploads(admin_client, three_models):
+    ModelVersion.objects.filter(model__slug="iris").update(is_active=False)
+    page = admin_client.get(UPLOAD_URL, {"model": "iris"})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<code>sepal length (cm)</code>" in html  # its newest version's columns
+    assert "The model is not ready yet" in html and "train_model --model iris" in html
+    assert '<option value="iris" selected>iris</option>' in html  # the form posts the model asked for
+    response = upload(admin_client, "\n".join([IRIS_HEADER, *IRIS_ROWS]) + "\n", "iris")
+    assert response.status_code == 503
+    assert not Prediction.objects.exists() and not Job.objects.exists()

@@ -297,8 +297,10 @@ class BatchUploadForm(forms.Form):
         # The animals model first, as everywhere, then every other model with a version to answer.
         served = MLModel.objects.exclude(slug=ANIMALS_SLUG).filter(versions__is_active=True).distinct()
         slugs = [ANIMALS_SLUG, *sorted(served.values_list("slug", flat=True))]
+        asked = self.initial.get("model") or ANIMALS_SLUG  # a model the page was asked for, ready or not
+        if asked not in slugs:
+            slugs.append(asked)  # offered still, or the form would post the animals' model instead
         self.fields["model"].widget.choices = [(slug, slug) for slug in slugs]
-        self.fields["model"].initial = self.fields["model"].initial or ANIMALS_SLUG
 
     def clean_model(self) -> str:
         try:
