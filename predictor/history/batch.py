@@ -1,5 +1,9 @@
 """Batch predictions from an uploaded CSV: check the file, predict every row at once, store, keep the results.
 
+An upload is for one model (the animals one unless it names another): its header names that model's
+columns as its training CSV had them, its cells are checked against the inputs of the version that
+answers, and the job carries the model's slug, so a worker in any process answers with the same one.
+
 An upload is a background job (predictor.jobs): the request checks the header and counts the
 rows, keeps the file and queues the job; the job reads the file, predicts, and stores the rows
 in chunks of JOB_BATCH_CHUNK_ROWS, one transaction each, so SQLite's single write lock is never
@@ -47,11 +51,12 @@ from django.utils.translation import gettext, ngettext
 
 from predictor import jobs
 from predictor.history import exports, writer
-from predictor.models import Job, PendingBatch, Prediction
+from predictor.models import Job, MLModel, PendingBatch, Prediction, UnknownModel
 from predictor.ops import permissions, sqlite_turns
-from predictor.registry import training_data
+from predictor.registry import training, training_data
 from predictor.schema import numbers
-from predictor.schema.features import FEATURES
+from predictor.schema.features import ANIMALS_SCHEMA, ANIMALS_SLUG
+from predictor.schema.inputs import InputsRefused, ModelSchema
 from predictor.serving import model_service
 from predictor.serving.results import BatchResult
 
@@ -81,12 +86,14 @@ class BatchFileError(ValueError):
 @dataclass(frozen=True)
 class BatchFile:
     table: pd.DataFrame  # every column as written, wholly blank lines dropped
-    features: np.ndarray  # (rows, features), columns in FEATURES order
+    features: np.ndarray  # (rows, inputs), columns in the schema's order
 
 
 @dataclass(frozen=True)
 class BatchSummary:
     batch_id: uuid.UUID
+    model: MLModel
+    schema: ModelSchema  # the answering version's: its inputs head the preview, its words name the classes
     rows: int
     species_counts: dict[str, int]
     model_version: int
@@ -96,13 +103,24 @@ class BatchSummary:
 
     @property
     def species_shares(self) -> list[tuple[str, int, str]]:
-        """(species, rows, share of the batch as text), most frequent first."""
+        """(class as the model names it, rows, share of the batch as text), most frequent first."""
         ranked = sorted(self.species_counts.items(), key=lambda item: (-item[1], item[0]))
-        return [(species, count, f"{count / self.rows:.1%}") for species, count in ranked]
+        return [(self._shown(label), count, f"{count / self.rows:.1%}") for label, count in ranked]
+
+    @property
+    def preview(self) -> list[tuple[Prediction, str]]:
+        """The first rows, each with its class as the model names it."""
+        return [(row, self._shown(row.species)) for row in self.first_rows]
+
+    def _shown(self, label: str) -> str:
+        # The animals pages show a species as stored ("Cat") in every language, as they always have.
+        return label if self.model.is_default else self.schema.class_name(label)
 
 
-def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchFile:
-    """Read and check an uploaded CSV with a column per feature; raise BatchFileError on the first problem.
+def read_batch_csv(
+    source: bytes | IO[bytes], *, max_rows: int | None, schema: ModelSchema = ANIMALS_SCHEMA
+) -> BatchFile:
+    """Read and check an uploaded CSV with a column per input of ``schema``; raise BatchFileError on the first problem.
 
     ``source``: the file's bytes or a binary file positioned at its start. Rows are counted first,
     streaming, so a file with more than ``max_rows`` rows is refused without being parsed;
@@ -126,12 +144,12 @@ def read_batch_csv(source: bytes | IO[bytes], *, max_rows: int | None) -> BatchF
     if not isinstance(table.index, pd.RangeIndex):
         raise BatchFileError(gettext("Line 2 has more values than the header has column names."))
     table.columns = [str(column).strip() for column in table.columns]
-    _check_columns(header)  # as written: pandas renames a repeated column ("Height.1")
+    _check_columns(header, schema)  # as written: pandas renames a repeated column ("Height.1")
     table = table[(table != "").any(axis=1)]  # wholly blank lines carry no row
     if table.empty:
         raise BatchFileError(gettext("There are no data rows below the header."))
     try:
-        features = training_data.feature_matrix(table)
+        features = training_data.feature_matrix(table, schema)
     except training_data.CellError as error:
         raise _bad_cell(error) from None
     return BatchFile(table=table.reset_index(drop=True), features=features)
@@ -144,9 +162,13 @@ def _bad_cell(error: training_data.CellError) -> BatchFileError:
     return BatchFileError(message % {"line": error.line, "column": error.column, "reason": reason})
 
 
-def _check_columns(columns: list[str]) -> None:
-    """BatchFileError unless the header names every feature's column once and no column the results would overwrite."""
-    required = [feature.column for feature in FEATURES]
+def _check_columns(columns: list[str], schema: ModelSchema) -> None:
+    """BatchFileError unless the header names every input's column once and no column the results would overwrite.
+
+    The columns are the model's training CSV's headers as written ("sepal length (cm)"), not the
+    inputs' snake-case names: a file laid out like the training data can be uploaded as it is.
+    """
+    required = list(schema.columns)
     missing = [column for column in required if column not in columns]
     if missing:
         message = gettext("Line 1: missing column %(missing)s (the header must name %(required)s; it names %(named)s).")
@@ -186,7 +208,7 @@ def _shortened(name: str) -> str:
     return name if len(name) <= numbers.SHOWN_CHARACTERS else name[: numbers.SHOWN_CHARACTERS] + "…"
 
 
-def check_upload(upload: IO[bytes]) -> int:
+def check_upload(upload: IO[bytes], *, schema: ModelSchema = ANIMALS_SCHEMA) -> int:
     """What the request checks before queueing: the header's columns, the row cap, and as many cells
     as PRE_QUEUE_CHECK_SECONDS allow; returns the rows.
 
@@ -197,15 +219,15 @@ def check_upload(upload: IO[bytes]) -> int:
     upload.seek(0)
     header = _header(upload)
     upload.seek(0)
-    _check_columns(header)
+    _check_columns(header, schema)
     if rows < 1:
         raise BatchFileError(gettext("There are no data rows below the header."))
-    _check_cells_for_a_while(upload)
+    _check_cells_for_a_while(upload, schema)
     upload.seek(0)
     return rows
 
 
-def _check_cells_for_a_while(upload: IO[bytes]) -> None:
+def _check_cells_for_a_while(upload: IO[bytes], schema: ModelSchema) -> None:
     """Check the cells chunk by chunk, in the file's order, until PRE_QUEUE_CHECK_SECONDS have passed."""
     import pandas as pd  # here, not at the top: only reading a CSV needs it, and it slowed every start
 
@@ -216,7 +238,7 @@ def _check_cells_for_a_while(upload: IO[bytes]) -> None:
                 chunk.columns = [str(column).strip() for column in chunk.columns]
                 chunk = chunk[(chunk != "").any(axis=1)]  # wholly blank lines carry no row
                 if not chunk.empty:
-                    training_data.feature_matrix(chunk)
+                    training_data.feature_matrix(chunk, schema)
                 if time.monotonic() > deadline:
                     return
     except training_data.CellError as error:
@@ -261,24 +283,53 @@ def _unreadable(reason: str) -> BatchFileError:
     return BatchFileError(gettext("This is not a readable CSV file (%(reason)s).") % {"reason": reason})
 
 
-def start_job(upload: IO[bytes], *, user: AbstractBaseUser | None) -> Job:
-    """Check the upload, keep it, and queue the job that predicts and stores it; BatchFileError if refused."""
-    rows = check_upload(upload)
+def model_named(slug: str) -> MLModel:
+    """The model an upload asks for by slug ("" for the animals one); UnknownModel names the models that exist."""
+    slug = slug.strip() or ANIMALS_SLUG
+    if not training.SLUG.fullmatch(slug):  # no model has such a name (a NUL byte, 10,000 characters): not looked up
+        raise UnknownModel(slug)
+    return MLModel.objects.named(slug)
+
+
+def expected_schema(model: MLModel) -> ModelSchema | None:
+    """The inputs an upload for ``model`` must have as columns: its active version's, else its newest's; None for none.
+
+    For the page that asks for the file: a model not ready yet still says what it will take.
+    """
+    try:
+        return model_service.active_model(model.slug).schema
+    except model_service.ModelNotReady:
+        newest = model.versions.order_by("-created_at").first()
+        if newest is not None:
+            return newest.input_schema
+        return ANIMALS_SCHEMA if model.is_default else None
+
+
+def start_job(upload: IO[bytes], *, user: AbstractBaseUser | None, model: str = ANIMALS_SLUG) -> Job:
+    """Check the upload against ``model``'s inputs, keep it, and queue the job that predicts and stores it.
+
+    Raises UnknownModel for a model that does not exist, ModelNotReady when it has no version to
+    answer, BatchFileError when the file is refused.
+    """
+    model = model_named(model).slug
+    schema = model_service.active_model(model).schema  # refused now rather than by the job
+    rows = check_upload(upload, schema=schema)
     batch_id = uuid.uuid4()
     saved_name = storages[UPLOADS_STORAGE].save(_upload_name(batch_id), File(upload))  # copied in chunks
-    arguments = {"batch_id": str(batch_id), "upload_name": saved_name, "rows": rows}
+    # The model travels with the job: a worker in another process answers with the same one.
+    arguments = {"batch_id": str(batch_id), "upload_name": saved_name, "rows": rows, "model": model}
     return jobs.start(Job.Kind.BATCH, user=user, arguments=arguments, total=rows)
 
 
 def run_job(progress: jobs.Progress, arguments: dict) -> dict:
     """The job: read the kept upload, predict every row, store them in chunks, out of sight until done."""
     batch_id = uuid.UUID(arguments["batch_id"])
+    model = arguments.get("model", ANIMALS_SLUG)  # jobs queued before uploads named their model are the animals'
     PendingBatch.objects.get_or_create(batch_id=batch_id, defaults={"job_id": progress.job_id})
     _delete_rows(batch_id)  # an earlier attempt's, whose worker died
     try:
         with storages[UPLOADS_STORAGE].open(arguments["upload_name"], "rb") as upload:
-            batch_file = read_batch_csv(upload, max_rows=None)  # counted by start_job
-        result = model_service.predict_many(batch_file.features)
+            result = _read_and_predict(upload, model=model, max_rows=None)  # counted by start_job
     except FileNotFoundError:
         raise jobs.JobError(gettext("The uploaded file is no longer kept; upload it again.")) from None
     except (BatchFileError, model_service.ModelNotReady) as error:
@@ -291,15 +342,32 @@ def run_job(progress: jobs.Progress, arguments: dict) -> dict:
         chunk = slice(start, start + chunk_rows)
         began = time.monotonic()
         with transaction.atomic():
-            writer.record_predictions(
-                result=_rows_of(result, chunk),
-                source=Prediction.Source.BATCH,
-                batch_id=batch_id,
-            )
+            try:
+                writer.record_predictions(
+                    result=_rows_of(result, chunk),
+                    source=Prediction.Source.BATCH,
+                    batch_id=batch_id,
+                )
+            except InputsRefused as error:  # only if the version changed under the job: read_batch_csv checked them
+                raise jobs.JobError(str(error)) from None
             progress.report(min(rows, start + chunk_rows))  # stored only while this attempt owns the job
         if turns is not None:
             turns.pause(held=time.monotonic() - began)
     return {"batch_id": str(batch_id), "rows": rows}
+
+
+def _read_and_predict(upload: IO[bytes], *, model: str, max_rows: int | None) -> BatchResult:
+    """Read the file with the inputs of ``model``'s active version, and predict every row with that version.
+
+    BatchFileError when the file is refused, and when the active version changed between the two
+    and no longer takes the same inputs (the file was read with the other's).
+    """
+    schema = model_service.active_model(model).schema
+    batch_file = read_batch_csv(upload, max_rows=max_rows, schema=schema)
+    result = model_service.predict_many(batch_file.features, model=model)
+    if result.model.schema.differences(schema):
+        raise BatchFileError(gettext("The model's active version changed while the file was read; upload it again."))
+    return result
 
 
 def clean_up_job(job: Job, *, succeeded: bool) -> None:
@@ -381,7 +449,7 @@ def _check_row_count(upload: IO[bytes], *, max_rows: int) -> int:
     return rows
 
 
-def predict_file(upload: bytes | IO[bytes]) -> uuid.UUID:
+def predict_file(upload: bytes | IO[bytes], *, model: str = ANIMALS_SLUG) -> uuid.UUID:
     """Check, predict and store every row of a CSV at once, and keep the file; return the batch id.
 
     In the caller's process and in one transaction: for tests and benchmarks that need a stored
@@ -391,12 +459,11 @@ def predict_file(upload: bytes | IO[bytes]) -> uuid.UUID:
     # One upload at a time per process: each holds its rows in memory (hundreds of MB at the row
     # cap), and a gthread worker (gunicorn.conf.py) would otherwise parse one per thread at once.
     with _ONE_UPLOAD_AT_A_TIME:
-        return _predict_and_store(upload)
+        return _predict_and_store(upload, model=model)
 
 
-def _predict_and_store(upload: IO[bytes]) -> uuid.UUID:
-    batch_file = read_batch_csv(upload, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
-    result = model_service.predict_many(batch_file.features)
+def _predict_and_store(upload: IO[bytes], *, model: str) -> uuid.UUID:
+    result = _read_and_predict(upload, model=model, max_rows=settings.BATCH_UPLOAD_MAX_ROWS)
     storage = storages[UPLOADS_STORAGE]
     batch_id = uuid.uuid4()
     saved_name = None
@@ -423,10 +490,13 @@ def results_csv(batch_id: uuid.UUID) -> Iterator[bytes]:
     name = _upload_name(batch_id)
     if not storage.exists(name):
         raise FileNotFoundError(name)
-    with storage.open(name, "rb") as upload:
-        table = read_batch_csv(upload, max_rows=None).table
     rows = Prediction.objects.filter(batch_id=batch_id).order_by("id")
-    classes = sorted(rows.values_list("probabilities", flat=True).first() or {})
+    first = rows.select_related("model_version").first()
+    if first is None:
+        raise FileNotFoundError(name)  # kept, but its rows are not stored (yet, or any more)
+    with storage.open(name, "rb") as upload:
+        table = read_batch_csv(upload, max_rows=None, schema=first.schema).table  # read as it was answered
+    classes = sorted(first.probabilities)
     # Each probability read by the database as a number: decoding a JSON object per row in Python
     # took most of the download's time.
     probabilities = [JsonObjectNumber("probabilities", label) for label in classes]
@@ -438,11 +508,13 @@ def batch_summary(batch_id: uuid.UUID) -> BatchSummary | None:
     """What a stored CSV batch holds, read back from the history; None for an unknown batch."""
     rows = Prediction.objects.filter(batch_id=batch_id, source=Prediction.Source.BATCH)
     counts = dict(rows.order_by().values_list("species").annotate(rows=Count("id")))
-    first_rows = list(rows.select_related("model_version").order_by("id")[:PREVIEW_ROWS])
+    first_rows = list(rows.select_related("model_version", "model").order_by("id")[:PREVIEW_ROWS])
     if not first_rows:
         return None
     return BatchSummary(
         batch_id=batch_id,
+        model=first_rows[0].model,
+        schema=first_rows[0].schema,
         rows=sum(counts.values()),
         species_counts=dict(sorted(counts.items())),
         model_version=first_rows[0].model_version.version,

@@ -8,8 +8,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from predictor.history import selectors
-from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, MLModel, ModelVersion
+from predictor.history import batch, selectors
+from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, MLModel, ModelVersion, UnknownModel
 from predictor.registry import training
 from predictor.schema import numbers, wording
 from predictor.schema.features import ANIMALS_SLUG, FEATURES, TARGET_COLUMN
@@ -280,14 +280,33 @@ class HistoryFilterForm(forms.Form):
 
 
 class BatchUploadForm(forms.Form):
-    """A CSV of measurements to predict in one go; the file's content is checked by predictor.history.batch."""
+    """A CSV of inputs to predict in one go, and the model to answer it; the file's content is checked by
+    predictor.history.batch against that model's inputs."""
 
+    # Any value reaches clean_model (not a ChoiceField): an unknown model is refused with the models that exist.
+    model = forms.CharField(label=_("Model"), required=False, widget=forms.Select)
     file = forms.FileField(
         label=_("CSV file"),
         help_text=_("Any other columns are kept, unchanged, in the results."),
         error_messages={"required": _("Choose a CSV file to upload."), "empty": _("The file is empty.")},
         widget=forms.FileInput(attrs={"accept": ".csv,text/csv"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The animals model first, as everywhere, then every other model with a version to answer.
+        served = MLModel.objects.exclude(slug=ANIMALS_SLUG).filter(versions__is_active=True).distinct()
+        slugs = [ANIMALS_SLUG, *sorted(served.values_list("slug", flat=True))]
+        asked = self.initial.get("model") or ANIMALS_SLUG  # a model the page was asked for, ready or not
+        if asked not in slugs:
+            slugs.append(asked)  # offered still, or the form would post the animals' model instead
+        self.fields["model"].widget.choices = [(slug, slug) for slug in slugs]
+
+    def clean_model(self) -> str:
+        try:
+            return batch.model_named(self.cleaned_data["model"]).slug
+        except UnknownModel as unknown:
+            raise ValidationError(str(unknown), code="unknown_model") from None
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

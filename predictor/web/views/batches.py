@@ -20,14 +20,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from predictor import jobs
 from predictor.history import batch, exports
-from predictor.models import Job
+from predictor.models import Job, MLModel, UnknownModel
 from predictor.ops import permissions
 from predictor.ops.permissions import required
 from predictor.registry import artifacts, training
-from predictor.schema.features import FEATURES
+from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import model_service
 from predictor.web.forms import BatchUploadForm
-from predictor.web.views.form import model_status
 
 logger = logging.getLogger(__name__)
 
@@ -39,28 +38,59 @@ STORAGE_UNREACHABLE = _(
 @require_http_methods(["GET", "HEAD", "POST"])
 @required(permissions.UPLOAD_BATCHES)
 def batch_upload(request):
+    """The upload page of one model (``?model=iris``; the animals one by default), and the upload it posts."""
     template = "predictor/batch_upload.html"
-    limits = {"max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}", "features": FEATURES}
-    if request.method == "GET":
-        return render(request, template, {"form": BatchUploadForm(), **limits, **model_status(request)})
+    if request.method != "POST":
+        try:
+            model = batch.model_named(request.GET.get("model", ""))
+        except UnknownModel as unknown:
+            context = {"form": BatchUploadForm(), "unknown_model": str(unknown), **_about(ANIMALS_SLUG)}
+            return render(request, template, context, status=404)
+        form = BatchUploadForm(initial={"model": model.slug})
+        return render(request, template, {"form": form, **_about(model.slug)})
 
     form = BatchUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        return render(request, template, {"form": form, **limits}, status=400)
+        about = _about(form.cleaned_data.get("model") or ANIMALS_SLUG)
+        return render(request, template, {"form": form, **about}, status=400)
+    slug = form.cleaned_data["model"]
+    about = _about(slug)
     try:
-        model_service.active_model()  # refused now rather than by the job: no model can answer
-        job = batch.start_job(form.cleaned_data["file"], user=request.user)  # streamed, never read whole
+        job = batch.start_job(form.cleaned_data["file"], user=request.user, model=slug)  # streamed, never read whole
     except batch.BatchFileError as error:
         form.add_error("file", str(error))
-        return render(request, template, {"form": form, **limits}, status=400)
+        return render(request, template, {"form": form, **about}, status=400)
+    except UnknownModel as unknown:  # removed since the form was checked
+        form.add_error("model", str(unknown))
+        return render(request, template, {"form": form, **about}, status=400)
     except model_service.ModelNotReady as error:
-        return render(request, template, {"form": form, **limits, "not_ready_reason": str(error)}, status=503)
+        return render(request, template, {"form": form, **about, "not_ready_reason": str(error)}, status=503)
     except artifacts.STORAGE_ERRORS:
         # The kept upload could not be written (the bucket is down): nothing was recorded, no job.
         logger.exception("Could not keep a batch upload.")
         form.add_error("file", STORAGE_UNREACHABLE)
-        return render(request, template, {"form": form, **limits}, status=503)
+        return render(request, template, {"form": form, **about}, status=503)
     return redirect("predictor:job", job_id=job.pk)
+
+
+def _about(slug: str) -> dict:
+    """What the upload page says of the model a file is for: its columns, the row cap, or why it cannot answer."""
+    model = MLModel.objects.named(slug)
+    schema = batch.expected_schema(model)
+    context = {
+        "max_rows": f"{settings.BATCH_UPLOAD_MAX_ROWS:,}",
+        "ml_model": model,
+        "features": schema.inputs if schema else (),
+    }
+    try:
+        loaded = model_service.active_model(slug)
+    except model_service.ModelNotReady as error:
+        context["not_ready_reason"] = str(error)
+    else:
+        context["model"] = loaded
+        if not model.is_default:
+            context["answering_model"] = loaded  # the footer's "trained on" is this model's, not the animals'
+    return context
 
 
 def _job_for(request, job_id: uuid.UUID) -> Job:
