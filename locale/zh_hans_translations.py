@@ -900,4 +900,15 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Only this predicted class.": "只看此预测类别。",
     "a new version became active while answering; send the batch again.": "作答期间启用了新版本；请重新发送这一批。",
     "The model's name in addresses, as GET /api/v2/models lists it, such as iris.": "模型在地址中的名称，与 GET /api/v2/models 所列相同，例如 iris。",
+    # Batch uploads per model (helper uploads, branch h-uploads)
+    "For the model <strong>%(model)s</strong>.": "所用模型：<strong>%(model)s</strong>。",
+    "Every row is predicted and stored; you then download the file with the predicted class, the probability of each class and the model version added to every row.": "每一行都会被预测并保存；之后您可以下载文件，每行都附加了预测类别、各类别的概率和模型版本。",
+    "The columns another model needs:": "其他模型所需的列：",
+    "%(rows)s row predicted with %(model)s v%(version)s and stored %(stored)s.": [
+        "已用 %(model)s v%(version)s 预测 %(rows)s 行，于 %(stored)s 保存。"
+    ],
+    "Predicted classes": "预测类别",
+    "Predicted class": "预测类别",
+    "The download has every row of your file with the predicted class, the probability of each class and the model version added.": "下载的文件包含您文件的每一行，并附加了预测类别、各类别的概率和模型版本。",
+    "The model's active version changed while the file was read; upload it again.": "读取文件期间该模型的启用版本发生了变化；请重新上传。",
 }
