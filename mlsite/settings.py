@@ -136,6 +136,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "predictor.web.context_processors.answering_model",
+                "predictor.web.context_processors.product_name",
             ],
         },
     },
@@ -221,6 +222,9 @@ STORAGES = {
 
 # How often (seconds) each server process asks the database which model version is active.
 ML_MODEL_CHECK_SECONDS = float(os.environ.get("ML_MODEL_CHECK_SECONDS", "") or 1.0)
+# The site's name in every page's header and title; empty: "Animal predictor" while the animals model is
+# the only one served, "Predictor" once others are (predictor.web.context_processors.product_name).
+SITE_NAME = os.environ.get("DJANGO_SITE_NAME", "")
 
 # Request bodies other than file uploads (the JSON API): the largest API batch, 10,000 items, is
 # well under 1 MB, so the default 2.5 MB refuses only bodies nobody needs to send.

@@ -57,7 +57,8 @@ def site_header(context: template.Context) -> SafeString:
         return _include("_site_header.html", context)
     match = getattr(request, "resolver_match", None)
     view_name = match.view_name if match else ""
-    return _once(("header", view_name, get_language()), lambda: _include("_site_header.html", context))
+    key = ("header", view_name, get_language(), context.get("product_name"))  # the name changes once other models serve
+    return _once(key, lambda: _include("_site_header.html", context))
 
 
 @register.simple_tag(takes_context=True)

@@ -117,3 +117,16 @@ def test_a_model_trained_while_the_site_runs_is_listed_on_the_home_page_within_t
     while 'href="/m/iris/"' not in client.get("/").content.decode():
         assert time.monotonic() < deadline, "iris never reached the home page"
         time.sleep(0.05)
+
+
+def test_the_site_is_named_for_the_animals_until_other_models_serve_and_as_the_operator_says(
+    client, trained_version, settings, tmp_path
+):
+    assert "<title>Animal predictor</title>" in client.get("/").content.decode()
+    train("--model", "iris", "--data", str(bundled_csv(tmp_path, "iris")), "--target", "kind")
+    model_service.clear_cache()
+    home = client.get("/").content.decode()
+    assert "Animal predictor" not in home and "<title>Predictor</title>" in home
+    assert "Animal" not in client.get("/m/iris/").content.decode()
+    settings.SITE_NAME = "Flower lab"
+    assert "<title>Flower lab</title>" in client.get("/").content.decode()

@@ -1,6 +1,9 @@
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
+from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import model_service
 
 
@@ -10,3 +13,14 @@ def answering_model(request: HttpRequest) -> dict:
         return {"answering_model": model_service.active_model()}
     except (model_service.ModelNotReady, DatabaseError):
         return {}
+
+
+def product_name(request: HttpRequest) -> dict:
+    """The name in the header and titles: DJANGO_SITE_NAME, else one that fits the models served."""
+    if settings.SITE_NAME:
+        return {"product_name": settings.SITE_NAME}
+    try:
+        others = any(model.slug != ANIMALS_SLUG for model in model_service.served_models())
+    except DatabaseError:
+        others = False
+    return {"product_name": gettext("Predictor") if others else gettext("Animal predictor")}
