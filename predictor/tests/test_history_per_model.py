@@ -58,7 +58,7 @@ def test_the_iris_page_lists_only_iris_rows_under_iris_input_columns(admin_clien
         "sepal width (cm)",
         "petal length (cm)",
         "petal width (cm)",
-        "kind",  # the target column's own name: the CSV had no label for it
+        "Kind",  # the target column's own name ("kind"): the CSV had no label for it
         "Probability",
         "Model",
         "Source",

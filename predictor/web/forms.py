@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.functional import lazy
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -232,7 +232,7 @@ class HistoryFilterForm(forms.Form):
             self.fields["version"].queryset = ModelVersion.objects.filter(model=model)
         target = selectors.target_in_sentence(schema)
         field = self.fields["species"]
-        field.label = schema.target_label
+        field.label = capfirst(schema.target_label)  # a heading, even where the CSV wrote "kind"
         field.choices = [("", _("Any"))] + [
             (
                 name,

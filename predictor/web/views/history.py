@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
@@ -53,11 +54,11 @@ def _columns(schema: ModelSchema) -> list[tuple[str, str | None, bool]]:
             (item.label_with_unit, item.form_name if item.form_name in sortable else None, item.is_number)
             for item in schema.inputs
         ),
-        (schema.target_label, None, False),
+        (capfirst(schema.target_label), None, False),  # a heading, even where the CSV wrote "kind"
         (_("Probability"), "probability", True),
         (_("Model"), None, False),
         (_("Source"), None, False),
-        (gettext("Actual %(target)s") % {"target": target}, None, False),
+        (capfirst(gettext("Actual %(target)s") % {"target": target}), None, False),
     ]
 
 
