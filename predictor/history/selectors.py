@@ -66,10 +66,13 @@ def input_sorts(schema: ModelSchema) -> set[str]:
     return {item.form_name for item in schema.inputs if item.is_number and item.form_name in INPUT_SORTS}
 
 
-def target_in_sentence(schema: ModelSchema) -> str:
-    """The target's label as it reads inside a sentence: "species", "kind" (an acronym such as "DNA" stays)."""
-    label = str(schema.target_label)
-    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+def class_name(model: MLModel | None, schema: ModelSchema, label: str) -> str:
+    """A class as ``model``'s history names it: another model's in its schema's words ("Banana", "香蕉").
+
+    The animals model (or None, its page) shows a species as stored ("Cat") in every language, as
+    every animals page always has (predictor.history.batch does the same).
+    """
+    return label if model is None or model.is_default else schema.class_name(label)
 
 
 def scatter_inputs(schema: ModelSchema) -> tuple[Input, Input] | None:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from predictor.history import writer
 from predictor.models import Prediction
 from predictor.serving import model_service
-from predictor.tests.tabular import IRIS_FLOWER, bundled_csv, train, write_csv
+from predictor.tests.tabular import IRIS_FLOWER, bundled_csv, fruit_csv, train, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -85,6 +85,7 @@ def test_the_iris_page_filters_by_class_and_by_iris_versions(admin_client, rows,
     assert [p.pk for p in only] == [rows["virginica"].pk]
     # A second iris version; v1 means iris's v1, not the animals' or the fruit's.
     train("--model", "iris", "--data", str(bundled_csv(tmp_path, "iris")), "--target", "kind")
+    model_service.clear_cache()  # the service asks which version is active at most once a second
     newer = record(IRIS_FLOWER, "iris")
     assert newer.model_version.version == 2
     first = admin_client.get(HISTORY, {"model": "iris", "version": "1"})
@@ -215,3 +216,22 @@ def test_labelling_an_iris_row_names_its_class_and_target(admin_client, rows):
     assert prediction.actual_species == "virginica"
     labelled = admin_client.get(HISTORY, {"model": "iris", "labelled": "yes"}).context["page"].rows
     assert [p.pk for p in labelled] == [prediction.pk]
+
+
+def test_classes_read_in_the_schema_files_words_and_the_animals_species_as_stored(
+    admin_client, tmp_path, trained_version
+):
+    words = write_csv(tmp_path / "fruit.toml", '[classes.banana]\nen = "Banana"\nzh-hans = "香蕉"\n')
+    train("--model", "fruit", "--data", str(fruit_csv(tmp_path)), "--target", "Fruit", "--schema", str(words))
+    record({"colour": "yellow", "weight_g": 120, "diameter_cm": 7}, "fruit")
+    record({"height": 90, "weight": 50})
+    english = admin_client.get(HISTORY, {"model": "fruit"})
+    assert '<td class="cell-species">Banana</td>' in results_table(english)
+    assert '<option value="banana">Banana</option>' in english.content.decode()
+    chinese = admin_client.get(HISTORY, {"model": "fruit"}, headers={"accept-language": "zh-hans"})
+    assert '<td class="cell-species">香蕉</td>' in results_table(chinese)
+    assert chinese.context["chart_data"]["names"]["banana"] == "香蕉"
+    animals = admin_client.get(HISTORY, headers={"accept-language": "zh-hans"})
+    assert '<td class="cell-species">Dog ' in results_table(animals)  # as every animals page shows it
+    export = read_csv(admin_client.get(EXPORT, {"model": "fruit"}))
+    assert export[1][export[0].index("predicted_species")] == "banana"  # the class as stored

@@ -230,15 +230,15 @@ class HistoryFilterForm(forms.Form):
         self.model = model
         if model is not None:
             self.fields["version"].queryset = ModelVersion.objects.filter(model=model)
-        target = selectors.target_in_sentence(schema)
+        target = str(schema.target_in_sentence)
         field = self.fields["species"]
         field.label = capfirst(schema.target_label)  # a heading, even where the CSV wrote "kind"
         field.choices = [("", _("Any"))] + [
             (
                 name,
-                schema.class_name(name)
+                selectors.class_name(model, schema, name)
                 if current is None or name in current
-                else gettext("%(species)s (rolled back)") % {"species": schema.class_name(name)},
+                else gettext("%(species)s (rolled back)") % {"species": selectors.class_name(model, schema, name)},
             )
             for name in species
         ]

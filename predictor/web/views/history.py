@@ -47,7 +47,7 @@ def _unknown_model(request, error: UnknownModel, models: list[MLModel]):
 def _columns(schema: ModelSchema) -> list[tuple[str, str | None, bool]]:
     """The table's columns for one model: (heading, sort key or None, numeric), its inputs in its order."""
     sortable = selectors.input_sorts(schema)
-    target = selectors.target_in_sentence(schema)
+    target = schema.target_in_sentence
     return [
         (_("Time"), "time", False),
         *(
@@ -78,8 +78,11 @@ def _sort_headings(current: str, schema: ModelSchema = ANIMALS_SCHEMA) -> list[d
     return headings
 
 
-def _table_rows(rows: list[Prediction], schema: ModelSchema) -> list[dict]:
+def _table_rows(rows: list[Prediction], schema: ModelSchema, model: MLModel) -> list[dict]:
     """Each row's cells in the page's column order, classes by their display names."""
+    for prediction in rows:
+        # Every row is of the page's model: its version's link (version_url) need not read it once per row.
+        prediction.model_version.model = model
     return [
         {
             "prediction": prediction,
@@ -87,7 +90,7 @@ def _table_rows(rows: list[Prediction], schema: ModelSchema) -> list[dict]:
                 (item, item.display(prediction.inputs[item.name]) if item.name in prediction.inputs else "—")
                 for item in schema.inputs
             ],
-            "species": schema.class_name(prediction.species),
+            "species": selectors.class_name(model, schema, prediction.species),
         }
         for prediction in rows
     ]
@@ -141,10 +144,10 @@ def prediction_history(request):
     except selectors.QueryTooSlow:
         limit_seconds = f"{settings.STAFF_QUERY_TIMEOUT_MS / 1000:g}"
         return render(request, "predictor/query_too_slow.html", {"limit_seconds": limit_seconds}, status=503)
-    target = selectors.target_in_sentence(schema)
+    target = schema.target_in_sentence
     context = common | {
         "page": page,
-        "rows": _table_rows(page.rows, schema),
+        "rows": _table_rows(page.rows, schema, model),
         # Offered only to those the label and upload views would let through.
         "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
         "can_upload": permissions.allows(request.user, permissions.UPLOAD_BATCHES),
@@ -153,7 +156,7 @@ def prediction_history(request):
         "filtered": dataclasses.replace(query, model=None).is_filtered,
         "target": target,
         "daily": daily,
-        "daily_names": [schema.class_name(name) for name in daily["species"]],
+        "daily_names": [selectors.class_name(model, schema, name) for name in daily["species"]],
         "chart_first_day": first_day,
         "chart_last_day": last_day,
         "scatter": scatter,
@@ -163,7 +166,7 @@ def prediction_history(request):
         # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
         "chart_data": {
             "species": species,
-            "names": {name: schema.class_name(name) for name in species},
+            "names": {name: selectors.class_name(model, schema, name) for name in species},
             "days": daily["days"],
             # Days as the pages write them, in the visitor's language (the site's one date format).
             "day_labels": [date_format(day, "MONTH_DAY_FORMAT") for day, _counts in daily["rows"]],
@@ -211,8 +214,9 @@ def label_prediction(request, prediction_id: int):
     species = form.cleaned_data["species"]
     feedback.label_predictions(prediction_ids=[prediction.pk], species=species, user=request.user)
     schema = prediction.schema
-    message = gettext("Recorded %(class)s as the actual %(target)s of prediction %(id)s.")
-    shown = {"class": schema.class_name(species), "target": selectors.target_in_sentence(schema), "id": prediction.pk}
+    message = gettext("Recorded %(species)s as the actual %(target)s of prediction %(id)s.")
+    named = selectors.class_name(prediction.model, schema, species)
+    shown = {"species": named, "target": schema.target_in_sentence, "id": prediction.pk}
     messages.success(request, message % shown)
     back = form.cleaned_data["next"]
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
