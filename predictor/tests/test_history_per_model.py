@@ -67,6 +67,7 @@ def test_the_iris_page_lists_only_iris_rows_under_iris_input_columns(admin_clien
     table = results_table(response)
     assert '<td class="num" data-label="petal width (cm)">2.3</td>' in table
     assert "Dog" not in table and "apple" not in table
+    assert '<a href="/models/iris/1/">v1</a>' in table  # the version's own page, by the model's slug
 
 
 def test_the_iris_csv_has_iris_input_columns_and_only_iris_rows(admin_client, rows):
