@@ -87,9 +87,14 @@ def csv_lines(
     yield "".join(chunk)
 
 
-def csv_response(predictions: QuerySet[Prediction], *, schema: ModelSchema = ANIMALS_SCHEMA) -> StreamingHttpResponse:
+def csv_response(
+    predictions: QuerySet[Prediction], *, schema: ModelSchema = ANIMALS_SCHEMA, model: str = ""
+) -> StreamingHttpResponse:
+    """``predictions`` of one model (``schema`` its inputs) as a CSV download; ``model``, a slug, names the file."""
     response = StreamingHttpResponse(csv_lines(predictions, schema=schema), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="predictions-{stamp}.csv"'
+    # Two models' downloads side by side in one folder should say which is which (a slug needs no quoting).
+    name = f"predictions-{model}-{stamp}" if model else f"predictions-{stamp}"
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     response["Cache-Control"] = PRIVATE_DOWNLOAD
     return response

@@ -25,20 +25,60 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from predictor.models import INPUT_SORTS, LABELLED, SORT_FIELDS, ModelVersion, Prediction, number_input
-from predictor.schema.features import FEATURES
+from predictor.models import INPUT_SORTS, LABELLED, SORT_FIELDS, MLModel, ModelVersion, Prediction, number_input
+from predictor.schema.features import ANIMALS_SCHEMA
+from predictor.schema.inputs import Input, ModelSchema
 
 CHART_DEFAULT_DAYS = 30
 CHART_MAX_DAYS = 366  # one SELECT per day in one compound statement: SQLite allows at most 500
 FIRST_ACCEPTED_DAY = dt.date(2000, 1, 1)
 SQLITE_PROGRESS_STEPS = 10_000  # SQLite virtual machine steps between deadline checks: well under a millisecond
 SCATTER_SAMPLE_SIZE = 2000
-# The scatter plots the first two measurements: the second across, the first up.
-SCATTER_FEATURES = FEATURES[:2]
+
+
+# Which model a history page is of, and the inputs and words it is shown with
+
+
+def history_models() -> list[MLModel]:
+    """The models a history page can be of: those with a version (every prediction has one), by slug."""
+    return list(MLModel.objects.filter(Exists(ModelVersion.objects.filter(model=OuterRef("pk")))))
+
+
+def history_schema(model: MLModel, *, version: ModelVersion | None = None) -> ModelSchema:
+    """The inputs and words of ``model``'s history: the chosen version's, else the active one's, else the newest's.
+
+    Read per request, not at import: a model trained since the process started has its own.
+    """
+    if version is None:
+        version = ModelVersion.objects.filter(model=model).order_by("-is_active", "-version").first()
+    if version is not None:
+        return version.input_schema
+    # No version yet: nothing to list, but the page still needs headings.
+    return ANIMALS_SCHEMA if model.is_default else ModelSchema(inputs=(), target=model.slug)
+
+
+def input_sorts(schema: ModelSchema) -> set[str]:
+    """The inputs of ``schema`` its history may be sorted by: number inputs with a sort order (models.INPUT_SORTS)."""
+    return {item.form_name for item in schema.inputs if item.is_number and item.form_name in INPUT_SORTS}
+
+
+def class_name(model: MLModel | None, schema: ModelSchema, label: str) -> str:
+    """A class as ``model``'s history names it: another model's in its schema's words ("Banana", "香蕉").
+
+    The animals model (or None, its page) shows a species as stored ("Cat") in every language, as
+    every animals page always has (predictor.history.batch does the same).
+    """
+    return label if model is None or model.is_default else schema.class_name(label)
+
+
+def scatter_inputs(schema: ModelSchema) -> tuple[Input, Input] | None:
+    """The scatter's axes: the first two number inputs, the first up and the second across; None with fewer."""
+    numbers = [item for item in schema.inputs if item.is_number]
+    return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
 
 
 def with_live_counts(versions: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
@@ -218,11 +258,21 @@ def daily_counts(
     }
 
 
-def scatter_sample(predictions: QuerySet[Prediction], *, size: int = SCATTER_SAMPLE_SIZE) -> list[list[Any]]:
-    """[first feature, second feature, species] of the newest ``size`` matching predictions."""
-    names = [feature.name for feature in SCATTER_FEATURES]
+def scatter_sample(
+    predictions: QuerySet[Prediction],
+    *,
+    axes: tuple[Input, Input] | None = None,
+    size: int = SCATTER_SAMPLE_SIZE,
+) -> list[list[Any]]:
+    """[up, across, species] of the newest ``size`` matching predictions; ``axes`` default to the animals' inputs."""
+    up, across = axes or scatter_inputs(ANIMALS_SCHEMA)
     newest = predictions.in_order().values_list("inputs", "species")[:size]
-    return [[inputs[names[0]], inputs[names[1]], species] for inputs, species in newest]
+    # A row of an older version without one of the inputs has no place on the chart.
+    return [
+        [inputs[up.name], inputs[across.name], species]
+        for inputs, species in newest
+        if isinstance(inputs.get(up.name), (int, float)) and isinstance(inputs.get(across.name), (int, float))
+    ]
 
 
 @dataclass(frozen=True)
@@ -235,8 +285,8 @@ class ScatterWindow:
     counted, and the table lists it.
     """
 
-    x: tuple[float, float]  # the second feature's
-    y: tuple[float, float]  # the first feature's
+    x: tuple[float, float]  # the second input's
+    y: tuple[float, float]  # the first input's
     off_chart: int
 
 

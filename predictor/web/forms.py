@@ -4,15 +4,23 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.functional import lazy
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from predictor.history import batch, selectors
-from predictor.models import DEFAULT_SORT, SORT_CHOICES, HistoryQuery, MLModel, ModelVersion, UnknownModel
+from predictor.models import (
+    DEFAULT_SORT,
+    INPUT_SORTS,
+    SORT_CHOICES,
+    HistoryQuery,
+    MLModel,
+    ModelVersion,
+    UnknownModel,
+)
 from predictor.registry import training
 from predictor.schema import numbers, wording
-from predictor.schema.features import ANIMALS_SLUG, FEATURES, TARGET_COLUMN
+from predictor.schema.features import ANIMALS_SCHEMA, ANIMALS_SLUG, FEATURES, TARGET_COLUMN
 from predictor.schema.inputs import Input, ModelSchema
 from predictor.schema.wording import one_of
 from predictor.web import answers
@@ -152,15 +160,11 @@ DAY_INPUT_ATTRS = {"placeholder": "YYYY-MM-DD", "inputmode": "numeric", "autocom
 
 
 class HistoryFilterForm(forms.Form):
-    """The results page's filters, sort order and page cursor, all from the query string."""
+    """One model's results page: its filters, sort order and page cursor, all from the query string."""
 
-    species = forms.ChoiceField(
-        required=False,
-        label=_("Species"),
-        error_messages={"invalid_choice": _("No model predicts the species “%(value)s”.")},
-    )
+    species = forms.ChoiceField(required=False)  # labelled and offered per model: see __init__
     version = forms.ModelChoiceField(
-        # The history pages are the animals model's (other models' rows are in the admin and API v2).
+        # The animals model's versions unless the page is of another model (see __init__).
         queryset=ModelVersion.objects.filter(model__slug=ANIMALS_SLUG),
         to_field_name="version",
         required=False,
@@ -184,7 +188,6 @@ class HistoryFilterForm(forms.Form):
     )
     labelled = forms.TypedChoiceField(
         required=False,
-        label=_("Actual species"),
         choices=[("", _("Labelled or not")), ("yes", _("Labelled")), ("no", _("Not labelled"))],
         coerce=lambda value: value == "yes",
         empty_value=None,
@@ -208,21 +211,48 @@ class HistoryFilterForm(forms.Form):
     after = forms.CharField(required=False, widget=forms.HiddenInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, species: list[str], current: set[str] | None = None, **kwargs) -> None:
-        """``species``: the names to offer, as from ModelVersion.objects.known_species().
+    def __init__(
+        self,
+        *args,
+        species: list[str],
+        current: set[str] | None = None,
+        model: MLModel | None = None,
+        schema: ModelSchema = ANIMALS_SCHEMA,
+        **kwargs,
+    ) -> None:
+        """``species``: the classes to offer, as from the model's versions' ``known_species()``.
 
-        ``current``: those the active version and the candidate know (ModelVersion.objects.current_species());
-        the others, known only to rolled-back versions, are marked as such.
+        ``current``: those the active version and the candidate know (``current_species()``);
+        the others, known only to rolled-back versions, are marked as such. ``model``: the model
+        the page is of (None: the animals model); ``schema``: its inputs and words.
         """
         super().__init__(*args, **kwargs)
-        self.fields["species"].choices = [("", _("All species"))] + [
+        self.model = model
+        if model is not None:
+            self.fields["version"].queryset = ModelVersion.objects.filter(model=model)
+        target = str(schema.target_in_sentence)
+        field = self.fields["species"]
+        field.label = capfirst(schema.target_label)  # a heading, even where the CSV wrote "kind"
+        field.choices = [("", _("Any"))] + [
             (
                 name,
-                name
+                selectors.class_name(model, schema, name)
                 if current is None or name in current
-                else gettext("%(species)s (rolled back)") % {"species": name},
+                else gettext("%(species)s (rolled back)") % {"species": selectors.class_name(model, schema, name)},
             )
             for name in species
+        ]
+        # %(value)s is filled in by the field; the target now.
+        field.error_messages["invalid_choice"] = gettext("No model predicts the %(target)s “%(value)s”.").replace(
+            "%(target)s", target.replace("%", "%%")
+        )
+        self.fields["labelled"].label = gettext("Actual %(target)s") % {"target": target}
+        # Inputs this model lacks (another model's "height") are no sort order of its page.
+        sortable = selectors.input_sorts(schema)
+        self.fields["sort"].choices = [
+            (choice, choice)
+            for choice in SORT_CHOICES
+            if choice.removeprefix("-") not in INPUT_SORTS or choice.removeprefix("-") in sortable
         ]
 
     def clean(self) -> dict:
@@ -260,7 +290,7 @@ class HistoryFilterForm(forms.Form):
         data = self.cleaned_data
         date_from, date_to = data["date_from"], data["date_to"]
         return HistoryQuery(
-            model=MLModel.objects.default(),
+            model=self.model or MLModel.objects.default(),
             species=data["species"],
             model_version=data["version"],
             since=selectors.start_of_day(date_from) if date_from else None,

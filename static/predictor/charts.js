@@ -11,6 +11,8 @@
   var palette = [css("--series-1"), css("--series-2"), css("--series-3"), css("--series-4")];
   // A shape per species as well as a colour, so colour is never the only signal.
   var shapes = ["circle", "triangle", "rect", "crossRot"];
+  // Classes as the page names them (the schema's display names); stored names key the data.
+  function shown(name) { return (data.names && data.names[name]) || name; }
   function look(name) {
     var index = Math.max(0, data.species.indexOf(name)) % palette.length;
     return { color: palette[index], shape: shapes[index] };
@@ -39,7 +41,7 @@
       labels: data.day_labels,
       datasets: names.map(function (name) {
         var style = look(name);
-        return { label: name, data: data.daily[name], backgroundColor: style.color, pointStyle: style.shape, borderRadius: 2 };
+        return { label: shown(name), data: data.daily[name], backgroundColor: style.color, pointStyle: style.shape, borderRadius: 2 };
       }),
     },
     options: {
@@ -53,7 +55,10 @@
     },
   });
 
+  // A model with fewer than two number inputs has no scatter: the page leaves its figure out.
+  if (!data.scatter || !data.axes || !document.querySelector('[data-chart="scatter"]')) return;
   var bounds = data.scatter_window || { x: [], y: [] };  // none without points: the chart's own
+  function withUnit(value, unit) { return unit ? value + " " + unit : String(value); }
   var bySpecies = {};
   data.scatter.forEach(function (row) {
     (bySpecies[row[2]] = bySpecies[row[2]] || []).push({ x: row[1], y: row[0] });
@@ -63,7 +68,7 @@
     data: {
       datasets: data.species.filter(function (name) { return bySpecies[name]; }).map(function (name) {
         var style = look(name);
-        return { label: name, data: bySpecies[name], backgroundColor: style.color, borderColor: style.color,
+        return { label: shown(name), data: bySpecies[name], backgroundColor: style.color, borderColor: style.color,
           pointStyle: style.shape, pointRadius: 3.5, pointHoverRadius: 5 };
       }),
     },
@@ -72,7 +77,7 @@
       plugins: {
         legend: legend,
         tooltip: { callbacks: { label: function (item) {
-          return item.dataset.label + ": " + item.parsed.y + " " + data.axes.y.unit + ", " + item.parsed.x + " " + data.axes.x.unit;
+          return item.dataset.label + ": " + withUnit(item.parsed.y, data.axes.y.unit) + ", " + withUnit(item.parsed.x, data.axes.x.unit);
         } } },
       },
       // The window the server chose (selectors.ScatterWindow): an outlier does not squash the rest.

@@ -7,20 +7,23 @@ from django.contrib import messages
 from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
+    HttpResponseNotFound,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST, require_safe
 
 from predictor.history import exports, feedback, selectors
-from predictor.models import ModelVersion, Prediction
+from predictor.models import MLModel, ModelVersion, Prediction, UnknownModel
 from predictor.ops import permissions
 from predictor.ops.permissions import required
-from predictor.schema.features import ANIMALS_SLUG, FEATURES
+from predictor.schema.features import ANIMALS_SCHEMA, ANIMALS_SLUG
+from predictor.schema.inputs import ModelSchema
 from predictor.web.forms import (
     HistoryFilterForm,
     LabelForm,
@@ -29,21 +32,40 @@ from predictor.web.forms import (
 HISTORY_PAGE_SIZE = 50
 
 
-HISTORY_COLUMNS = [
-    (_("Time"), "time", False),
-    *((feature.label_with_unit, feature.form_name, True) for feature in FEATURES),
-    (_("Species"), None, False),
-    (_("Probability"), "probability", True),
-    (_("Model"), None, False),
-    (_("Source"), None, False),
-    (_("Actual species"), None, False),
-]
+def _history_model(request, models: list[MLModel]) -> MLModel:
+    """The model named by ``?model=`` (the animals model without one); raises UnknownModel."""
+    slug = request.GET.get("model") or ANIMALS_SLUG
+    # Usually one of the models the switcher lists, already read; else named() finds or refuses it.
+    return next((model for model in models if model.slug == slug), None) or MLModel.objects.named(slug)
 
 
-def _sort_headings(current: str) -> list[dict]:
+def _unknown_model(request, error: UnknownModel, models: list[MLModel]):
+    context = {"message": str(error), "models": models}
+    return render(request, "predictor/history_unknown_model.html", context, status=404)
+
+
+def _columns(schema: ModelSchema) -> list[tuple[str, str | None, bool]]:
+    """The table's columns for one model: (heading, sort key or None, numeric), its inputs in its order."""
+    sortable = selectors.input_sorts(schema)
+    target = schema.target_in_sentence
+    return [
+        (_("Time"), "time", False),
+        *(
+            (item.label_with_unit, item.form_name if item.form_name in sortable else None, item.is_number)
+            for item in schema.inputs
+        ),
+        (capfirst(schema.target_label), None, False),  # a heading, even where the CSV wrote "kind"
+        (_("Probability"), "probability", True),
+        (_("Model"), None, False),
+        (_("Source"), None, False),
+        (capfirst(gettext("Actual %(target)s") % {"target": target}), None, False),
+    ]
+
+
+def _sort_headings(current: str, schema: ModelSchema = ANIMALS_SCHEMA) -> list[dict]:
     """Each column's heading: the sort a click asks for, and aria-sort for the current one."""
     headings = []
-    for label, key, numeric in HISTORY_COLUMNS:
+    for label, key, numeric in _columns(schema):
         state, next_sort = "none", None
         if key is not None:
             # A first click shows the newest or largest first; a second click flips.
@@ -56,17 +78,60 @@ def _sort_headings(current: str) -> list[dict]:
     return headings
 
 
+def _table_rows(rows: list[Prediction], schema: ModelSchema, model: MLModel) -> list[dict]:
+    """Each row's cells in the page's column order, classes by their display names."""
+    for prediction in rows:
+        # Every row is of the page's model: its version's link (version_url) need not read it once per row.
+        prediction.model_version.model = model
+    return [
+        {
+            "prediction": prediction,
+            "inputs": [
+                (item, item.display(prediction.inputs[item.name]) if item.name in prediction.inputs else "—")
+                for item in schema.inputs
+            ],
+            "species": selectors.class_name(model, schema, prediction.species),
+        }
+        for prediction in rows
+    ]
+
+
+def _filter_form(request, model: MLModel, schema: ModelSchema, *, species: list[str]) -> HistoryFilterForm:
+    current = ModelVersion.objects.filter(model=model).current_species()
+    return HistoryFilterForm(request.GET, species=species, current=current, model=model, schema=schema)
+
+
 @require_safe
 @required(permissions.VIEW_PREDICTIONS)
 def prediction_history(request):
-    animals = ModelVersion.objects.filter(model__slug=ANIMALS_SLUG)  # the page is the animals model's
-    species = animals.known_species()
-    form = HistoryFilterForm(request.GET, species=species, current=animals.current_species())
+    models = selectors.history_models()
+    try:
+        model = _history_model(request, models)
+    except UnknownModel as error:
+        return _unknown_model(request, error, models)
+    species = ModelVersion.objects.filter(model=model).known_species()
+    schema = selectors.history_schema(model)
+    form = _filter_form(request, model, schema, species=species)
+    # Links that start again keep the model and nothing else.
+    model_param = request.GET.get("model", "")
+    clear_url = reverse("predictor:history") + (f"?{urlencode({'model': model_param})}" if model_param else "")
+    common = {
+        "form": form,
+        "ml_model": model,
+        "models": models,
+        "model_param": model_param,
+        "clear_url": clear_url,
+        "form_url": reverse("predictor:predict")
+        if model.is_default
+        else reverse("predictor:model_form", args=[model.slug]),
+    }
     if not form.is_valid():
-        return render(request, "predictor/history.html", {"form": form}, status=400)
+        return render(request, "predictor/history.html", common, status=400)
     query = form.query()
     if query.model_version is not None:
         species = query.model_version.classes  # one version's predictions: its own classes
+        schema = selectors.history_schema(model, version=query.model_version)
+    axes = selectors.scatter_inputs(schema)
     predictions = Prediction.objects.matching(query)
     first_day, last_day = selectors.chart_window(*form.days())
     # The chart's days lie inside the date filter; its per-day ranges must be the only time bounds.
@@ -75,38 +140,44 @@ def prediction_history(request):
         with selectors.time_limited():
             page = selectors.keyset_page(predictions, sort=query.sort, size=HISTORY_PAGE_SIZE, **form.cursors())
             daily = selectors.daily_counts(undated, species=species, first=first_day, last=last_day)
-            scatter = selectors.scatter_sample(predictions)
+            scatter = selectors.scatter_sample(predictions, axes=axes) if axes else []
     except selectors.QueryTooSlow:
         limit_seconds = f"{settings.STAFF_QUERY_TIMEOUT_MS / 1000:g}"
         return render(request, "predictor/query_too_slow.html", {"limit_seconds": limit_seconds}, status=503)
-    context = {
-        "form": form,
+    target = schema.target_in_sentence
+    context = common | {
         "page": page,
+        "rows": _table_rows(page.rows, schema, model),
         # Offered only to those the label and upload views would let through.
         "can_label": permissions.allows(request.user, permissions.LABEL_PREDICTIONS),
         "can_upload": permissions.allows(request.user, permissions.UPLOAD_BATCHES),
-        "headings": _sort_headings(query.sort),
-        "filtered": query.is_filtered,
+        "headings": _sort_headings(query.sort, schema),
+        # Every page is of one model: that alone is no filter (no "filtered rows", no "clear the filters").
+        "filtered": dataclasses.replace(query, model=None).is_filtered,
+        "target": target,
         "daily": daily,
+        "daily_names": [selectors.class_name(model, schema, name) for name in daily["species"]],
         "chart_first_day": first_day,
         "chart_last_day": last_day,
         "scatter": scatter,
         "scatter_window": (window := selectors.scatter_window(scatter)),
         "scatter_size": selectors.SCATTER_SAMPLE_SIZE,
-        "scatter_features": selectors.SCATTER_FEATURES,
+        "scatter_features": axes,  # None: fewer than two number inputs, no scatter
         # Read by static/predictor/charts.js; species in one fixed order so each keeps its colour and shape.
         "chart_data": {
             "species": species,
+            "names": {name: selectors.class_name(model, schema, name) for name in species},
             "days": daily["days"],
             # Days as the pages write them, in the visitor's language (the site's one date format).
             "day_labels": [date_format(day, "MONTH_DAY_FORMAT") for day, _counts in daily["rows"]],
             "count_title": gettext("predictions"),
             "daily": daily["species"],
-            "scatter": scatter,
+            "scatter": scatter if axes else None,
             "scatter_window": window and {"x": window.x, "y": window.y},
-            "axes": {
-                axis: {"title": feature.label_with_unit.lower(), "unit": feature.unit}
-                for axis, feature in zip("yx", selectors.SCATTER_FEATURES, strict=True)
+            "axes": axes
+            and {
+                axis: {"title": str(feature.label_with_unit).lower(), "unit": feature.unit}
+                for axis, feature in zip("yx", axes, strict=True)
             },
         },
     }
@@ -116,13 +187,20 @@ def prediction_history(request):
 @require_safe
 @required(permissions.VIEW_PREDICTIONS)
 def prediction_history_csv(request):
-    form = HistoryFilterForm(request.GET, species=ModelVersion.objects.filter(model__slug=ANIMALS_SLUG).known_species())
+    try:
+        model = MLModel.objects.named(request.GET.get("model") or ANIMALS_SLUG)
+    except UnknownModel as error:
+        return HttpResponseNotFound(f"{error}\n", content_type="text/plain; charset=utf-8")
+    schema = selectors.history_schema(model)
+    form = _filter_form(request, model, schema, species=ModelVersion.objects.filter(model=model).known_species())
     if not form.is_valid():
         problems = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         heading = gettext("Bad filter, nothing exported.")
         return HttpResponse(f"{heading}\n{problems}\n", status=400, content_type="text/plain")
     query = form.query()
-    return exports.csv_response(Prediction.objects.matching(query).in_order(query.sort))
+    # One header for the whole file: the model's inputs (exports.columns), whichever version answered a row.
+    slug = "" if model.is_default else model.slug
+    return exports.csv_response(Prediction.objects.matching(query).in_order(query.sort), schema=schema, model=slug)
 
 
 @require_POST
@@ -135,8 +213,11 @@ def label_prediction(request, prediction_id: int):
         return HttpResponseBadRequest(" ".join(form.errors["species"]), content_type="text/plain")
     species = form.cleaned_data["species"]
     feedback.label_predictions(prediction_ids=[prediction.pk], species=species, user=request.user)
-    message = gettext("Recorded %(species)s as the actual species of prediction %(id)s.")
-    messages.success(request, message % {"species": species, "id": prediction.pk})
+    schema = prediction.schema
+    message = gettext("Recorded %(species)s as the actual %(target)s of prediction %(id)s.")
+    named = selectors.class_name(prediction.model, schema, species)
+    shown = {"species": named, "target": schema.target_in_sentence, "id": prediction.pk}
+    messages.success(request, message % shown)
     back = form.cleaned_data["next"]
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = reverse("predictor:history")
