@@ -911,4 +911,20 @@ ZH_HANS: dict[str, str | list[str]] = {
     "Predicted class": "预测类别",
     "The download has every row of your file with the predicted class, the probability of each class and the model version added.": "下载的文件包含您文件的每一行，并附加了预测类别、各类别的概率和模型版本。",
     "The model's active version changed while the file was read; upload it again.": "读取文件期间该模型的启用版本发生了变化；请重新上传。",
+    # The results page and its CSV per model, ?model=<slug> (helper history, branch h-history)
+    "Any": "任意",
+    "No model predicts the %(target)s “%(value)s”.": "没有任何模型会预测%(target)s“%(value)s”。",
+    "Recorded %(species)s as the actual %(target)s of prediction %(id)s.": "已将预测 %(id)s 的实际%(target)s记录为 %(species)s。",
+    "%(total)s prediction from %(first)s to %(last)s, by predicted %(target)s.": [
+        "%(first)s 至 %(last)s 共 %(total)s 次预测，按预测%(target)s分列。"
+    ],
+    "Bar chart of predictions per day by %(target)s; the same numbers are in the table below it.": "按%(target)s统计的每日预测数柱状图；下方表格中有相同的数字。",
+    "Predictions per day by %(target)s": "按%(target)s统计的每日预测数",
+    "The newest matching prediction (at most %(most)s), shaped and coloured by predicted %(target)s.": [
+        "最新的 %(shown)s 条符合条件的预测（最多 %(most)s 条），按预测%(target)s区分形状和颜色。"
+    ],
+    "Scatter plot of %(up)s against %(across)s, one mark per prediction, a different shape for each predicted %(target)s.": "%(up)s与%(across)s的散点图，每个标记代表一次预测，不同预测%(target)s用不同形状表示。",
+    "Model:": "模型：",
+    "No such model": "没有这个模型",
+    "The history of each model:": "各模型的预测历史：",
 }

@@ -18,7 +18,7 @@ from predictor import jobs
 from predictor.history import feedback, selectors
 from predictor.history.exports import csv_response
 from predictor.history.pagination import CappedCountPaginator
-from predictor.models import ApiKey, AuditEvent, Candidate, Job, ModelVersion, Prediction, number_input
+from predictor.models import ApiKey, AuditEvent, Candidate, Job, MLModel, ModelVersion, Prediction, number_input
 from predictor.ops import api_keys, permissions
 from predictor.registry import model_metrics, versions
 from predictor.schema.features import ANIMALS_SLUG, FEATURES
@@ -390,6 +390,12 @@ class ModelVersionAdmin(DataBoundedDateHierarchy, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return selectors.with_live_counts(super().get_queryset(request))
+
+    def get_list_display(self, request):
+        # The model column only where there is more than one model to tell apart.
+        if MLModel.objects.count() > 1:
+            return self.list_display
+        return [name for name in self.list_display if name != "model"]
 
     def has_activate_permission(self, request) -> bool:
         return permissions.allows(request.user, permissions.ACTIVATE_VERSIONS)
