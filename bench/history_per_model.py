@@ -86,6 +86,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     from predictor.tests.tabular import bundled_csv, train
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)
     call_command("train_model", verbosity=0)
     train("--model", "iris", "--data", str(bundled_csv(workdir, "iris")), "--target", "kind")
     iris = ModelVersion.objects.get(model__slug="iris")

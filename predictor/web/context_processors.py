@@ -7,6 +7,14 @@ from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import model_service
 
 
+def answering_model_of(slug: str) -> dict:
+    """The footer's "trained on" on a page about one model (its history, its versions): that model's."""
+    try:
+        return {"answering_model": model_service.active_model(slug)}
+    except (model_service.ModelNotReady, DatabaseError):
+        return {"answering_model": None}
+
+
 def answering_model(request: HttpRequest) -> dict:
     """The model the site answers with, for the footer's "trained on"; nothing when there is none."""
     try:

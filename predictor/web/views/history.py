@@ -24,6 +24,7 @@ from predictor.ops import permissions
 from predictor.ops.permissions import required
 from predictor.schema.features import ANIMALS_SCHEMA, ANIMALS_SLUG
 from predictor.schema.inputs import ModelSchema
+from predictor.web.context_processors import answering_model_of
 from predictor.web.forms import (
     HistoryFilterForm,
     LabelForm,
@@ -116,6 +117,7 @@ def prediction_history(request):
     model_param = request.GET.get("model", "")
     clear_url = reverse("predictor:history") + (f"?{urlencode({'model': model_param})}" if model_param else "")
     common = {
+        **answering_model_of(model.slug),
         "form": form,
         "ml_model": model,
         "models": models,

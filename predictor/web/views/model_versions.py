@@ -21,6 +21,7 @@ from predictor.ops.permissions import required
 from predictor.registry import artifacts, comparison, model_metrics, training
 from predictor.schema.features import ANIMALS_SLUG
 from predictor.serving import candidates
+from predictor.web.context_processors import answering_model_of
 from predictor.web.forms import CandidateForm, RetrainForm
 from predictor.web.views.batches import STORAGE_UNREACHABLE
 
@@ -85,7 +86,8 @@ def _version_or_404(slug: str, version: int) -> ModelVersion:
 @required(permissions.VIEW_MODELS)
 def model_detail(request, version: int, slug: str = ANIMALS_SLUG):
     model_version = _version_or_404(slug, version)
-    return render(request, "predictor/model_detail.html", {"metrics": model_metrics.version_metrics(model_version)})
+    context = {"metrics": model_metrics.version_metrics(model_version), **answering_model_of(slug)}
+    return render(request, "predictor/model_detail.html", context)
 
 
 @require_safe
@@ -115,6 +117,7 @@ def candidate_comparison(request, version: int, slug: str = ANIMALS_SLUG):
         "comparison": figures,
         "disagreements": comparison.disagreements(candidate, figures.active) if figures.active else [],
         "running": candidates.current(candidate.model),
+        **answering_model_of(slug),
         "inputs": candidate.input_schema.inputs,
         "form": CandidateForm(),
         # Offered only to those the views behind them would let through.
