@@ -165,6 +165,9 @@ class Prediction(models.Model):
     # Whether a measurement lay outside what the answering version was trained on (its
     # training_range): the answer is a guess beyond the data, and the visitor was told so.
     outside_training_range = models.BooleanField(_("outside the training range"), default=False)
+    # The classes of the answer's conformal prediction set (ModelVersion.set_threshold), in the
+    # model's class order; [] when no class cleared it; NULL when its version has no sets.
+    prediction_set = models.JSONField(_("prediction set"), null=True, blank=True)
     # The random key of the form page that sent it: a form sent twice (a double click, a reload
     # that re-posts) stores one prediction. NULL for the API and batches.
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
