@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from predictor.schema.features import FEATURES, Feature
 from predictor.schema.inputs import ModelSchema
-from predictor.schema.wording import probability_text
+from predictor.schema.wording import one_of, probability_text
 
 from .jobs import Job
 from .registry import MLModel, ModelVersion, default_model_id
@@ -293,6 +293,30 @@ class Prediction(models.Model):
             if known and not known[0] <= self.inputs[feature.name] <= known[1]:
                 warnings.append((feature, text, feature.display(known[0]), feature.display(known[1])))
         return warnings
+
+    @property
+    def set_sentence(self) -> str:
+        """The answer's conformal prediction set in a sentence, "" for a version without sets.
+
+        One class: "90% sure it is one of: Dog."; more: "Cat or Dog: at 90% the model cannot tell
+        these apart."; none (possible: no class cleared the threshold) said as it is.
+        """
+        labels = self.prediction_set
+        if labels is None:
+            return ""
+        figures = {"level": self.model_version.confidence_percent}
+        if not labels:
+            return (
+                gettext(
+                    "At %(level)s confidence no answer is likely enough: the model's prediction set is empty, "
+                    "so treat this answer as a guess."
+                )
+                % figures
+            )
+        figures["classes"] = one_of([self.schema.class_name(label) for label in labels])
+        if len(labels) == 1:
+            return gettext("%(level)s sure it is one of: %(classes)s.") % figures
+        return gettext("%(classes)s: at %(level)s the model cannot tell these apart.") % figures
 
     @property
     def sorted_probabilities(self) -> list[tuple[str, str, str]]:

@@ -278,6 +278,11 @@ class ModelVersion(models.Model):
         return "" if self.confidence_level is None else f"{self.confidence_level:.0%}"
 
     @property
+    def rows_per_class_needed(self) -> int:
+        """The rows of each class below which its sets' guarantee is weak: 1/(1-level), 10 at 90%."""
+        return math.ceil(1 / (1 - self.confidence_level) - 1e-9) if self.confidence_level else 0
+
+    @property
     def calibration_strength(self) -> str:
         """How much the sets' guarantee means: "trivial", "weak", "sound", or "" for a version without sets.
 
@@ -290,7 +295,7 @@ class ModelVersion(models.Model):
         level, rows = self.confidence_level, self.calibration_rows
         if conformal_rank(rows=rows, level=level) > rows or self.set_threshold >= 1:
             return "trivial"
-        if min(self.class_counts.values(), default=0) < 1 / (1 - level) - 1e-9:
+        if min(self.class_counts.values(), default=0) < self.rows_per_class_needed:
             return "weak"
         return "sound"
 
