@@ -316,7 +316,7 @@ def train(
     include_feedback: bool = False,
     force: bool = False,
     allow_new_classes: bool = False,
-    confidence: float = DEFAULT_CONFIDENCE,
+    confidence: float | None = None,
     show_progress: bool = False,
     report_progress: Callable[[int, int], None] | None = None,
     user: AbstractBaseUser | None = None,
@@ -337,12 +337,13 @@ def train(
     ``user`` is who asked, for the audit trail; None is the command line. ``job_id``: the
     retraining job running it, recorded with the version (one version per job at most).
     The version answers prediction sets that hold the true class on ``confidence`` of answers
-    (calibrate_sets).
+    (calibrate_sets); by default the level of the model's active version, so that a retraining from
+    the models page keeps it, else DEFAULT_CONFIDENCE.
     """
     if algorithm not in ALGORITHMS:
         message = gettext("unknown algorithm %(algorithm)r; choose one of %(known)s")
         raise TrainingDataError(message % {"algorithm": algorithm, "known": ", ".join(ALGORITHMS)})
-    if not 0 < confidence < 1:  # NaN too
+    if confidence is not None and not 0 < confidence < 1:  # NaN too
         message = gettext(
             "--confidence %(level)s is not a confidence level: give a number between 0 and 1, such as 0.9"
         )
@@ -354,6 +355,8 @@ def train(
     ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.filter(slug=model).first()
     active = ModelVersion.objects.filter(model=ml_model).active().first() if ml_model else None
     schema = _schema_for(model, data_path, target=target, schema_path=schema_path, active=active)
+    if confidence is None:
+        confidence = (active.confidence_level if active else None) or DEFAULT_CONFIDENCE
     data = training_data.load_training_data(data_path, schema=schema, show_progress=show_progress)
     feedback = (
         load_feedback(ml_model, schema)

@@ -179,3 +179,6 @@ def test_the_confidence_level_is_set_per_training_and_stored_with_the_version(tm
     version = ModelVersion.objects.get(model__slug="iris")
     assert (version.confidence_level, version.calibration_rows, version.calibration_strength) == (0.8, 150, "sound")
     assert 0 <= version.set_threshold < 1
+    # A retraining that does not say (the models page's) keeps the model's level.
+    retrained = training.train(model="iris", data_path=bundled_csv(tmp_path, "iris"), force=True).version
+    assert retrained.confidence_level == 0.8

@@ -71,10 +71,10 @@ class Command(TranslatedCommand):
         parser.add_argument(
             "--confidence",
             type=float,
-            default=training.DEFAULT_CONFIDENCE,
+            default=None,
             help=(
                 "The confidence level of the version's prediction sets: the share of answers whose set holds "
-                "the true class, between 0 and 1 (default: %(default)s)."
+                f"the true class, between 0 and 1 (default: the active version's, else {training.DEFAULT_CONFIDENCE})."
             ),
         )
         parser.add_argument(
@@ -95,7 +95,7 @@ class Command(TranslatedCommand):
         no_activate: bool,
         force: bool,
         new_class: bool,
-        confidence: float,
+        confidence: float | None,
         if_none_active: bool,
         **options,
     ):
