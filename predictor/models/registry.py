@@ -274,8 +274,9 @@ class ModelVersion(models.Model):
 
     @property
     def confidence_percent(self) -> str:
-        """The promised confidence level as pages say it: "90%"; "" for a version without sets."""
-        return "" if self.confidence_level is None else f"{self.confidence_level:.0%}"
+        """The promised confidence level as pages say it: "90%", "97.5%"; "" for a version without sets."""
+        # Never rounded up into a stronger promise: 97.5% stays 97.5%.
+        return "" if self.confidence_level is None else f"{round(self.confidence_level * 100, 2):g}%"
 
     @property
     def rows_per_class_needed(self) -> int:

@@ -182,3 +182,5 @@ def test_the_confidence_level_is_set_per_training_and_stored_with_the_version(tm
     # A retraining that does not say (the models page's) keeps the model's level.
     retrained = training.train(model="iris", data_path=bundled_csv(tmp_path, "iris"), force=True).version
     assert retrained.confidence_level == 0.8
+    retrained.confidence_level = 0.975
+    assert retrained.confidence_percent == "97.5%"
