@@ -398,7 +398,15 @@ def _prediction_out(prediction: Prediction, *, model_version: int) -> dict:
         "created_at": prediction.created_at,
         "outside_training_range": prediction.outside_training_range,
         "outside_features": [feature.field for feature, *_ in prediction.range_warnings],
+        **_prediction_set_out(prediction),
     }
+
+
+def _prediction_set_out(prediction: Prediction) -> dict:
+    """The answer's conformal set and the confidence its version promises (both null for a version without sets)."""
+    labels = prediction.prediction_set
+    level = None if labels is None else prediction.model_version.confidence_level
+    return {"prediction_set": labels, "confidence_level": level}
 
 
 def _prediction_record(prediction: Prediction) -> dict:
@@ -547,7 +555,7 @@ def predict_batch_with_model(request, slug: str = SLUG, items: list[dict[str, An
         # version may not share. Nothing is stored; the retry reads them with the new one.
         raise model_service.ModelNotReady(gettext("a new version became active while answering; send the batch again."))
     batch_id = writer.record_predictions(result=result, source=Prediction.Source.API)
-    stored = Prediction.objects.filter(batch_id=batch_id).order_by("id")
+    stored = Prediction.objects.filter(batch_id=batch_id).select_related("model_version").order_by("id")
     version = result.model.version
     return {
         "batch_id": batch_id,
@@ -625,6 +633,7 @@ def _model_answer_out(prediction: Prediction, *, model: str, version: int) -> di
         "version": version,
         "inputs": prediction.inputs,
         "outside_training_range": prediction.outside_training_range,
+        **_prediction_set_out(prediction),
     }
 
 

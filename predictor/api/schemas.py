@@ -68,6 +68,20 @@ class PredictionOut(Measurements):
     outside_features: list[str] = Field(
         description=_("The measurements outside the answering version's training range (empty when none).")
     )
+    prediction_set: list[str] | None = Field(
+        description=_(
+            "The classes the answer may be at the stated confidence (conformal prediction): each class whose "
+            "probability clears its version's calibrated threshold, in the model's class order. More than one: "
+            "the model cannot tell them apart at that level; empty: no class is likely enough. Null for a "
+            "version trained before prediction sets."
+        )
+    )
+    confidence_level: float | None = Field(
+        description=_(
+            "The share of answers, 0 to 1, whose prediction set holds the true class, as calibrated at "
+            "training; null when there is no set."
+        )
+    )
 
 
 class PredictionRecord(PredictionOut):
@@ -227,6 +241,20 @@ class ModelAnswerOut(Schema):
     version: int = Field(description=_("The version that answered."))
     inputs: dict[str, Any] = Field(description=_("The inputs as stored: numbers as numbers."))
     outside_training_range: bool = Field(description=_("Whether a number input lay outside what it was trained on."))
+    prediction_set: list[str] | None = Field(
+        description=_(
+            "The classes the answer may be at the stated confidence (conformal prediction): each class whose "
+            "probability clears its version's calibrated threshold, in the model's class order. More than one: "
+            "the model cannot tell them apart at that level; empty: no class is likely enough. Null for a "
+            "version trained before prediction sets."
+        )
+    )
+    confidence_level: float | None = Field(
+        description=_(
+            "The share of answers, 0 to 1, whose prediction set holds the true class, as calibrated at "
+            "training; null when there is no set."
+        )
+    )
 
 
 class ModelBatchOut(Schema):

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import JSONField, Model
 
 from predictor.models import Prediction
 from predictor.ops import sqlite_turns
@@ -89,8 +89,9 @@ def insert_predictions(
 ) -> None:
     """Insert one prediction row per item of ``columns``' values, in one transaction.
 
-    ``columns``: model field name -> one value per row; ``inputs``: input name -> one value per
-    row (numbers as floats, categories as text), stored as each row's ``inputs`` JSON;
+    ``columns``: model field name -> one value per row (a JSON field's as JSON text); ``inputs``:
+    input name -> one value per row (numbers as floats, categories as text), stored as each row's
+    ``inputs`` JSON;
     ``constants``: model field name -> the value every row gets; ``probabilities``: (rows,
     classes), stored as each row's JSON; ``created_at``: UTC datetime64 per row (synthetic
     histories), else ``constants`` holds it.
@@ -154,7 +155,9 @@ def _insert_predictions_as_arrays(
     per_row |= {f"probability_{index}": probabilities[:, index].tolist() for index in range(len(classes))}
     if created_at is not None:
         per_row["created_at"] = _database_times(created_at)
-    array_types = {name: _db_type(name) for name in columns}
+    # A JSON column (the prediction set) travels as text per row, parsed by the database.
+    json_columns = {name for name in columns if isinstance(Prediction._meta.get_field(name), JSONField)}
+    array_types = {name: "text" if name in json_columns else _db_type(name) for name in columns}
     array_types |= {
         f"input_{index}": "text" if inputs[name] and isinstance(inputs[name][0], str) else "double precision"
         for index, name in enumerate(input_names)
@@ -165,7 +168,7 @@ def _insert_predictions_as_arrays(
     quote = connection.ops.quote_name
     input_pairs = ", ".join(f"%s::text, t.{quote(f'input_{index}')}" for index in range(len(input_names)))
     pairs = ", ".join(f"%s::text, t.{quote(f'probability_{index}')}" for index in range(len(classes)))
-    selected = [f"t.{quote(name)}" for name in columns]
+    selected = [f"t.{quote(name)}::jsonb" if name in json_columns else f"t.{quote(name)}" for name in columns]
     selected += [f"jsonb_build_object({input_pairs})", f"jsonb_build_object({pairs})"]
     selected += [f"%s::{_db_type(name)}" for name in constants]
     if created_at is not None:

@@ -5,6 +5,7 @@ a job stores in chunks, out of sight (PendingBatch), is counted once, when the j
 (``published_counts`` then ``count_published``): a batch that later fails was never stored.
 """
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -57,6 +58,7 @@ def record_prediction(
             "model_version": result.model.record,
             "source": source,
             "outside_training_range": result.outside_training_range,
+            "prediction_set": result.prediction_set,
             "submission_key": submission_key,
             **_second_opinion(result),
         }
@@ -101,6 +103,9 @@ def record_predictions(
         "probability": result.probability.tolist(),
         "outside_training_range": result.outside_training_range.tolist(),
     }
+    if result.prediction_sets is not None:
+        # JSON text per row, as the raw inserts take it (NULL where the version has no sets).
+        columns["prediction_set"] = [json.dumps(labels) for labels in result.prediction_sets]
     if result.second_opinion is not None:
         constants["shadow_version"] = result.second_opinion.model.version_id
         columns["shadow_species"] = result.second_opinion.species.tolist()

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from predictor.schema.features import FEATURES, Feature
 from predictor.schema.inputs import ModelSchema
-from predictor.schema.wording import probability_text
+from predictor.schema.wording import one_of, probability_text
 
 from .jobs import Job
 from .registry import MLModel, ModelVersion, default_model_id
@@ -165,6 +165,9 @@ class Prediction(models.Model):
     # Whether a measurement lay outside what the answering version was trained on (its
     # training_range): the answer is a guess beyond the data, and the visitor was told so.
     outside_training_range = models.BooleanField(_("outside the training range"), default=False)
+    # The classes of the answer's conformal prediction set (ModelVersion.set_threshold), in the
+    # model's class order; [] when no class cleared it; NULL when its version has no sets.
+    prediction_set = models.JSONField(_("prediction set"), null=True, blank=True)
     # The random key of the form page that sent it: a form sent twice (a double click, a reload
     # that re-posts) stores one prediction. NULL for the API and batches.
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
@@ -290,6 +293,30 @@ class Prediction(models.Model):
             if known and not known[0] <= self.inputs[feature.name] <= known[1]:
                 warnings.append((feature, text, feature.display(known[0]), feature.display(known[1])))
         return warnings
+
+    @property
+    def set_sentence(self) -> str:
+        """The answer's conformal prediction set in a sentence, "" for a version without sets.
+
+        One class: "90% sure it is one of: Dog."; more: "Cat or Dog: at 90% the model cannot tell
+        these apart."; none (possible: no class cleared the threshold) said as it is.
+        """
+        labels = self.prediction_set
+        if labels is None:
+            return ""
+        figures = {"level": self.model_version.confidence_percent}
+        if not labels:
+            return (
+                gettext(
+                    "At %(level)s confidence no answer is likely enough: the model's prediction set is empty, "
+                    "so treat this answer as a guess."
+                )
+                % figures
+            )
+        figures["classes"] = one_of([self.schema.class_name(label) for label in labels])
+        if len(labels) == 1:
+            return gettext("%(level)s sure it is one of: %(classes)s.") % figures
+        return gettext("%(classes)s: at %(level)s the model cannot tell these apart.") % figures
 
     @property
     def sorted_probabilities(self) -> list[tuple[str, str, str]]:

@@ -1,5 +1,7 @@
 """The trained models: each model, every version of it, and the candidate tried beside the active one."""
 
+import math
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -76,6 +78,15 @@ class MLModel(models.Model):
     @property
     def display_name(self) -> str:
         return str(DEFAULT_MODEL_NAME) if self.is_default and self.name == "Animals" else self.name
+
+
+def conformal_rank(*, rows: int, level: float) -> int:
+    """Which order statistic of ``rows`` conformity scores promises ``level``: the ceil((rows+1)·level)-th smallest.
+
+    More than ``rows`` means no score is high enough: only a set of every class keeps the promise.
+    (The tolerance keeps 10 × 0.9 at 9, not the 10 its float rounding gives.)
+    """
+    return math.ceil((rows + 1) * level - 1e-9)
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -160,6 +171,12 @@ class ModelVersion(models.Model):
     baseline_cv_accuracy = models.FloatField(_("its accuracy on the same rows"), null=True, blank=True)
     # The gate's floor: the majority-class guess (DummyClassifier), cross-validated on the same rows and folds.
     chance_cv_accuracy = models.FloatField(_("majority-class guess on the same rows"), null=True, blank=True)
+    # Conformal prediction sets (registry.training.calibrate_sets): a class is in an answer's set when
+    # 1 - its probability is at most ``set_threshold``; the set then holds the true class on at least
+    # ``confidence_level`` of answers, given ``calibration_rows`` exchangeable rows. NULL before sets.
+    confidence_level = models.FloatField(_("confidence level"), null=True, blank=True)
+    set_threshold = models.FloatField(_("conformity-score threshold"), null=True, blank=True)
+    calibration_rows = models.PositiveIntegerField(_("calibration rows"), null=True, blank=True)
     created_at = models.DateTimeField(_("trained at"), default=timezone.now, db_index=True)
     is_active = models.BooleanField(_("active"), default=False)
     # When it last became active: the service falls back to the most recently active version
@@ -254,6 +271,34 @@ class ModelVersion(models.Model):
     @property
     def baseline_cv_accuracy_percent(self) -> str:
         return "—" if self.baseline_cv_accuracy is None else f"{self.baseline_cv_accuracy:.1%}"
+
+    @property
+    def confidence_percent(self) -> str:
+        """The promised confidence level as pages say it: "90%", "97.5%"; "" for a version without sets."""
+        # Never rounded up into a stronger promise: 97.5% stays 97.5%.
+        return "" if self.confidence_level is None else f"{round(self.confidence_level * 100, 2):g}%"
+
+    @property
+    def rows_per_class_needed(self) -> int:
+        """The rows of each class below which its sets' guarantee is weak: 1/(1-level), 10 at 90%."""
+        return math.ceil(1 / (1 - self.confidence_level) - 1e-9) if self.confidence_level else 0
+
+    @property
+    def calibration_strength(self) -> str:
+        """How much the sets' guarantee means: "trivial", "weak", "sound", or "" for a version without sets.
+
+        Trivial: with n calibration rows, the level needs the ceil((n+1)·level)-th smallest of n scores,
+        which does not exist, so every set holds every class. Weak: a class with fewer than
+        1/(1-level) rows (10 at 90%) leaves the quantile resting on one or two scores of that class.
+        """
+        if self.set_threshold is None or not self.calibration_rows:
+            return ""
+        level, rows = self.confidence_level, self.calibration_rows
+        if conformal_rank(rows=rows, level=level) > rows or self.set_threshold >= 1:
+            return "trivial"
+        if min(self.class_counts.values(), default=0) < self.rows_per_class_needed:
+            return "weak"
+        return "sound"
 
     @property
     def live_accuracy_percent(self) -> str:

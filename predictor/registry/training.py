@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from predictor import jobs
 from predictor.models import LABELLED, Job, MLModel, ModelVersion, Prediction
+from predictor.models.registry import conformal_rank
 from predictor.ops import audit, permissions
 from predictor.registry import artifacts, training_data, versions
 from predictor.registry.training_data import DEFAULT_TRAINING_DATA, TrainingData, TrainingDataError
@@ -46,6 +47,7 @@ MAX_FOLDS = 5
 MAX_PICTURE_INPUTS = 4  # six panels at most
 SLUG = re.compile(r"[a-z][a-z0-9-]{0,49}")  # a model's name in addresses and commands: iris, house-prices
 GATE_ATTEMPTS = 3  # comparisons with the active version, when others keep activating theirs meanwhile
+DEFAULT_CONFIDENCE = 0.9  # the share of answers whose prediction set holds the true class (--confidence)
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,7 @@ def train(
     include_feedback: bool = False,
     force: bool = False,
     allow_new_classes: bool = False,
+    confidence: float | None = None,
     show_progress: bool = False,
     report_progress: Callable[[int, int], None] | None = None,
     user: AbstractBaseUser | None = None,
@@ -333,17 +336,27 @@ def train(
     ``report_progress(done, total)`` is told of every step (a retraining job's Progress.report).
     ``user`` is who asked, for the audit trail; None is the command line. ``job_id``: the
     retraining job running it, recorded with the version (one version per job at most).
+    The version answers prediction sets that hold the true class on ``confidence`` of answers
+    (calibrate_sets); by default the level of the model's active version, so that a retraining from
+    the models page keeps it, else DEFAULT_CONFIDENCE.
     """
     if algorithm not in ALGORITHMS:
         message = gettext("unknown algorithm %(algorithm)r; choose one of %(known)s")
         raise TrainingDataError(message % {"algorithm": algorithm, "known": ", ".join(ALGORITHMS)})
-    # Reading, up to three cross-validations (the new version, the guess, the active algorithm), fitting,
-    # recording and drawing: an estimate until the rows say how many folds there are.
-    steps = _Steps(report_progress, total=1 + 3 * MAX_FOLDS + 3)
+    if confidence is not None and not 0 < confidence < 1:  # NaN too
+        message = gettext(
+            "--confidence %(level)s is not a confidence level: give a number between 0 and 1, such as 0.9"
+        )
+        raise TrainingDataError(message % {"level": confidence})
+    # Reading, up to three cross-validations (the new version, the guess, the active algorithm), the
+    # calibration's, fitting, recording and drawing: an estimate until the rows say how many folds there are.
+    steps = _Steps(report_progress, total=1 + 4 * MAX_FOLDS + 3)
     steps.advance(0)
     ml_model = MLModel.objects.default() if model == ANIMALS_SLUG else MLModel.objects.filter(slug=model).first()
     active = ModelVersion.objects.filter(model=ml_model).active().first() if ml_model else None
     schema = _schema_for(model, data_path, target=target, schema_path=schema_path, active=active)
+    if confidence is None:
+        confidence = (active.confidence_level if active else None) or DEFAULT_CONFIDENCE
     data = training_data.load_training_data(data_path, schema=schema, show_progress=show_progress)
     feedback = (
         load_feedback(ml_model, schema)
@@ -356,7 +369,7 @@ def train(
 
     folds = max(2, min(MAX_FOLDS, min(combined.class_counts.values())))
     cross_validations = 3 if activate and active is not None else 2 if activate else 1
-    steps.expect(1 + cross_validations * folds + 3)
+    steps.expect(1 + (cross_validations + 1) * folds + 3)
     steps.advance()
     from sklearn.model_selection import StratifiedKFold  # as the classifiers above: when training
 
@@ -366,6 +379,9 @@ def train(
     cv_accuracy = _cross_validate(
         pipeline, combined, splits, algorithm=algorithm, show_progress=show_progress, steps=steps
     )
+    with _refusing_unfit_rows(data.name, algorithm):
+        calibration = calibrate_sets(pipeline, features, labels, splitter=splitter, confidence_level=confidence)
+    steps.advance(folds)
     with _refusing_unfit_rows(data.name, algorithm):
         pipeline.fit(features, labels)
     steps.advance()
@@ -417,6 +433,9 @@ def train(
                     baseline_version=gate.baseline.version if gate and gate.baseline else None,
                     baseline_cv_accuracy=gate.baseline_cv_accuracy if gate else None,
                     chance_cv_accuracy=gate.chance_cv_accuracy if gate else None,
+                    confidence_level=calibration.confidence_level,
+                    set_threshold=calibration.threshold,
+                    calibration_rows=calibration.rows,
                     training_job_id=job_id,
                 )
                 break
@@ -452,6 +471,45 @@ def train(
         new_classes=new_classes,
         picture_error=picture_error,
     )
+
+
+@dataclass(frozen=True)
+class SetCalibration:
+    """What a version needs to answer prediction sets: a class is in the set when 1 - its probability ≤ threshold."""
+
+    confidence_level: float
+    threshold: float
+    rows: int  # how many rows the threshold was calibrated on
+
+
+def calibrate_sets(
+    pipeline: "Pipeline", features: np.ndarray, labels: np.ndarray, *, splitter: Any, confidence_level: float
+) -> SetCalibration:
+    """Cross-conformal calibration (LAC scores) of the sets the fitted ``pipeline`` will answer, on every row.
+
+    Cross-conformal, not split: a split would keep rows out of the served model, and the animals
+    have ten. mapie's CrossConformalClassifier fits a copy of the pipeline per fold of ``splitter``
+    (the accuracy's folds) and scores each row by the fold that left it out: 1 - the probability
+    given its true class. The threshold is the ceil((n+1)·level)-th smallest of those n scores
+    (conformal_rank), the quantile mapie takes, but applied to the served model's probabilities,
+    so an answer's set costs a comparison per class. Taken here rather than from mapie's
+    predict_set because mapie 1.6 refuses that when 1/(1-level) reaches the row count (95% on
+    ten rows), where the honest answer is that every class is needed; its cross-conformal sets
+    would also score each answer once per fold. With too few rows for the level, the threshold is
+    1: every class is in every set.
+    """
+    from mapie.classification import CrossConformalClassifier  # scikit-learn's kin: only when training
+    from sklearn.base import clone
+
+    conformal = CrossConformalClassifier(
+        clone(pipeline), confidence_level=confidence_level, conformity_score="lac", cv=splitter
+    )
+    conformal.fit_conformalize(features, labels)
+    scores = np.sort(np.asarray(conformal.conformity_scores, dtype=float).ravel())
+    rows = len(scores)
+    rank = conformal_rank(rows=rows, level=confidence_level)
+    threshold = 1.0 if rank > rows else min(1.0, float(scores[rank - 1]))
+    return SetCalibration(confidence_level=confidence_level, threshold=threshold, rows=rows)
 
 
 def _new_classes(data: TrainingData, *, name: str, allowed: bool, active: ModelVersion | None) -> tuple[str, ...]:

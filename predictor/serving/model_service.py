@@ -166,6 +166,7 @@ def _answer(model: LoadedModel, row: list[Any], second_opinion: SecondOpinion | 
         model=model,
         outside_training_range=model.is_outside_training_range(row),
         second_opinion=second_opinion,
+        prediction_set=model.set_of(probabilities),
     )
 
 
@@ -191,6 +192,7 @@ def predict_many(features: np.ndarray, model: str = ANIMALS_SLUG) -> BatchResult
         model=model,
         outside_training_range=model.rows_outside_training_range(features),
         second_opinion=second_opinion,
+        prediction_sets=model.sets_of(probabilities),
     )
 
 
@@ -326,4 +328,7 @@ def _load(version: ModelVersion) -> LoadedModel:
         number_positions=tuple(index for index, item in enumerate(schema.inputs) if item.is_number),
         training_low=tuple(low for low, _ in ranges),
         training_high=tuple(high for _, high in ranges),
+        # Within mapie's tolerance (1e-8) of the threshold counts as in, as mapie's own sets do.
+        set_floor=None if version.set_threshold is None else 1 - version.set_threshold - 1e-8,
+        confidence_level=version.confidence_level,
     )

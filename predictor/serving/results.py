@@ -27,6 +27,24 @@ class LoadedModel:
     number_positions: tuple[int, ...]
     training_low: tuple[float, ...]
     training_high: tuple[float, ...]
+    # The conformal sets' rule (ModelVersion.set_threshold): a class is in the set when its probability
+    # is at least this. None for versions calibrated before sets: their answers have none.
+    set_floor: float | None = None
+    confidence_level: float | None = None
+
+    def set_of(self, probabilities: list[float]) -> list[str] | None:
+        """One answer's prediction set: the classes whose probability clears the floor, in class order."""
+        floor = self.set_floor
+        if floor is None:
+            return None
+        return [label for label, probability in zip(self.classes, probabilities, strict=True) if probability >= floor]
+
+    def sets_of(self, probabilities: np.ndarray) -> list[list[str]] | None:
+        """set_of for each row of a (rows, classes) array."""
+        if self.set_floor is None:
+            return None
+        classes = self.classes
+        return [[classes[i] for i in np.flatnonzero(row)] for row in probabilities >= self.set_floor]
 
     @property
     def slug(self) -> str:
@@ -96,6 +114,11 @@ class PredictionResult:
     model: LoadedModel
     outside_training_range: bool  # a measurement lies outside what the version was trained on
     second_opinion: SecondOpinion | None = None  # only while a candidate runs
+    prediction_set: list[str] | None = None  # None: the version has no sets (LoadedModel.set_of)
+
+    @property
+    def confidence_level(self) -> float | None:
+        return None if self.prediction_set is None else self.model.confidence_level
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,11 @@ class BatchResult:
     model: LoadedModel
     outside_training_range: np.ndarray  # per row, as PredictionResult's
     second_opinion: BatchSecondOpinion | None = None  # only while a candidate runs
+    prediction_sets: list[list[str]] | None = None  # per row, as PredictionResult's; None without sets
+
+    @property
+    def confidence_level(self) -> float | None:
+        return None if self.prediction_sets is None else self.model.confidence_level
 
     def __len__(self) -> int:
         return len(self.species)

@@ -55,6 +55,8 @@ def test_a_batch_answers_each_iris_in_order_and_stores_every_row_with_its_inputs
         "version",
         "inputs",
         "outside_training_range",
+        "prediction_set",  # an addition (docs/api-changelog.md)
+        "confidence_level",
     }
     assert (first["model"], first["version"], first["inputs"]) == ("iris", 1, IRIS_FLOWER)
     assert set(first["probabilities"]) == {"setosa", "versicolor", "virginica"}
@@ -242,6 +244,8 @@ def test_predictions_list_only_the_models_own_rows_newest_first(key_client, admi
         "version",
         "inputs",
         "outside_training_range",
+        "prediction_set",  # an addition (docs/api-changelog.md)
+        "confidence_level",
         "source",
         "batch_id",
         "created_at",
@@ -324,6 +328,8 @@ def test_v1_answers_as_before_beside_the_other_models(key_client, admin_client, 
         "model_version",
         "created_at",
         "outside_training_range",
+        "prediction_set",  # an addition (docs/api-changelog.md)
+        "confidence_level",
         "outside_features",
         "source",
         "batch_id",

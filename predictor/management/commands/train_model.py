@@ -69,6 +69,15 @@ class Command(TranslatedCommand):
             help="Train on species the active version does not know (refused without it).",
         )
         parser.add_argument(
+            "--confidence",
+            type=float,
+            default=None,
+            help=(
+                "The confidence level of the version's prediction sets: the share of answers whose set holds "
+                f"the true class, between 0 and 1 (default: the active version's, else {training.DEFAULT_CONFIDENCE})."
+            ),
+        )
+        parser.add_argument(
             "--if-none-active",
             action="store_true",
             help="Do nothing when a version is already active (used by `make run` on first start).",
@@ -86,6 +95,7 @@ class Command(TranslatedCommand):
         no_activate: bool,
         force: bool,
         new_class: bool,
+        confidence: float | None,
         if_none_active: bool,
         **options,
     ):
@@ -105,6 +115,7 @@ class Command(TranslatedCommand):
                 include_feedback=include_feedback,
                 force=force,
                 allow_new_classes=new_class,
+                confidence=confidence,
                 show_progress=self.stderr.isatty(),
             )
         except (training.TrainingDataError, artifacts.ArtifactError) as error:
@@ -142,6 +153,8 @@ class Command(TranslatedCommand):
             gettext("  rows: %(rows)s %(sources)s (%(counts)s)") % figures,
             gettext("  accuracy: %(accuracy)s (%(folds)s-fold stratified)") % figures,
             gettext("  artifact: %(artifact)s (sha256 %(sha256)s…)") % figures,
+            gettext("  prediction sets: %(level)s confidence, cross-conformal on %(calibration_rows)s rows")
+            % {"level": version.confidence_percent, "calibration_rows": version.calibration_rows},
         ]
         if result.new_classes:
             active = f"v{gate.baseline.version}" if gate and gate.baseline else gettext("the active version")
