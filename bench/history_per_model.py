@@ -135,6 +135,10 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     for label, params in views.items():
         query = {"model": "iris", **params}
         response = client.get("/predictions/", query)
+        if response.status_code == 503:  # past STAFF_QUERY_TIMEOUT_MS: the page says the query took too long
+            print(f"  {label:40} refused: over the staff query time limit")
+            slowest = float("inf")
+            continue
         assert response.status_code == 200, (label, response.status_code, response.content[:300])
         assert "sepal" in response.content.decode().lower(), label  # iris's columns
         timings = []
