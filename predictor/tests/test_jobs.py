@@ -291,12 +291,12 @@ def test_a_retraining_job_reports_its_steps_before_it_ends(operator_client, trai
     assert job.status == "succeeded", job.error
     assert seen, "no progress was reported"
     assert all(status == "running" and total > 0 for status, _done, total in seen)
-    # Reading, 5 folds each for the new version, the majority-class guess and v1's algorithm, fitting,
-    # recording, drawing.
-    assert seen[0] == ("running", 0, 19)
+    # Reading, 5 folds each for the new version, the majority-class guess, v1's algorithm and the
+    # prediction sets' calibration, fitting, recording, drawing.
+    assert seen[0] == ("running", 0, 24)
     assert any(0 < done < total for _status, done, total in seen)
     assert [done for _status, done, _total in seen] == sorted(done for _status, done, _total in seen)
-    assert (job.progress_done, job.progress_total) == (19, 19)
+    assert (job.progress_done, job.progress_total) == (24, 24)
     Job.objects.filter(pk=job.pk).update(status="running", progress_done=3, finished_at=None)
     page = operator_client.get(reverse("predictor:job", args=[job.pk])).content.decode()
-    assert "3 of 19 steps done (reading, folds, fitting, recording)" in page
+    assert "3 of 24 steps done (reading, folds, fitting, recording)" in page
