@@ -419,6 +419,7 @@ def _rows_of(result: BatchResult, rows: slice) -> BatchResult:
         probability=result.probability[rows],
         probabilities=result.probabilities[rows],
         outside_training_range=result.outside_training_range[rows],
+        prediction_sets=None if result.prediction_sets is None else result.prediction_sets[rows],
         second_opinion=opinion
         and dataclasses.replace(opinion, species=opinion.species[rows], probability=opinion.probability[rows]),
     )

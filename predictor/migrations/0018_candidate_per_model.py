@@ -23,8 +23,14 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="candidate",
             name="model",
-            field=models.ForeignKey(
-                null=True, on_delete=models.deletion.CASCADE, to="predictor.mlmodel", verbose_name="model"
+            # One-to-one from the start (at most one row exists before this migration): changing a
+            # foreign key into one makes PostgreSQL build the same index twice.
+            field=models.OneToOneField(
+                null=True,
+                on_delete=models.deletion.CASCADE,
+                related_name="candidate",
+                to="predictor.mlmodel",
+                verbose_name="model",
             ),
         ),
         migrations.RunPython(set_model, migrations.RunPython.noop, elidable=True),

@@ -184,3 +184,16 @@ def test_the_confidence_level_is_set_per_training_and_stored_with_the_version(tm
     assert retrained.confidence_level == 0.8
     retrained.confidence_level = 0.975
     assert retrained.confidence_percent == "97.5%"
+
+
+def test_a_batch_job_stored_in_chunks_keeps_each_rows_own_set(trained_version, settings):
+    from predictor import jobs
+    from predictor.tests.test_jobs import queued_batch_job
+
+    settings.JOB_BATCH_CHUNK_ROWS = 1  # one row per chunk: each chunk must carry its own row's set
+    job = queued_batch_job(content=b"Height,Weight\n30,5\n90,45\n60,20\n")
+    assert jobs.run(str(job.pk)) == "succeeded"
+    stored = list(Prediction.objects.order_by("id"))
+    assert len(stored) == 3
+    answers = [model_service.predict({"height": h, "weight": w}) for h, w in [(30, 5), (90, 45), (60, 20)]]
+    assert [row.prediction_set for row in stored] == [answer.prediction_set for answer in answers]
