@@ -128,6 +128,12 @@ def own_s3_server(tmp_path_factory):
     from predictor.tests.s3_server import running_s3_server
 
     with running_s3_server(tmp_path_factory.mktemp("seaweedfs-outage")) as server:
+        # A first artifact-sized write and read with time to spare: a fresh SeaweedFS may take longer
+        # than the tests' one-second timeout to place its first real object (seen once in CI).
+        client = server.new_client()
+        client.put_object(Bucket=server.bucket, Key="warm-up/model.joblib", Body=b"0" * 200_000)
+        client.get_object(Bucket=server.bucket, Key="warm-up/model.joblib")["Body"].read()
+        client.delete_object(Bucket=server.bucket, Key="warm-up/model.joblib")
         yield server
 
 
